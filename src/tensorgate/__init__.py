@@ -1,0 +1,60 @@
+"""tensorgate: serve trained vision models fast, cheaply and safely.
+
+The public API::
+
+    from tensorgate import Engine, EngineSettings
+
+    async with Engine(EngineSettings(repository=path)) as engine:
+        labels = await engine.classify("efficientnet-lite0", [jpeg_bytes])
+"""
+
+from tensorgate._version import __version__
+from tensorgate.config import EngineSettings, ServerSettings
+from tensorgate.engine import Engine, ModelState, ModelStatus
+from tensorgate.errors import (
+    ConfigError,
+    DeadlineExceededError,
+    ImageError,
+    ImageTooLargeError,
+    InferenceError,
+    InvalidInputError,
+    ModelNotFoundError,
+    ModelNotReadyError,
+    PayloadTooLargeError,
+    ProtocolError,
+    QueueFullError,
+    ShuttingDownError,
+    TensorgateError,
+    UnavailableError,
+    UnsupportedImageError,
+)
+from tensorgate.postprocess import Classification
+from tensorgate.types import ModelKey, Tensors, TensorSpec
+
+__all__ = [
+    "Classification",
+    "ConfigError",
+    "DeadlineExceededError",
+    "Engine",
+    "EngineSettings",
+    "ImageError",
+    "ImageTooLargeError",
+    "InferenceError",
+    "InvalidInputError",
+    "ModelKey",
+    "ModelNotFoundError",
+    "ModelNotReadyError",
+    "ModelState",
+    "ModelStatus",
+    "PayloadTooLargeError",
+    "ProtocolError",
+    "QueueFullError",
+    "ServerSettings",
+    "ShuttingDownError",
+    "TensorSpec",
+    "TensorgateError",
+    "Tensors",
+    "UnavailableError",
+    "UnsupportedImageError",
+    "__version__",
+]

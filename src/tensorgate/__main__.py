@@ -1,0 +1,3 @@
+from tensorgate.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Dynamic batching: the pure close-a-batch policy, the asyncio batcher, the device gate."""

@@ -1,0 +1,351 @@
+"""The dynamic batcher of one model version: a bounded queue and one worker per instance.
+
+Each instance's worker takes the next batch when it is free (so batches grow by
+themselves under load), passes the device gate, runs the batch in the instance's own
+thread and answers each request's future with its slice of the outputs.
+
+Semantics (see shared/STYLE.md §6): the delay starts at the first arrival; one future
+per request; requests cancelled by their client, or past their deadline, are dropped
+before the batch runs; output rows are checked against input rows; a failure is set on
+every future of the batch; the queue is bounded; nothing polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from tensorgate.batching.clock import Clock, TimerHandle
+from tensorgate.batching.gate import DeviceGate
+from tensorgate.batching.policy import BatchPolicy, Dispatch, plan_batch
+from tensorgate.batching.tensors import shape_key, split, stack
+from tensorgate.errors import (
+    DeadlineExceededError,
+    InferenceError,
+    InvalidInputError,
+    QueueFullError,
+    ShuttingDownError,
+    TensorgateError,
+)
+from tensorgate.runtimes.base import Runtime
+from tensorgate.types import Array, ModelKey, Tensors
+
+__all__ = ["BatchRecord", "Batcher", "BatcherState", "Instance", "RunSync", "thread_runner"]
+
+log = logging.getLogger("tensorgate.batching")
+
+#: Runs ``fn(arg)`` for instance ``index`` somewhere and awaits the result.
+RunSync = Callable[[int, Callable[[Tensors], Tensors], Tensors], Awaitable[Tensors]]
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """One runtime instance and the gate of the device it runs on."""
+
+    runtime: Runtime
+    gate: DeviceGate
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRecord:
+    """What happened to one batch, for statistics, metrics and logs.
+
+    Attributes:
+        model: the model version the batch ran on.
+        instance: index of the instance that ran it.
+        device: the device slot.
+        rows: rows in the batch.
+        requests: requests in the batch.
+        queue_s: per request, seconds from arrival to the start of compute.
+        compute_s: seconds the runtime took (device time, gate held).
+        error: the failure set on every request, or None.
+    """
+
+    model: ModelKey
+    instance: int
+    device: str
+    rows: int
+    requests: int
+    queue_s: tuple[float, ...]
+    compute_s: float
+    error: str | None
+
+
+class BatcherState(enum.Enum):
+    NEW = "new"
+    RUNNING = "running"
+    DRAINING = "draining"
+    STOPPED = "stopped"
+
+
+@dataclass(eq=False, slots=True)
+class _Pending:
+    inputs: Tensors
+    rows: int
+    key: tuple[tuple[str, tuple[int, ...], str], ...]
+    arrival: float
+    future: asyncio.Future[dict[str, Array]]
+    timer: TimerHandle | None = field(default=None)
+
+
+def thread_runner(instances: int) -> tuple[RunSync, Callable[[], None]]:
+    """One single-thread executor per instance, so each session keeps its own thread.
+
+    Returns the runner and a function that shuts the executors down.
+    """
+    pools = [
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"tensorgate-instance-{i}")
+        for i in range(instances)
+    ]
+
+    async def run(index: int, fn: Callable[[Tensors], Tensors], arg: Tensors) -> Tensors:
+        return await asyncio.get_running_loop().run_in_executor(pools[index], fn, arg)
+
+    def shutdown() -> None:
+        for pool in pools:
+            pool.shutdown(wait=True)
+
+    return run, shutdown
+
+
+class Batcher:
+    """Queues requests for one model version and runs them in batches on its instances."""
+
+    def __init__(
+        self,
+        key: ModelKey,
+        policy: BatchPolicy,
+        instances: Sequence[Instance],
+        clock: Clock,
+        run_sync: RunSync,
+        on_batch: Callable[[BatchRecord], None] = lambda record: None,
+    ) -> None:
+        if not instances:
+            raise ValueError(f"{key}: a batcher needs at least one instance")
+        self.key = key
+        self.policy = policy
+        self._instances = tuple(instances)
+        self._clock = clock
+        self._run_sync = run_sync
+        self._on_batch = on_batch
+        self._queue: deque[_Pending] = deque()
+        self._queued_rows = 0
+        self._waiters: set[asyncio.Future[None]] = set()
+        self._workers: list[asyncio.Task[None]] = []
+        self._state = BatcherState.NEW
+
+    @property
+    def state(self) -> BatcherState:
+        return self._state
+
+    @property
+    def queued_rows(self) -> int:
+        """Rows waiting in the queue (including requests dropped but not yet swept)."""
+        return self._queued_rows
+
+    def start(self) -> None:
+        """Start one worker task per instance on the running loop."""
+        if self._state is not BatcherState.NEW:
+            raise RuntimeError(f"{self.key}: batcher cannot start from state {self._state.value}")
+        self._state = BatcherState.RUNNING
+        self._workers = [
+            asyncio.create_task(self._worker(i), name=f"batcher {self.key} #{i}")
+            for i in range(len(self._instances))
+        ]
+
+    def submit(self, inputs: Tensors, deadline: float) -> asyncio.Future[dict[str, Array]]:
+        """Queue one request; its future gets the outputs, or the error.
+
+        Raises:
+            ShuttingDownError: the batcher no longer takes requests.
+            InvalidInputError: the request has more rows than max_batch_size.
+            QueueFullError: the queue is at its bound.
+        """
+        if self._state is not BatcherState.RUNNING:
+            raise ShuttingDownError(f"model {self.key} is shutting down and takes no new requests")
+        rows = next(iter(inputs.values())).shape[0]
+        if rows > self.policy.max_batch_size:
+            raise InvalidInputError(
+                f"the request has {rows} rows but model {self.key.name!r} takes at most "
+                f"{self.policy.max_batch_size} (max_batch_size); split it into smaller requests"
+            )
+        if self._queued_rows + rows > self.policy.max_queue_rows:
+            self._sweep()
+            if self._queued_rows + rows > self.policy.max_queue_rows:
+                raise QueueFullError(
+                    f"model {self.key.name!r} has {self._queued_rows} rows queued, its bound "
+                    f"is {self.policy.max_queue_rows}; retry later or add instances",
+                    retry_after=1.0,
+                )
+        future: asyncio.Future[dict[str, Array]] = asyncio.get_running_loop().create_future()
+        pending = _Pending(inputs, rows, shape_key(inputs), self._clock.now(), future)
+        pending.timer = self._clock.call_at(deadline, lambda: self._expire(pending, deadline))
+        self._queue.append(pending)
+        self._queued_rows += rows
+        self._wake()
+        return future
+
+    def _expire(self, pending: _Pending, deadline: float) -> None:
+        if not pending.future.done():
+            waited = deadline - pending.arrival
+            pending.future.set_exception(
+                DeadlineExceededError(
+                    f"model {self.key.name!r} did not answer within the request's deadline "
+                    f"of {waited:.3f} s; the server is overloaded or the deadline too short"
+                )
+            )
+
+    def _wake(self) -> None:
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _sweep(self) -> None:
+        """Drop requests whose future is already done (cancelled or expired)."""
+        if any(p.future.done() for p in self._queue):
+            kept = deque(p for p in self._queue if not p.future.done())
+            self._queue = kept
+            self._queued_rows = sum(p.rows for p in kept)
+
+    async def _wait(self, until: float | None) -> None:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.add(waiter)
+        timer = None
+        if until is not None:
+            timer = self._clock.call_at(
+                until, lambda: None if waiter.done() else waiter.set_result(None)
+            )
+        try:
+            await waiter
+        finally:
+            self._waiters.discard(waiter)
+            if timer is not None:
+                timer.cancel()
+
+    async def _next_batch(self) -> list[_Pending] | None:
+        while True:
+            self._sweep()
+            if not self._queue:
+                if self._state is not BatcherState.RUNNING:
+                    return None
+                await self._wait(None)
+                continue
+            head = self._queue[0]
+            compatible = 0
+            for pending in self._queue:
+                if pending.key != head.key:
+                    break
+                compatible += 1
+            decision = plan_batch(
+                self.policy,
+                [p.rows for p in self._queue],
+                compatible,
+                head.arrival,
+                self._clock.now(),
+            )
+            if isinstance(decision, Dispatch) or self._state is not BatcherState.RUNNING:
+                count = decision.count if isinstance(decision, Dispatch) else compatible
+                batch = [self._queue.popleft() for _ in range(count)]
+                self._queued_rows -= sum(p.rows for p in batch)
+                return batch
+            await self._wait(decision.until)
+
+    async def _worker(self, index: int) -> None:
+        instance = self._instances[index]
+        while True:
+            batch = await self._next_batch()
+            if batch is None:
+                return
+            try:
+                async with instance.gate.slot():
+                    live = [p for p in batch if not p.future.done()]
+                    if live:
+                        await self._run(index, instance, live)
+            except asyncio.CancelledError:
+                # Stopped past the drain timeout: no request of this batch may hang.
+                self._fail(batch, self._stopped_error())
+                raise
+
+    def _stopped_error(self) -> ShuttingDownError:
+        return ShuttingDownError(
+            f"model {self.key.name!r} stopped before this request ran; retry on another replica"
+        )
+
+    @staticmethod
+    def _fail(batch: Sequence[_Pending], error: TensorgateError) -> None:
+        for item in batch:
+            if item.timer is not None:
+                item.timer.cancel()
+            if not item.future.done():
+                item.future.set_exception(error)
+
+    async def _run(self, index: int, instance: Instance, batch: list[_Pending]) -> None:
+        started = self._clock.now()
+        error: TensorgateError | None = None
+        parts: list[dict[str, Array]] = []
+        rows = [p.rows for p in batch]
+        try:
+            outputs = await self._run_sync(
+                index, instance.runtime.infer, stack([p.inputs for p in batch])
+            )
+            parts = split(outputs, rows)
+        except TensorgateError as exc:
+            error = exc
+        except Exception as exc:
+            error = InferenceError(
+                f"model {self.key.name!r} failed on a batch of {sum(rows)} rows: "
+                f"{type(exc).__name__}: {exc}"
+            )
+        compute = self._clock.now() - started
+        for i, pending in enumerate(batch):
+            if pending.timer is not None:
+                pending.timer.cancel()
+            if pending.future.done():
+                continue
+            if error is None:
+                pending.future.set_result(parts[i])
+            else:
+                pending.future.set_exception(error)
+        record = BatchRecord(
+            model=self.key,
+            instance=index,
+            device=instance.gate.device,
+            rows=sum(rows),
+            requests=len(batch),
+            queue_s=tuple(started - p.arrival for p in batch),
+            compute_s=compute,
+            error=None if error is None else error.message,
+        )
+        try:
+            self._on_batch(record)
+        except Exception:  # statistics must never break serving
+            log.exception("recording batch statistics failed")
+
+    async def stop(self, drain_timeout: float) -> None:
+        """Stop taking requests, finish the queued ones for up to ``drain_timeout``
+        seconds, then fail whatever is left with ShuttingDownError."""
+        if self._state in (BatcherState.STOPPED, BatcherState.DRAINING):
+            return
+        if self._state is BatcherState.NEW:
+            self._state = BatcherState.STOPPED
+            return
+        self._state = BatcherState.DRAINING
+        self._wake()
+        workers = list(self._workers)
+        if workers:
+            finished, unfinished = await asyncio.wait(workers, timeout=drain_timeout)
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
+            for task in finished:
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("batcher worker of %s failed", self.key, exc_info=task.exception())
+        self._fail(list(self._queue), self._stopped_error())
+        self._queue.clear()
+        self._queued_rows = 0
+        self._state = BatcherState.STOPPED

@@ -1,0 +1,83 @@
+"""When to close a batch: a pure function of the queue and the time.
+
+A batch closes when it is full (``max_batch_size`` rows, or the next request would not
+fit or has other shapes), when it reaches a preferred size, or when its first request has
+waited ``max_queue_delay``. Rows, not requests, are counted: a request may carry several.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = ["BatchPolicy", "Dispatch", "Wait", "plan_batch"]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPolicy:
+    """The batching settings of one model.
+
+    Attributes:
+        max_batch_size: rows per batch at most.
+        max_queue_delay_s: how long the first request of a batch may wait for company.
+        preferred_batch_sizes: row counts that close a batch at once, ascending.
+        max_queue_rows: rows queued at most; more are refused with 503.
+    """
+
+    max_batch_size: int
+    max_queue_delay_s: float = 0.0
+    preferred_batch_sizes: tuple[int, ...] = ()
+    max_queue_rows: int = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatch:
+    """Run the first ``count`` queued requests as one batch now."""
+
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """Nothing to run yet: look again at ``until`` or when a request arrives."""
+
+    until: float
+
+
+def plan_batch(
+    policy: BatchPolicy,
+    rows: Sequence[int],
+    compatible: int,
+    first_arrival: float,
+    now: float,
+) -> Dispatch | Wait:
+    """Decide about the queue's head.
+
+    Args:
+        policy: the model's batching settings.
+        rows: rows of each queued request, oldest first (not empty).
+        compatible: how many leading requests share the first one's shapes.
+        first_arrival: when the oldest request arrived.
+        now: the current time.
+    """
+    fit = 0
+    total = 0
+    prefix_rows: list[int] = []
+    for count in rows[:compatible]:
+        if fit and total + count > policy.max_batch_size:
+            break
+        fit += 1
+        total += count
+        prefix_rows.append(total)
+    full = total >= policy.max_batch_size or fit < len(rows)
+    if full:
+        return Dispatch(fit)
+    preferred = [p for p in policy.preferred_batch_sizes if p <= total]
+    if preferred:
+        target = preferred[-1]
+        count = max(i + 1 for i, r in enumerate(prefix_rows) if r <= target)
+        return Dispatch(count)
+    deadline = first_arrival + policy.max_queue_delay_s
+    if now >= deadline:
+        return Dispatch(fit)
+    return Wait(deadline)

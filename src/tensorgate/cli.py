@@ -1,0 +1,250 @@
+"""The ``tensorgate`` command line: serve, classify, models, zoo."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from tensorgate.config import EngineSettings, ServerSettings, default_repository
+from tensorgate.errors import TensorgateError
+
+__all__ = ["app", "main"]
+
+DEFAULT_MODEL = "efficientnet-lite0"
+
+app = typer.Typer(
+    name="tensorgate",
+    help="Serve trained vision models fast, cheaply and safely.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(
+    help="List the models of a repository or a running server.", no_args_is_help=True
+)
+zoo_app = typer.Typer(help="Pretrained models shipped in PyPI packages.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(zoo_app, name="zoo")
+
+RepositoryOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--repository",
+        "-r",
+        envvar="TENSORGATE_REPOSITORY",
+        help="Model repository directory (default: the zoo's cache).",
+    ),
+]
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--url", envvar="TENSORGATE_URL", help="Ask a running server, e.g. http://127.0.0.1:8000."
+    ),
+]
+
+
+def _fail(exc: TensorgateError) -> typer.Exit:
+    typer.echo(f"error: {exc.message}", err=True)
+    return typer.Exit(1)
+
+
+@app.command()
+def serve(
+    repository: Annotated[
+        Path | None, typer.Argument(help="Model repository (default: the zoo's cache).")
+    ] = None,
+    host: Annotated[
+        str, typer.Option(envvar="TENSORGATE_HOST", help="Bind address.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(envvar="TENSORGATE_PORT", help="TCP port (0: any free one).")
+    ] = 8000,
+    model: Annotated[
+        list[str] | None, typer.Option("--model", "-m", help="Load only these models (repeatable).")
+    ] = None,
+    instances: Annotated[
+        int | None,
+        typer.Option(
+            help="Instances per device for every model (default: config, else one per core)."
+        ),
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda:N for every model.")] = None,
+    max_batch_size: Annotated[
+        int | None, typer.Option(help="Override every model's max_batch_size.")
+    ] = None,
+    max_queue_delay_ms: Annotated[
+        float | None, typer.Option(help="Override every model's batching delay, in ms.")
+    ] = None,
+    request_timeout: Annotated[
+        float, typer.Option(help="Request deadline in seconds (504 after).")
+    ] = 30.0,
+    auth_token: Annotated[
+        str | None, typer.Option(envvar="TENSORGATE_AUTH_TOKEN", help="Require this bearer token.")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="debug shows per-batch device time.")] = "info",
+) -> None:
+    """Serve a model repository over HTTP (KServe V2 and /classify)."""
+    from tensorgate.server.runner import serve as run_server
+
+    try:
+        engine_settings = EngineSettings(
+            repository=repository or default_repository(),
+            models=tuple(model or ()),
+            instances=instances,
+            device=device,
+            max_batch_size=max_batch_size,
+            max_queue_delay_ms=max_queue_delay_ms,
+            request_timeout_s=request_timeout,
+        )
+        server_settings = ServerSettings(host=host, port=port, auth_token=auth_token)
+        run_server(engine_settings, server_settings, log_level=log_level)
+    except TensorgateError as exc:
+        raise _fail(exc) from None
+
+
+def _print_table(rows: list[tuple[str, str, str]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for row in rows:
+        typer.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+
+
+async def _classify_local(
+    repository: Path, model: str, images: list[bytes], top: int
+) -> list[list[dict[str, Any]]]:
+    from tensorgate.engine import Engine
+
+    settings = EngineSettings(repository=repository, models=(model,), instances=1)
+    async with Engine(settings) as engine:
+        answers = await engine.classify(model, images, top=top)
+    return [[{"label": c.label, "index": c.index, "score": c.score} for c in a] for a in answers]
+
+
+def _classify_remote(
+    url: str, model: str, images: list[bytes], top: int
+) -> list[list[dict[str, Any]]]:
+    import httpx
+
+    results: list[list[dict[str, Any]]] = []
+    with httpx.Client(base_url=url, timeout=60.0) as client:
+        for data in images:
+            response = client.post(
+                f"/v2/models/{model}/classify",
+                params={"top_k": top},
+                content=data,
+                headers={"Content-Type": "application/octet-stream"},
+            )
+            if response.status_code != 200:
+                try:
+                    message = response.json()["error"]
+                except (ValueError, KeyError):
+                    message = response.text
+                typer.echo(f"error: HTTP {response.status_code}: {message}", err=True)
+                raise typer.Exit(1)
+            results.append(response.json()["results"][0]["predictions"])
+    return results
+
+
+@app.command()
+def classify(
+    images: Annotated[
+        list[Path],
+        typer.Argument(help="Image files (JPEG, PNG, WebP).", exists=True, dir_okay=False),
+    ],
+    url: UrlOption = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="Model name.")] = DEFAULT_MODEL,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Classes per image.")] = 3,
+    repository: RepositoryOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Classify images, in-process or through a running server (--url)."""
+    blobs = [p.read_bytes() for p in images]
+    try:
+        if url:
+            answers = _classify_remote(url, model, blobs, top_k)
+        else:
+            answers = asyncio.run(
+                _classify_local(repository or default_repository(), model, blobs, top_k)
+            )
+    except TensorgateError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [{"file": str(p), "predictions": a} for p, a in zip(images, answers, strict=True)]
+            )
+        )
+        return
+    rows = [("FILE", "LABEL", "SCORE")]
+    for path, answer in zip(images, answers, strict=True):
+        for c in answer:
+            rows.append((str(path), str(c["label"]), f"{c['score']:.4f}"))
+    _print_table(rows)
+
+
+@models_app.command("list")
+def models_list(url: UrlOption = None, repository: RepositoryOption = None) -> None:
+    """List models with their versions and states."""
+    rows = [("MODEL", "VERSION", "STATE")]
+    if url:
+        import httpx
+
+        response = httpx.post(f"{url.rstrip('/')}/v2/repository/index", json={}, timeout=30.0)
+        response.raise_for_status()
+        for item in response.json():
+            rows.append((item["name"], item["version"] or "-", item["state"]))
+    else:
+        from tensorgate.repository.store import BrokenModel, scan_repository
+
+        try:
+            entries = scan_repository(repository or default_repository())
+        except TensorgateError as exc:
+            raise _fail(exc) from None
+        for entry in entries:
+            if isinstance(entry, BrokenModel):
+                rows.append((entry.name, "-", f"UNAVAILABLE: {entry.reason}"))
+            else:
+                for version in entry.versions:
+                    rows.append((entry.name, str(version), "ON DISK"))
+    _print_table(rows)
+
+
+@zoo_app.command("list")
+def zoo_list() -> None:
+    """List the zoo's models."""
+    from tensorgate.zoo import CATALOG
+
+    _print_table(
+        [("MODEL", "PACKAGES", "DESCRIPTION")]
+        + [(m.name, ", ".join(m.packages), m.description) for m in CATALOG.values()]
+    )
+
+
+@zoo_app.command("pull")
+def zoo_pull(
+    name: Annotated[str, typer.Argument(help="Zoo model name.")] = DEFAULT_MODEL,
+    repository: RepositoryOption = None,
+    force: Annotated[bool, typer.Option(help="Export again even if present.")] = False,
+) -> None:
+    """Export a zoo model to ONNX into the repository (once; cached)."""
+    from tensorgate.zoo import pull
+
+    try:
+        result = pull(name, repository or default_repository(), force=force)
+    except TensorgateError as exc:
+        raise _fail(exc) from None
+    if result.exported:
+        typer.echo(
+            f"exported {name} to {result.directory} "
+            f"(max |onnx - torch| = {result.max_abs_error:.2e})"
+        )
+    else:
+        typer.echo(f"{name} is ready in {result.directory}")
+
+
+def main() -> None:
+    """Entry point of the ``tensorgate`` script."""
+    app()

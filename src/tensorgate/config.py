@@ -1,0 +1,119 @@
+"""Frozen settings of the engine and the server, and where things live on disk.
+
+Settings are plain data; the CLI builds them from its options (which default to
+``TENSORGATE_*`` environment variables). Nothing here reads a file or the network.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tensorgate.errors import ConfigError
+from tensorgate.imaging.spec import ImageLimits
+
+__all__ = [
+    "EngineSettings",
+    "ServerSettings",
+    "default_repository",
+    "tensorgate_home",
+]
+
+MiB = 1024 * 1024
+
+
+def tensorgate_home() -> Path:
+    """Cache root for exported models and scratch: ``$TENSORGATE_HOME`` or
+    ``$XDG_CACHE_HOME/tensorgate`` (``~/.cache/tensorgate``). Never inside a checkout."""
+    explicit = os.environ.get("TENSORGATE_HOME")
+    if explicit:
+        return Path(explicit).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "tensorgate"
+
+
+def default_repository() -> Path:
+    """The repository that ``tensorgate zoo pull`` fills and ``serve`` uses by default."""
+    return tensorgate_home() / "repository"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """How the engine loads and runs models.
+
+    Attributes:
+        repository: the model repository directory.
+        models: names to load (empty: every model in the repository).
+        instances: instances per device for every model, overriding config.yaml.
+        device: device for every model (``auto``, ``cpu``, ``cuda:N``), overriding config.
+        max_batch_size: overrides every model's max_batch_size (bounded by nothing else).
+        max_queue_delay_ms: overrides every model's batching delay.
+        request_timeout_s: deadline of a request that names none (504 after it).
+        drain_timeout_s: how long stop() lets accepted requests finish.
+        decode_threads: image decode pool size (default: the CPU count).
+        image_limits: bounds on decoded images.
+    """
+
+    repository: Path = field(default_factory=default_repository)
+    models: tuple[str, ...] = ()
+    instances: int | None = None
+    device: str | None = None
+    max_batch_size: int | None = None
+    max_queue_delay_ms: float | None = None
+    request_timeout_s: float = 30.0
+    drain_timeout_s: float = 30.0
+    decode_threads: int | None = None
+    image_limits: ImageLimits = field(default_factory=ImageLimits)
+
+    def __post_init__(self) -> None:
+        if self.instances is not None and self.instances < 1:
+            raise ConfigError(f"instances is {self.instances}; it must be at least 1")
+        if self.max_batch_size is not None and self.max_batch_size < 1:
+            raise ConfigError(f"max_batch_size is {self.max_batch_size}; it must be at least 1")
+        if self.max_queue_delay_ms is not None and self.max_queue_delay_ms < 0:
+            raise ConfigError(f"max_queue_delay_ms is {self.max_queue_delay_ms}; it must be >= 0")
+        if self.request_timeout_s <= 0:
+            raise ConfigError(f"request_timeout_s is {self.request_timeout_s}; it must be > 0")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """How the HTTP server listens and what it accepts.
+
+    Attributes:
+        host: bind address; 127.0.0.1 by default. Any other needs ``auth_token``.
+        port: TCP port (0 picks a free one and reports it).
+        auth_token: bearer token required on every route but health when set.
+        max_image_bytes: raw or multipart image body limit (413 above).
+        max_json_bytes: JSON V2 body limit (413 above).
+        max_tensor_bytes: V2 body limit with the binary tensor extension (413 above).
+        max_images_per_request: images in one classify request at most.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    auth_token: str | None = None
+    max_image_bytes: int = 20 * MiB
+    max_json_bytes: int = 10 * MiB
+    max_tensor_bytes: int = 64 * MiB
+    max_images_per_request: int = 64
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port is {self.port}; it must be 0–65535")
+        if not self.is_loopback and not self.auth_token:
+            raise ConfigError(
+                f"host {self.host!r} is not a loopback address; binding it exposes the server, "
+                "so set an auth token (--auth-token or TENSORGATE_AUTH_TOKEN) or bind 127.0.0.1"
+            )
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False

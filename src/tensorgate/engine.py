@@ -1,0 +1,560 @@
+"""The Engine: every door (HTTP, CLI, in-process) serves models through it.
+
+It owns the registry of loaded model versions, one batcher per version, one gate per
+device, the image decode pool, statistics and metrics. Its API is async::
+
+    async with Engine(EngineSettings(repository=path)) as engine:
+        outputs = await engine.infer("efficientnet-lite0", {"input": batch})
+        labels = await engine.classify("efficientnet-lite0", [jpeg_bytes])
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tensorgate.batching.batcher import Batcher, BatchRecord, Instance, RunSync, thread_runner
+from tensorgate.batching.clock import Clock, LoopClock
+from tensorgate.batching.gate import DeviceGate
+from tensorgate.batching.policy import BatchPolicy
+from tensorgate.config import EngineSettings
+from tensorgate.devices import cpu_count, default_instances, gate_slots, resolve_device
+from tensorgate.errors import (
+    ConfigError,
+    InvalidInputError,
+    ModelNotFoundError,
+    ModelNotReadyError,
+    ShuttingDownError,
+    TensorgateError,
+)
+from tensorgate.imaging.pipeline import ImagePipeline
+from tensorgate.logs import event
+from tensorgate.metrics.prometheus import Metrics
+from tensorgate.metrics.stats import Duration, ModelStatistics
+from tensorgate.postprocess import Classification, top_k
+from tensorgate.protocol.datatypes import numpy_dtype
+from tensorgate.repository.manifest import ModelConfig
+from tensorgate.repository.store import BrokenModel, ModelEntry, scan_repository
+from tensorgate.runtimes.base import Runtime, RuntimeFactory, RuntimeOptions
+from tensorgate.types import Array, ModelKey, Tensors, TensorSpec
+from tensorgate.validation import check_inputs, check_outputs
+
+__all__ = ["Engine", "EngineState", "LoadedModel", "ModelState", "ModelStatus"]
+
+log = logging.getLogger("tensorgate.engine")
+
+
+class ModelState(enum.Enum):
+    """Lifecycle of one model version."""
+
+    LOADING = "LOADING"
+    READY = "READY"
+    UNLOADING = "UNLOADING"
+    UNAVAILABLE = "UNAVAILABLE"
+
+
+class EngineState(enum.Enum):
+    NEW = "new"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelStatus:
+    """A model version's state, as the repository index reports it.
+
+    Attributes:
+        name: model name.
+        version: version number, or None for a model that failed before any version.
+        state: its lifecycle state.
+        reason: why it is UNAVAILABLE ("" otherwise).
+    """
+
+    name: str
+    version: int | None
+    state: ModelState
+    reason: str = ""
+
+
+def _default_factories() -> dict[str, RuntimeFactory]:
+    from tensorgate.runtimes.fake import load_fake
+    from tensorgate.runtimes.onnx import load_onnx
+
+    return {"onnxruntime": load_onnx, "fake": load_fake}
+
+
+@dataclass(eq=False, slots=True)
+class LoadedModel:
+    """One READY model version: its effective config, instances, batcher and counters."""
+
+    key: ModelKey
+    config: ModelConfig
+    runtimes: list[Runtime]
+    batcher: Batcher
+    stats: ModelStatistics
+    pipeline: ImagePipeline | None
+    shutdown: Callable[[], None]
+    load_seconds: float
+
+    @property
+    def platform(self) -> str:
+        return "onnxruntime_onnx" if self.config.backend == "onnxruntime" else self.config.backend
+
+
+class Engine:
+    """Loads a model repository and serves inference through batchers and device gates.
+
+    Args:
+        settings: what to load and how.
+        clock: time source (tests inject a FakeClock).
+        factories: runtime factory per backend name (tests may add their own).
+        run_sync: how a batch reaches its instance's thread (tests may run inline).
+    """
+
+    def __init__(
+        self,
+        settings: EngineSettings,
+        *,
+        clock: Clock | None = None,
+        factories: Mapping[str, RuntimeFactory] | None = None,
+        run_sync: RunSync | None = None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self._clock: Clock = clock or LoopClock()
+        self._factories = dict(factories or _default_factories())
+        self._run_sync = run_sync
+        self._models: dict[str, dict[int, LoadedModel]] = {}
+        self._status: dict[tuple[str, int | None], ModelStatus] = {}
+        self._gates: dict[str, DeviceGate] = {}
+        self._decode_pool: ThreadPoolExecutor | None = None
+        self._state = EngineState.NEW
+
+    # ----------------------------------------------------------------- lifecycle
+    @property
+    def state(self) -> EngineState:
+        return self._state
+
+    @property
+    def ready(self) -> bool:
+        """True while running with every selected model READY (V2 server readiness)."""
+        return self._state is EngineState.RUNNING and all(
+            s.state is ModelState.READY for s in self._status.values()
+        )
+
+    async def start(self) -> None:
+        """Scan the repository and load every model (or those named in settings)."""
+        if self._state is not EngineState.NEW:
+            raise RuntimeError(
+                f"Engine cannot start from state {self._state.value}; create a new Engine"
+            )
+        self._state = EngineState.STARTING
+        self._decode_pool = ThreadPoolExecutor(
+            max_workers=self.settings.decode_threads or cpu_count(),
+            thread_name_prefix="tensorgate-decode",
+        )
+        entries = scan_repository(self.settings.repository)
+        wanted = set(self.settings.models)
+        unknown = wanted - {e.name for e in entries}
+        if unknown:
+            raise ModelNotFoundError(
+                f"model {sorted(unknown)[0]!r} is not in the repository "
+                f"{self.settings.repository}; it has {', '.join(e.name for e in entries) or 'none'}"
+            )
+        for entry in entries:
+            if wanted and entry.name not in wanted:
+                continue
+            if isinstance(entry, BrokenModel):
+                self._status[(entry.name, None)] = ModelStatus(
+                    entry.name, None, ModelState.UNAVAILABLE, entry.reason
+                )
+                log.error("model unavailable", extra={"model": entry.name, "reason": entry.reason})
+                continue
+            for version, path in entry.versions.items():
+                await self._load_version(entry, version, path)
+        self._state = EngineState.RUNNING
+
+    async def stop(self) -> None:
+        """Refuse new work, drain accepted requests (up to drain_timeout_s), free models."""
+        if self._state in (EngineState.STOPPING, EngineState.STOPPED):
+            return
+        self._state = EngineState.STOPPING
+        models = [m for versions in self._models.values() for m in versions.values()]
+        await asyncio.gather(*(m.batcher.stop(self.settings.drain_timeout_s) for m in models))
+        for model in models:
+            self._close(model)
+        self._models.clear()
+        if self._decode_pool is not None:
+            self._decode_pool.shutdown(wait=False, cancel_futures=True)
+        self._state = EngineState.STOPPED
+
+    async def __aenter__(self) -> Engine:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------- loading
+    def _gate(self, device: str) -> DeviceGate:
+        if device not in self._gates:
+            self._gates[device] = DeviceGate(device, gate_slots(device))
+        return self._gates[device]
+
+    def _effective_config(self, config: ModelConfig) -> ModelConfig:
+        s = self.settings
+        batching = config.batching
+        if s.max_queue_delay_ms is not None:
+            batching = replace(batching, max_queue_delay_s=s.max_queue_delay_ms / 1000.0)
+        max_batch = s.max_batch_size or config.max_batch_size
+        batching = replace(
+            batching,
+            preferred_batch_sizes=tuple(
+                p for p in batching.preferred_batch_sizes if p <= max_batch
+            ),
+        )
+        instances = config.instances
+        if s.instances is not None:
+            instances = replace(instances, count=s.instances)
+        if s.device is not None:
+            instances = replace(instances, device=s.device)
+        return replace(config, max_batch_size=max_batch, batching=batching, instances=instances)
+
+    async def _load_version(self, entry: ModelEntry, version: int, path: Path) -> None:
+        key = ModelKey(entry.name, version)
+        self._status[(entry.name, version)] = ModelStatus(entry.name, version, ModelState.LOADING)
+        started = time.perf_counter()
+        try:
+            model = await asyncio.to_thread(
+                self._build, key, self._effective_config(entry.config), path
+            )
+        except TensorgateError as exc:
+            self._status[(entry.name, version)] = ModelStatus(
+                entry.name, version, ModelState.UNAVAILABLE, exc.message
+            )
+            log.error("model failed to load", extra={"model": str(key), "reason": exc.message})
+            return
+        model.load_seconds = time.perf_counter() - started
+        model.batcher.start()
+        self._models.setdefault(entry.name, {})[version] = model
+        self._status[(entry.name, version)] = ModelStatus(entry.name, version, ModelState.READY)
+        self.metrics.model_load.labels(entry.name, str(version)).set(model.load_seconds)
+        log.info(
+            "model ready",
+            extra={
+                "model": str(key),
+                "instances": len(model.runtimes),
+                "device": model.runtimes[0].device,
+                "load_s": round(model.load_seconds, 3),
+            },
+        )
+
+    def _build(self, key: ModelKey, config: ModelConfig, path: Path) -> LoadedModel:
+        """Create instances, check the signature, warm up (runs in a worker thread)."""
+        try:
+            factory = self._factories[config.backend]
+        except KeyError:
+            raise ConfigError(f"{path}: backend {config.backend!r} has no runtime here") from None
+        device = resolve_device(config.instances.device, config.backend)
+        count = config.instances.count or default_instances(device)
+        options = RuntimeOptions(device, config.instances.threads, config.inputs, config.outputs)
+        runtimes: list[Runtime] = []
+        try:
+            for _ in range(count):
+                runtimes.append(factory(path, options))
+            first = runtimes[0]
+            _check_declared(path, "input", config.inputs, first.inputs)
+            _check_declared(path, "output", config.outputs, first.outputs)
+            config = replace(config, inputs=first.inputs, outputs=first.outputs)
+            pipeline = self._pipeline(path, config)
+            for runtime in runtimes:
+                _warm_up(runtime)
+        except BaseException:
+            for runtime in runtimes:
+                runtime.close()
+            raise
+        run_sync, shutdown = (
+            (self._run_sync, lambda: None) if self._run_sync else thread_runner(count)
+        )
+        queue_rows = config.batching.max_queue_size or 2 * config.max_batch_size * count
+        policy = BatchPolicy(
+            max_batch_size=config.max_batch_size,
+            max_queue_delay_s=config.batching.max_queue_delay_s,
+            preferred_batch_sizes=config.batching.preferred_batch_sizes,
+            max_queue_rows=max(queue_rows, config.max_batch_size),
+        )
+        stats = ModelStatistics(key.name, str(key.version))
+        gate = self._gate(device)
+        batcher = Batcher(
+            key,
+            policy,
+            [Instance(r, gate) for r in runtimes],
+            self._clock,
+            run_sync,
+            on_batch=self._record_batch,
+        )
+        return LoadedModel(key, config, runtimes, batcher, stats, pipeline, shutdown, 0.0)
+
+    def _pipeline(self, path: Path, config: ModelConfig) -> ImagePipeline | None:
+        spec = config.preprocess
+        if spec is None:
+            return None
+        name = spec.input or config.inputs[0].name
+        target = next((s for s in config.inputs if s.name == name), None)
+        if target is None:
+            raise ConfigError(
+                f"{path}: field 'preprocess.input' is {name!r}, which the model does not have"
+            )
+        if target.datatype != spec.datatype:
+            raise ConfigError(
+                f"{path}: field 'preprocess.datatype' is {spec.datatype} but input {name!r} "
+                f"is {target.datatype}; make them match"
+            )
+        if len(config.inputs) != 1:
+            raise ConfigError(f"{path}: 'preprocess' needs a model with exactly one input")
+        return ImagePipeline(replace(spec, input=name), self.settings.image_limits)
+
+    def _close(self, model: LoadedModel) -> None:
+        model.shutdown()
+        for runtime in model.runtimes:
+            runtime.close()
+
+    # ---------------------------------------------------------------- statistics
+    def _record_batch(self, record: BatchRecord) -> None:
+        model = self._models.get(record.model.name, {}).get(record.model.version)
+        name = record.model.name
+        if model is not None:
+            stats = model.stats
+            stats.execution_count += 1
+            stats.inference_count += record.rows
+            for waited in record.queue_s:
+                stats.queue.add(waited)
+            stats.compute_infer.add(record.compute_s * record.requests, record.requests)
+            stats.batches.setdefault(record.rows, Duration()).add(record.compute_s)
+            stats.last_inference_ms = int(time.time() * 1000)
+            self.metrics.queue_depth.labels(name).set(model.batcher.queued_rows)
+        for waited in record.queue_s:
+            self.metrics.queue_duration.labels(name).observe(waited)
+        self.metrics.compute_duration.labels(name, record.device).observe(record.compute_s)
+        self.metrics.batch_size.labels(name).observe(record.rows)
+        event(
+            log,
+            logging.DEBUG if record.error is None else logging.WARNING,
+            "batch",
+            model=str(record.model),
+            instance=record.instance,
+            device=record.device,
+            rows=record.rows,
+            requests=record.requests,
+            device_ms=round(record.compute_s * 1000, 3),
+            max_queue_ms=round(max(record.queue_s) * 1000, 3),
+            error=record.error,
+        )
+
+    # ------------------------------------------------------------------- queries
+    def statuses(self) -> list[ModelStatus]:
+        """Every model version the engine knows, sorted by name and version."""
+        return sorted(self._status.values(), key=lambda s: (s.name, s.version or 0))
+
+    def model(self, name: str, version: int | None = None) -> LoadedModel:
+        """The READY model version (the highest READY one when ``version`` is None).
+
+        Raises:
+            ModelNotFoundError: no such model or version in the repository.
+            ModelNotReadyError: it exists but is not READY.
+        """
+        versions = self._models.get(name)
+        if versions:
+            if version is None:
+                return versions[max(versions)]
+            if version in versions:
+                return versions[version]
+        known = [s for s in self._status.values() if s.name == name]
+        if not known:
+            raise ModelNotFoundError(
+                f"model {name!r} is not served here; models: "
+                f"{', '.join(sorted({s.name for s in self._status.values()})) or 'none'}"
+            )
+        match = [s for s in known if version is None or s.version == version]
+        if not match:
+            served = sorted(s.version for s in known if s.version is not None)
+            raise ModelNotFoundError(
+                f"model {name!r} has no version {version}; versions: {served or 'none'}"
+            )
+        worst = match[-1]
+        reason = f": {worst.reason}" if worst.reason else ""
+        raise ModelNotReadyError(f"model {name!r} is {worst.state.value}{reason}")
+
+    def statistics(
+        self, name: str | None = None, version: int | None = None
+    ) -> list[dict[str, Any]]:
+        """V2 ``model_stats`` entries of one model (or all), READY versions only."""
+        if name is not None:
+            if version is not None:
+                return [self.model(name, version).stats.to_v2()]
+            self.model(name)  # raises for unknown names
+            chosen = [self._models[name][v] for v in sorted(self._models[name])]
+        else:
+            chosen = [m for n in sorted(self._models) for _, m in sorted(self._models[n].items())]
+        return [m.stats.to_v2() for m in chosen]
+
+    # ----------------------------------------------------------------- inference
+    def _check_running(self) -> None:
+        if self._state is not EngineState.RUNNING:
+            raise ShuttingDownError(
+                f"the engine is {self._state.value} and takes no new requests; retry elsewhere"
+            )
+
+    async def infer(
+        self,
+        name: str,
+        inputs: Tensors,
+        *,
+        version: int | None = None,
+        outputs: Sequence[str] | None = None,
+        timeout_s: float | None = None,
+    ) -> dict[str, Array]:
+        """Run one request (rows first) through the model's batcher.
+
+        Args:
+            name: model name.
+            inputs: the input tensors by name.
+            version: a version number, or None for the highest READY one.
+            outputs: output names to return (None: all).
+            timeout_s: the request's deadline, capped by settings.request_timeout_s.
+
+        Raises:
+            InvalidInputError, ModelNotFoundError, UnavailableError, DeadlineExceededError,
+            InferenceError: see tensorgate.errors.
+        """
+        self._check_running()
+        model = self.model(name, version)
+        check_inputs(name, model.config.inputs, inputs, model.config.max_batch_size)
+        if outputs is not None:
+            check_outputs(name, model.config.outputs, outputs)
+        result = await self._submit(model, inputs, timeout_s)
+        if outputs is not None:
+            return {k: result[k] for k in outputs}
+        return result
+
+    async def _submit(
+        self, model: LoadedModel, inputs: Tensors, timeout_s: float | None
+    ) -> dict[str, Array]:
+        name = model.key.name
+        started = self._clock.now()
+        limit = self.settings.request_timeout_s
+        deadline = started + (limit if timeout_s is None else min(timeout_s, limit))
+        try:
+            future = model.batcher.submit(inputs, deadline)
+        except TensorgateError as exc:
+            self.metrics.rejected.labels(name, type(exc).__name__).inc()
+            raise
+        self.metrics.queue_depth.labels(name).set(model.batcher.queued_rows)
+        outcome = "success"
+        try:
+            return await future
+        except TensorgateError as exc:
+            outcome = type(exc).__name__
+            raise
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        finally:
+            elapsed = self._clock.now() - started
+            (model.stats.success if outcome == "success" else model.stats.fail).add(elapsed)
+            self.metrics.requests.labels(name, outcome).inc()
+            self.metrics.request_duration.labels(name).observe(elapsed)
+
+    async def classify(
+        self,
+        name: str,
+        images: Sequence[bytes],
+        *,
+        top: int | None = None,
+        version: int | None = None,
+        timeout_s: float | None = None,
+    ) -> list[list[Classification]]:
+        """Decode, preprocess and classify encoded images (JPEG, PNG, WebP).
+
+        Each image is its own request to the batcher, so images from many callers share
+        batches. Returns, per image, the ``top`` best classes (default: the model's
+        ``postprocess.top_k``).
+        """
+        self._check_running()
+        model = self.model(name, version)
+        if model.pipeline is None or model.config.postprocess is None:
+            raise InvalidInputError(
+                f"model {name!r} has no preprocess/postprocess spec in its config.yaml, so it "
+                "takes tensors, not images: use the V2 infer endpoint"
+            )
+        if top is not None and top < 1:
+            raise InvalidInputError(f"top_k is {top}; it must be at least 1")
+        tensors = await asyncio.gather(*(self._decode(model, data) for data in images))
+        input_name = model.pipeline.spec.input or model.config.inputs[0].name
+        results = await asyncio.gather(
+            *(self._submit(model, {input_name: t[np.newaxis]}, timeout_s) for t in tensors)
+        )
+        post = model.config.postprocess
+        output = post.output or model.config.outputs[0].name
+        k = top or post.top_k
+        return [top_k(r[output], post, k)[0] for r in results]
+
+    async def _decode(self, model: LoadedModel, data: bytes) -> Array:
+        assert model.pipeline is not None
+        assert self._decode_pool is not None
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        tensor = await loop.run_in_executor(self._decode_pool, model.pipeline, data)
+        self.metrics.decode_duration.labels(model.key.name).observe(time.perf_counter() - started)
+        return tensor
+
+
+def _check_declared(
+    path: Path, kind: str, declared: tuple[TensorSpec, ...], actual: tuple[TensorSpec, ...]
+) -> None:
+    """A config's declared inputs/outputs must agree with the model file's own."""
+    if not declared:
+        return
+    by_name = {s.name: s for s in actual}
+    for spec in declared:
+        real = by_name.get(spec.name)
+        if real is None:
+            raise ConfigError(
+                f"{path}: config.yaml declares {kind} {spec.name!r}, but the model's {kind}s "
+                f"are {', '.join(by_name)}"
+            )
+        if (
+            real.datatype != spec.datatype
+            or len(real.shape) != len(spec.shape)
+            or any(
+                a != -1 and b != -1 and a != b for a, b in zip(real.shape, spec.shape, strict=True)
+            )
+        ):
+            raise ConfigError(
+                f"{path}: config.yaml declares {kind} {spec.name!r} as {spec.datatype} "
+                f"{list(spec.shape)}, but the model has {real.datatype} {list(real.shape)}"
+            )
+
+
+def _warm_up(runtime: Runtime) -> None:
+    """Run one row of zeros so the first real request does not pay for lazy setup."""
+    if any(-1 in s.shape for s in runtime.inputs):
+        return
+    feed: dict[str, Array] = {}
+    for spec in runtime.inputs:
+        if spec.datatype == "BYTES":
+            feed[spec.name] = np.full((1, *spec.shape), b"", dtype=object)
+        else:
+            feed[spec.name] = np.zeros((1, *spec.shape), dtype=numpy_dtype(spec.datatype))
+    runtime.infer(feed)

@@ -1,0 +1,141 @@
+"""The one exception tree of tensorgate.
+
+Every error a user can trigger is one of these. Each class knows the HTTP status and the
+gRPC status code it maps to, so every adapter answers the same failure the same way::
+
+    TensorgateError                      500  INTERNAL
+    ├── InvalidInputError                400  INVALID_ARGUMENT   malformed request or tensor
+    │   ├── ProtocolError                400  INVALID_ARGUMENT   body is not valid V2
+    │   ├── ImageError                   400  INVALID_ARGUMENT   corrupt / truncated / empty image
+    │   │   ├── UnsupportedImageError    415  INVALID_ARGUMENT   format we do not decode
+    │   │   └── ImageTooLargeError       413  INVALID_ARGUMENT   pixel or side limit exceeded
+    │   └── PayloadTooLargeError         413  INVALID_ARGUMENT   body over the byte limit
+    ├── ConfigError                      500  INVALID_ARGUMENT   bad config.yaml / settings
+    ├── ModelNotFoundError               404  NOT_FOUND          unknown model or version
+    ├── UnavailableError                 503  UNAVAILABLE        cannot take the request now
+    │   ├── ModelNotReadyError           503  UNAVAILABLE        model is not READY
+    │   ├── QueueFullError               503  UNAVAILABLE        batcher queue at its bound
+    │   └── ShuttingDownError            503  UNAVAILABLE        server is draining
+    ├── DeadlineExceededError            504  DEADLINE_EXCEEDED  request ran past its deadline
+    └── InferenceError                   500  INTERNAL           the runtime failed on a batch
+
+Messages say what was wrong, the offending value, and how to fix it.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "ConfigError",
+    "DeadlineExceededError",
+    "ImageError",
+    "ImageTooLargeError",
+    "InferenceError",
+    "InvalidInputError",
+    "ModelNotFoundError",
+    "ModelNotReadyError",
+    "PayloadTooLargeError",
+    "ProtocolError",
+    "QueueFullError",
+    "ShuttingDownError",
+    "TensorgateError",
+    "UnavailableError",
+    "UnsupportedImageError",
+]
+
+
+class TensorgateError(Exception):
+    """Base class of every error tensorgate raises on purpose."""
+
+    http_status: ClassVar[int] = 500
+    grpc_code: ClassVar[str] = "INTERNAL"
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else self.__class__.__name__
+
+
+class InvalidInputError(TensorgateError):
+    """A request's content is wrong: unknown input name, wrong dtype or shape, bad value."""
+
+    http_status = 400
+    grpc_code = "INVALID_ARGUMENT"
+
+
+class ProtocolError(InvalidInputError):
+    """A request body does not follow the V2 inference protocol (JSON or binary extension)."""
+
+
+class ImageError(InvalidInputError):
+    """An image is empty, corrupt or truncated and cannot be decoded."""
+
+
+class UnsupportedImageError(ImageError):
+    """An image is of a format tensorgate does not decode (only JPEG, PNG and WebP are)."""
+
+    http_status = 415
+
+
+class ImageTooLargeError(ImageError):
+    """An image has more pixels, or a longer side, than the configured limits allow."""
+
+    http_status = 413
+
+
+class PayloadTooLargeError(InvalidInputError):
+    """A request body is larger than the configured byte limit."""
+
+    http_status = 413
+
+
+class ConfigError(TensorgateError):
+    """A model's config.yaml, the repository layout or a setting is invalid.
+
+    The message names the file, the field, what was wrong and what is allowed.
+    """
+
+    grpc_code = "INVALID_ARGUMENT"
+
+
+class ModelNotFoundError(TensorgateError):
+    """No model (or no such version of it) is in the repository."""
+
+    http_status = 404
+    grpc_code = "NOT_FOUND"
+
+
+class UnavailableError(TensorgateError):
+    """The server cannot take this request now; retrying later may succeed."""
+
+    http_status = 503
+    grpc_code = "UNAVAILABLE"
+    #: Seconds a client should wait before retrying, sent as ``Retry-After``.
+    retry_after: float = 1.0
+
+
+class ModelNotReadyError(UnavailableError):
+    """The model exists but is not READY (loading, unloading or failed)."""
+
+
+class QueueFullError(UnavailableError):
+    """The model's request queue is at its bound; the request was not accepted."""
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ShuttingDownError(UnavailableError):
+    """The server is draining for shutdown and accepts no new requests."""
+
+
+class DeadlineExceededError(TensorgateError):
+    """A request was not answered before its deadline; its work was dropped."""
+
+    http_status = 504
+    grpc_code = "DEADLINE_EXCEEDED"
+
+
+class InferenceError(TensorgateError):
+    """The runtime failed while running a batch; every request of that batch gets this."""

@@ -1,0 +1,1 @@
+"""Image decode and preprocessing, driven by a model's preprocess spec."""

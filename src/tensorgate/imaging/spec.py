@@ -1,0 +1,86 @@
+"""What a model expects of an image, and what to make of its output: plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["ImageLimits", "PostprocessSpec", "PreprocessSpec"]
+
+ResizeMode = Literal["shorter", "exact"]
+Layout = Literal["NCHW", "NHWC"]
+ColorOrder = Literal["RGB", "BGR"]
+
+
+@dataclass(frozen=True, slots=True)
+class PreprocessSpec:
+    """How to turn a decoded RGB image into a model input tensor.
+
+    Attributes:
+        input: the model input the tensor feeds (None: the model's first input).
+        resize: target size: the shorter side (``mode="shorter"``) or ``(height, width)``
+            for ``mode="exact"``.
+        mode: ``shorter`` keeps the aspect ratio; ``exact`` stretches to ``resize``.
+        crop: centre crop ``(height, width)`` after the resize, or None.
+        mean: per-channel mean subtracted, in 0–255 units, in the tensor's channel order.
+        std: per-channel divisor, in 0–255 units.
+        layout: ``NCHW`` or ``NHWC``.
+        color: channel order of the tensor.
+        datatype: V2 datatype of the tensor (``FP32``, ``FP16`` or ``UINT8``).
+    """
+
+    input: str | None = None
+    resize: tuple[int, int] | int | None = 256
+    mode: ResizeMode = "shorter"
+    crop: tuple[int, int] | None = (224, 224)
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    layout: Layout = "NCHW"
+    color: ColorOrder = "RGB"
+    datatype: str = "FP32"
+
+    @property
+    def min_decode_side(self) -> int:
+        """The smallest shorter side a decoder may downscale to without losing detail."""
+        sizes: list[int] = []
+        if self.crop is not None:
+            sizes.extend(self.crop)
+        if isinstance(self.resize, int):
+            sizes.append(self.resize)
+        elif self.resize is not None:
+            sizes.extend(self.resize)
+        return max(sizes) if sizes else 0
+
+
+@dataclass(frozen=True, slots=True)
+class PostprocessSpec:
+    """How to turn a classifier's output row into labels.
+
+    Attributes:
+        output: the model output holding scores (None: the model's first output).
+        softmax: apply softmax (the output holds logits).
+        top_k: how many classes to return by default.
+        labels: class names by index, from the model's labels file.
+    """
+
+    output: str | None = None
+    softmax: bool = True
+    top_k: int = 5
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ImageLimits:
+    """Bounds on what an image may be before any pixel is allocated.
+
+    Attributes:
+        max_pixels: width × height limit of the encoded image.
+        max_side: longest side limit, in pixels.
+        min_side: shortest side limit, in pixels.
+        formats: Pillow format names accepted.
+    """
+
+    max_pixels: int = 50_000_000
+    max_side: int = 16_384
+    min_side: int = 16
+    formats: tuple[str, ...] = ("JPEG", "PNG", "WEBP")

@@ -1,0 +1,61 @@
+"""Turn a decoded image into a model input tensor, as its preprocess spec says.
+
+Resize and centre crop run as one Pillow resize over the crop's source box (no pixel
+outside the crop is computed); normalisation is one vectorised numpy expression.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from tensorgate.imaging.spec import PreprocessSpec
+from tensorgate.types import Array
+
+__all__ = ["preprocess", "resize_and_crop"]
+
+
+def _source_box(
+    width: int, height: int, spec: PreprocessSpec
+) -> tuple[tuple[int, int], tuple[float, float, float, float]]:
+    """Output size and the source box that maps onto it."""
+    if spec.resize is None:
+        scale_x = scale_y = 1.0
+    elif spec.mode == "exact":
+        target_h, target_w = spec.resize if isinstance(spec.resize, tuple) else (spec.resize,) * 2
+        scale_x, scale_y = target_w / width, target_h / height
+    else:
+        shorter = spec.resize if isinstance(spec.resize, int) else min(spec.resize)
+        scale_x = scale_y = shorter / min(width, height)
+    resized_w, resized_h = round(width * scale_x), round(height * scale_y)
+    if spec.crop is None:
+        return (resized_w, resized_h), (0.0, 0.0, float(width), float(height))
+    crop_h, crop_w = min(spec.crop[0], resized_h), min(spec.crop[1], resized_w)
+    left = (resized_w - crop_w) / 2 / scale_x
+    top = (resized_h - crop_h) / 2 / scale_y
+    return (crop_w, crop_h), (left, top, left + crop_w / scale_x, top + crop_h / scale_y)
+
+
+def resize_and_crop(image: Image.Image, spec: PreprocessSpec) -> Image.Image:
+    """Resize (bilinear, antialiased) and centre-crop in a single pass."""
+    size, box = _source_box(image.width, image.height, spec)
+    if size == image.size and box == (0.0, 0.0, float(image.width), float(image.height)):
+        return image
+    return image.resize(size, Image.Resampling.BILINEAR, box=box)
+
+
+def preprocess(image: Image.Image, spec: PreprocessSpec) -> Array:
+    """One image's tensor, without the batch axis (``CHW`` or ``HWC``)."""
+    pixels = np.asarray(resize_and_crop(image, spec))
+    if spec.color == "BGR":
+        pixels = pixels[..., ::-1]
+    if spec.datatype == "UINT8":
+        tensor: Array = pixels
+    else:
+        dtype = np.float16 if spec.datatype == "FP16" else np.float32
+        mean = np.asarray(spec.mean, dtype=np.float32)
+        inv_std = 1.0 / np.asarray(spec.std, dtype=np.float32)
+        tensor = ((pixels.astype(np.float32) - mean) * inv_std).astype(dtype, copy=False)
+    if spec.layout == "NCHW":
+        tensor = tensor.transpose(2, 0, 1)
+    return np.ascontiguousarray(tensor)

@@ -1,0 +1,1 @@
+"""Prometheus instruments and V2 statistics."""

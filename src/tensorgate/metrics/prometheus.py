@@ -1,0 +1,62 @@
+"""Prometheus instruments (``tensorgate_`` prefix), one registry per engine."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["CONTENT_TYPE", "Metrics"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+_LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+)  # fmt: skip
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+class Metrics:
+    """The instruments named in shared/DESIGN.md, in a registry of their own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "tensorgate_requests", "Requests answered, by model and outcome.",
+            ["model", "outcome"], registry=r,
+        )  # fmt: skip
+        self.request_duration = Histogram(
+            "tensorgate_request_duration_seconds", "End-to-end request time in the engine.",
+            ["model"], buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.queue_duration = Histogram(
+            "tensorgate_queue_duration_seconds", "Time from arrival to the start of compute.",
+            ["model"], buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.compute_duration = Histogram(
+            "tensorgate_compute_duration_seconds", "Runtime time of one batch (device time).",
+            ["model", "device"], buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.batch_size = Histogram(
+            "tensorgate_batch_size", "Rows per batch run.",
+            ["model"], buckets=_BATCH_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.queue_depth = Gauge(
+            "tensorgate_queue_depth", "Rows waiting in the model's queue.",
+            ["model"], registry=r,
+        )  # fmt: skip
+        self.rejected = Counter(
+            "tensorgate_rejected_requests", "Requests refused, by reason.",
+            ["model", "reason"], registry=r,
+        )  # fmt: skip
+        self.model_load = Gauge(
+            "tensorgate_model_load_seconds", "Seconds the model version took to load.",
+            ["model", "version"], registry=r,
+        )  # fmt: skip
+        self.decode_duration = Histogram(
+            "tensorgate_decode_duration_seconds", "Image decode and preprocess time.",
+            ["model"], buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every instrument."""
+        return generate_latest(self.registry)

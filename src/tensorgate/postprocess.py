@@ -1,0 +1,51 @@
+"""Classifier outputs to labelled scores: softmax and top-k, pure numpy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tensorgate.imaging.spec import PostprocessSpec
+from tensorgate.types import Array
+
+__all__ = ["Classification", "top_k"]
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """One class of one image's answer.
+
+    Attributes:
+        index: the class index in the model's output.
+        label: its name from the labels file (the index as text if there is none).
+        score: probability after softmax, or the raw output if softmax is off.
+    """
+
+    index: int
+    label: str
+    score: float
+
+
+def top_k(scores: Array, spec: PostprocessSpec, k: int) -> list[list[Classification]]:
+    """The ``k`` best classes of each row of ``scores`` (rows × classes), best first."""
+    rows = scores.reshape(scores.shape[0], -1).astype(np.float64)
+    if spec.softmax:
+        rows = np.exp(rows - rows.max(axis=1, keepdims=True))
+        rows /= rows.sum(axis=1, keepdims=True)
+    k = min(k, rows.shape[1])
+    best = np.argpartition(-rows, k - 1, axis=1)[:, :k]
+    answers: list[list[Classification]] = []
+    for row, candidates in zip(rows, best, strict=True):
+        ordered = candidates[np.argsort(-row[candidates], kind="stable")]
+        answers.append(
+            [
+                Classification(
+                    int(i),
+                    spec.labels[i] if i < len(spec.labels) else str(int(i)),
+                    float(row[i]),
+                )
+                for i in ordered
+            ]
+        )
+    return answers

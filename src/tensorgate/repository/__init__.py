@@ -1,0 +1,1 @@
+"""The model repository: config.yaml manifests, versioned model directories."""

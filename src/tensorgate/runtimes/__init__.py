@@ -1,0 +1,1 @@
+"""Runtimes run a model on a device: ``Runtime.infer(Tensors) -> Tensors``."""

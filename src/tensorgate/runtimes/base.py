@@ -1,0 +1,56 @@
+"""The runtime protocol every backend implements, and how one is created."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from tensorgate.types import DeviceId, Tensors, TensorSpec
+
+__all__ = ["Runtime", "RuntimeFactory", "RuntimeOptions"]
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeOptions:
+    """What a runtime is asked for when it is created.
+
+    Attributes:
+        device: the device slot the instance runs on (``cpu``, ``cuda:0``, …).
+        threads: intra-op threads (one by default: instances scale better than threads).
+        inputs: declared input specs from config.yaml (empty: use the model's own).
+        outputs: declared output specs (empty: use the model's own).
+    """
+
+    device: DeviceId = "cpu"
+    threads: int = 1
+    inputs: tuple[TensorSpec, ...] = ()
+    outputs: tuple[TensorSpec, ...] = ()
+
+
+@runtime_checkable
+class Runtime(Protocol):
+    """One loaded instance of a model on one device.
+
+    ``infer`` is called from a worker thread, one batch at a time per instance; inputs
+    and outputs carry the batch axis first.
+    """
+
+    @property
+    def inputs(self) -> tuple[TensorSpec, ...]: ...
+
+    @property
+    def outputs(self) -> tuple[TensorSpec, ...]: ...
+
+    @property
+    def device(self) -> DeviceId: ...
+
+    def infer(self, inputs: Tensors) -> Tensors: ...
+
+    def close(self) -> None: ...
+
+
+class RuntimeFactory(Protocol):
+    """Creates a runtime for a model file: ``factory(path, options) -> Runtime``."""
+
+    def __call__(self, path: Path, options: RuntimeOptions) -> Runtime: ...

@@ -1,0 +1,93 @@
+"""A deterministic runtime that ships in the package, for tests of every layer above.
+
+By default each output row is computed from the first input row so that results can be
+checked exactly: ``output[b, j] = sum(first_input[b]) + j`` (as the output's dtype).
+A custom function may replace that, e.g. to raise on a given input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from tensorgate.errors import ConfigError
+from tensorgate.protocol.datatypes import numpy_dtype
+from tensorgate.runtimes.base import RuntimeOptions
+from tensorgate.types import DeviceId, Tensors, TensorSpec
+
+__all__ = ["FakeRuntime", "fake_outputs", "load_fake"]
+
+InferFn = Callable[[Tensors], Tensors]
+
+
+def fake_outputs(inputs: Tensors, outputs: tuple[TensorSpec, ...]) -> dict[str, np.ndarray]:
+    """The default fake computation, exposed so tests can compute expected values."""
+    first = next(iter(inputs.values()))
+    rows = first.shape[0]
+    if first.dtype == object:
+        base = np.array([float(sum(len(v) for v in row.reshape(-1))) for row in first])
+    else:
+        base = first.reshape(rows, -1).astype(np.float64).sum(axis=1)
+    result: dict[str, np.ndarray] = {}
+    for spec in outputs:
+        width = int(np.prod([d if d > 0 else 1 for d in spec.shape])) if spec.shape else 1
+        values = base[:, None] + np.arange(width, dtype=np.float64)[None, :]
+        shape = (rows, *(d if d > 0 else 1 for d in spec.shape))
+        dtype = numpy_dtype(spec.datatype)
+        if dtype.kind == "O":
+            flat = np.array([str(v).encode() for v in values.reshape(-1)], dtype=object)
+            result[spec.name] = flat.reshape(shape)
+        else:
+            result[spec.name] = values.astype(dtype).reshape(shape)
+    return result
+
+
+class FakeRuntime:
+    """A runtime with declared specs and a pure function; counts its calls."""
+
+    def __init__(
+        self,
+        inputs: tuple[TensorSpec, ...],
+        outputs: tuple[TensorSpec, ...],
+        fn: InferFn | None = None,
+        device: DeviceId = "cpu",
+    ) -> None:
+        self._inputs = inputs
+        self._outputs = outputs
+        self._fn = fn
+        self._device = device
+        #: Batch sizes seen, in call order (for tests of batching).
+        self.calls: list[int] = []
+        self.closed = False
+
+    @property
+    def inputs(self) -> tuple[TensorSpec, ...]:
+        return self._inputs
+
+    @property
+    def outputs(self) -> tuple[TensorSpec, ...]:
+        return self._outputs
+
+    @property
+    def device(self) -> DeviceId:
+        return self._device
+
+    def infer(self, inputs: Tensors) -> Tensors:
+        self.calls.append(next(iter(inputs.values())).shape[0])
+        if self._fn is not None:
+            return self._fn(inputs)
+        return fake_outputs(inputs, self._outputs)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def load_fake(path: Path, options: RuntimeOptions) -> FakeRuntime:
+    """Factory for ``backend: fake`` models: specs must be declared in config.yaml."""
+    if not options.inputs or not options.outputs:
+        raise ConfigError(
+            f"{path}: a fake-backend model needs 'inputs' and 'outputs' in its config.yaml"
+        )
+    return FakeRuntime(options.inputs, options.outputs, device=options.device)

@@ -1,0 +1,152 @@
+"""onnxruntime behind the Runtime protocol.
+
+The execution provider follows the device, never the code: ``cpu`` uses the CPU provider;
+``cuda:N`` uses TensorRT then CUDA where this onnxruntime build has them (CPU stays last
+as onnxruntime's own fallback for unsupported nodes). ``auto`` picks ``cuda:0`` when a
+CUDA provider is present, else ``cpu``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from tensorgate.errors import ConfigError, InferenceError
+from tensorgate.runtimes.base import RuntimeOptions
+from tensorgate.types import DeviceId, Tensors, TensorSpec
+
+__all__ = ["OnnxRuntime", "auto_device", "load_onnx", "providers_for"]
+
+_ONNX_TO_V2 = {
+    "tensor(bool)": "BOOL",
+    "tensor(uint8)": "UINT8",
+    "tensor(uint16)": "UINT16",
+    "tensor(uint32)": "UINT32",
+    "tensor(uint64)": "UINT64",
+    "tensor(int8)": "INT8",
+    "tensor(int16)": "INT16",
+    "tensor(int32)": "INT32",
+    "tensor(int64)": "INT64",
+    "tensor(float16)": "FP16",
+    "tensor(float)": "FP32",
+    "tensor(double)": "FP64",
+    "tensor(string)": "BYTES",
+}
+
+
+def auto_device() -> DeviceId:
+    """``cuda:0`` when this onnxruntime build can use CUDA, else ``cpu``."""
+    return "cuda:0" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
+
+
+def providers_for(device: DeviceId) -> list[str | tuple[str, dict[str, Any]]]:
+    """The execution providers, in order of preference, for a device slot."""
+    available = ort.get_available_providers()
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    index = int(device.partition(":")[2] or 0)
+    chosen: list[str | tuple[str, dict[str, Any]]] = []
+    if (
+        "TensorrtExecutionProvider" in available
+        and os.environ.get("TENSORGATE_TENSORRT", "1") != "0"
+    ):
+        cache = Path(os.environ.get("TENSORGATE_HOME", Path.home() / ".cache" / "tensorgate"))
+        chosen.append(
+            (
+                "TensorrtExecutionProvider",
+                {
+                    "device_id": index,
+                    "trt_engine_cache_enable": True,
+                    "trt_engine_cache_path": str(cache / "trt"),
+                },
+            )
+        )
+    if "CUDAExecutionProvider" in available:
+        chosen.append(("CUDAExecutionProvider", {"device_id": index}))
+    if not chosen:
+        raise ConfigError(
+            f"device {device!r} was asked for, but this onnxruntime has no CUDA provider "
+            f"(it has {', '.join(available)}); install onnxruntime-gpu or use device: cpu"
+        )
+    chosen.append("CPUExecutionProvider")
+    return chosen
+
+
+def _spec(arg: Any) -> TensorSpec:
+    try:
+        datatype = _ONNX_TO_V2[arg.type]
+    except KeyError:
+        raise ConfigError(
+            f"ONNX tensor {arg.name!r} has type {arg.type}, which V2 cannot carry"
+        ) from None
+    dims = tuple(d if isinstance(d, int) and d > 0 else -1 for d in arg.shape[1:])
+    return TensorSpec(arg.name, datatype, dims)
+
+
+class OnnxRuntime:
+    """One onnxruntime InferenceSession: one instance of a model on one device."""
+
+    def __init__(self, path: Path, options: RuntimeOptions) -> None:
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = options.threads
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(
+                str(path), sess_options=so, providers=providers_for(options.device)
+            )
+        except ConfigError:
+            raise
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ConfigError(f"{path}: onnxruntime cannot load this model: {exc}") from None
+        self._device = options.device
+        self._inputs = tuple(_spec(a) for a in self._session.get_inputs())
+        self._outputs = tuple(_spec(a) for a in self._session.get_outputs())
+        self._output_names = [o.name for o in self._outputs]
+        self._string_inputs = {s.name for s in self._inputs if s.datatype == "BYTES"}
+
+    @property
+    def inputs(self) -> tuple[TensorSpec, ...]:
+        return self._inputs
+
+    @property
+    def outputs(self) -> tuple[TensorSpec, ...]:
+        return self._outputs
+
+    @property
+    def device(self) -> DeviceId:
+        return self._device
+
+    @property
+    def providers(self) -> list[str]:
+        """The providers the session actually uses."""
+        providers: list[str] = self._session.get_providers()
+        return providers
+
+    def infer(self, inputs: Tensors) -> Tensors:
+        feed: dict[str, Any] = dict(inputs)
+        for name in self._string_inputs:
+            # onnxruntime wants str elements; V2 BYTES arrive as bytes.
+            feed[name] = np.vectorize(
+                lambda v: v.decode("utf-8") if isinstance(v, bytes) else v, otypes=[object]
+            )(feed[name])
+        try:
+            results = self._session.run(self._output_names, feed)
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise InferenceError(f"onnxruntime failed on a batch: {exc}") from exc
+        return dict(zip(self._output_names, results, strict=True))
+
+    def close(self) -> None:
+        # Sessions free their memory when the last reference goes; drop ours now.
+        del self._session
+
+
+def load_onnx(path: Path, options: RuntimeOptions) -> OnnxRuntime:
+    """Factory for ``backend: onnxruntime`` models."""
+    return OnnxRuntime(path, options)

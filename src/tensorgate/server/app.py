@@ -1,0 +1,117 @@
+"""The ASGI application: V2 routes, image routes, metrics, errors as JSON, lifespan."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tensorgate.config import ServerSettings
+from tensorgate.engine import Engine
+from tensorgate.errors import TensorgateError
+from tensorgate.metrics.prometheus import CONTENT_TYPE
+from tensorgate.server.http import ClientDisconnected, error_response, json_response
+from tensorgate.server.images import image_routes
+from tensorgate.server.v2 import v2_routes
+
+__all__ = ["PUBLIC_PATHS", "BearerAuth", "create_app"]
+
+log = logging.getLogger("tensorgate.server")
+
+#: Paths answered without a token even when one is set (probes must work).
+PUBLIC_PATHS = frozenset({"/v2/health/live", "/v2/health/ready"})
+
+
+class BearerAuth:
+    """Requires ``Authorization: Bearer <token>`` on every path but the health probes."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in PUBLIC_PATHS:
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self._expected):
+                response = json_response(
+                    {
+                        "error": "missing or wrong bearer token; "
+                        "send 'Authorization: Bearer <token>'"
+                    },
+                    401,
+                    {"WWW-Authenticate": "Bearer"},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def _tensorgate_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TensorgateError)
+    if exc.http_status >= 500:
+        log.warning("request failed", extra={"path": request.url.path, "error": exc.message})
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        message = f"no route {request.url.path!r}; see /v2 for the API"
+    elif exc.status_code == 405:
+        message = f"method {request.method} is not allowed on {request.url.path!r}"
+    else:
+        message = str(exc.detail)
+    return json_response({"error": message}, exc.status_code, dict(exc.headers or {}))
+
+
+async def _disconnected(request: Request, exc: Exception) -> Response:
+    # Nobody is listening; 499 (client closed request) for the logs, as nginx does.
+    return Response(status_code=499)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error", extra={"path": request.url.path})
+    return json_response({"error": f"internal error: {type(exc).__name__}: {exc}"}, 500)
+
+
+def create_app(engine: Engine, settings: ServerSettings | None = None) -> ASGIApp:
+    """The ASGI app serving ``engine``; the lifespan starts and stops the engine."""
+    settings = settings or ServerSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await engine.start()
+        try:
+            yield
+        finally:
+            await engine.stop()
+
+    async def metrics(request: Request) -> Response:
+        return Response(engine.metrics.render(), media_type=CONTENT_TYPE)
+
+    routes = [
+        *v2_routes(engine, settings),
+        *image_routes(engine, settings),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            TensorgateError: _tensorgate_error,
+            HTTPException: _http_error,
+            ClientDisconnected: _disconnected,
+            Exception: _unexpected,
+        },
+    )
+    if settings.auth_token:
+        return BearerAuth(app, settings.auth_token)
+    return app

@@ -1,0 +1,104 @@
+"""HTTP plumbing shared by the routes: bounded body reads, JSON errors, disconnects."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import zlib
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tensorgate.errors import PayloadTooLargeError, ProtocolError, TensorgateError, UnavailableError
+
+__all__ = [
+    "ClientDisconnected",
+    "error_response",
+    "json_response",
+    "read_body",
+    "until_disconnect",
+]
+
+T = TypeVar("T")
+
+
+class ClientDisconnected(Exception):
+    """The client closed the connection before its answer was ready."""
+
+
+def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps(doc, separators=(",", ":")).encode()
+    return Response(body, status, headers=headers, media_type="application/json")
+
+
+def error_response(exc: TensorgateError) -> Response:
+    """``{"error": message}`` with the exception's status (and Retry-After on 503)."""
+    headers = None
+    if isinstance(exc, UnavailableError):
+        headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
+    return json_response({"error": exc.message}, exc.http_status, headers)
+
+
+def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
+    wbits = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}.get(encoding)
+    if wbits is None:
+        raise ProtocolError(
+            f"Content-Encoding {encoding!r} is not supported; use gzip, deflate or none"
+        )
+    inflater = zlib.decompressobj(wbits)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise ProtocolError(f"the {encoding} body cannot be decompressed: {exc}") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise PayloadTooLargeError(
+            f"the body decompresses to more than {limit:,} bytes, the limit; send less"
+        )
+    return out
+
+
+async def read_body(request: Request, limit: int, what: str = "request body") -> bytes:
+    """The whole body, refused with 413 as soon as it passes ``limit`` bytes (and
+    decompressed, with the same bound, if Content-Encoding says gzip or deflate)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"the {what} is {int(declared):,} bytes; the limit is {limit:,}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"the {what} is over {limit:,} bytes, the limit")
+        chunks.append(chunk)
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        body = _decompress(body, encoding, limit)
+    return body
+
+
+async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
+    """Await ``work``, cancelling it if the client disconnects first (so queued
+    requests of clients that went away are dropped before they run)."""
+    task = asyncio.ensure_future(work)
+
+    async def watch() -> None:
+        while True:
+            message = await request.receive()
+            if message["type"] == "http.disconnect":
+                return
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()
+        watcher.cancel()
+        raise
+    if task.done():
+        watcher.cancel()
+        return task.result()
+    task.cancel()
+    raise ClientDisconnected

