@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from tensorgate.config import default_repository
-from tests.helpers import ServerProcess, build_test_repository, jpeg_bytes, png_bytes, running_server
+from tests.helpers import (
+    ServerProcess,
+    build_test_repository,
+    jpeg_bytes,
+    png_bytes,
+    running_server,
+)
 
 #: ImageNet indices of domestic cats (tabby, tiger cat, Persian, Siamese, Egyptian cat).
 CAT_CLASSES = range(281, 286)

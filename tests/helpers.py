@@ -39,8 +39,14 @@ def add_sub_model(datatype: str, width: int = 16) -> onnx.ModelProto:
             helper.make_node("Sub", ["INPUT0", "INPUT1"], ["OUTPUT1"]),
         ],
         f"add_sub_{datatype}",
-        [helper.make_tensor_value_info("INPUT0", t, shape), helper.make_tensor_value_info("INPUT1", t, shape)],
-        [helper.make_tensor_value_info("OUTPUT0", t, shape), helper.make_tensor_value_info("OUTPUT1", t, shape)],
+        [
+            helper.make_tensor_value_info("INPUT0", t, shape),
+            helper.make_tensor_value_info("INPUT1", t, shape),
+        ],
+        [
+            helper.make_tensor_value_info("OUTPUT0", t, shape),
+            helper.make_tensor_value_info("OUTPUT1", t, shape),
+        ],
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
@@ -58,7 +64,9 @@ def identity_model(datatype: str, width: int) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
-def write_model(repo: Path, name: str, model: onnx.ModelProto | None, config: dict[str, Any]) -> Path:
+def write_model(
+    repo: Path, name: str, model: onnx.ModelProto | None, config: dict[str, Any]
+) -> Path:
     """Write ``repo/name/config.yaml`` and ``repo/name/1/model.onnx`` (or model.fake)."""
     directory = repo / name
     (directory / "1").mkdir(parents=True, exist_ok=True)
@@ -113,8 +121,9 @@ class ServerProcess:
 
 
 @contextmanager
-def running_server(repository: Path, *args: str, env: dict[str, str] | None = None,
-                   start_timeout: float = 120.0) -> Iterator[ServerProcess]:
+def running_server(
+    repository: Path, *args: str, env: dict[str, str] | None = None, start_timeout: float = 120.0
+) -> Iterator[ServerProcess]:
     """Start ``tensorgate serve REPOSITORY --port 0 ARGS``; wait for its 'listening' line."""
     command = [sys.executable, "-m", "tensorgate", "serve", str(repository), "--port", "0", *args]
     process = subprocess.Popen(

@@ -15,14 +15,18 @@ from tests.helpers import ServerProcess
 
 @pytest.fixture
 def client(server: ServerProcess) -> httpclient.InferenceServerClient:
-    c = httpclient.InferenceServerClient(server.host_port, connection_timeout=30, network_timeout=60)
+    c = httpclient.InferenceServerClient(
+        server.host_port, connection_timeout=30, network_timeout=60
+    )
     yield c
     c.close()
 
 
 def direct(repo: Path, model: str, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
     """The same model run directly with onnxruntime, for comparison."""
-    session = ort.InferenceSession(str(repo / model / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(repo / model / "1" / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
     feed = {k: (v.astype(str).astype(object) if v.dtype == object else v) for k, v in feed.items()}
     return session.run(None, feed)
 
@@ -117,7 +121,9 @@ def test_infer_uint8_and_bytes(client: httpclient.InferenceServerClient, binary:
     out = httpclient.InferRequestedOutput("OUTPUT0", binary_data=binary)
     result = client.infer("identity_bytes", [inp], outputs=[out])
     got = result.as_numpy("OUTPUT0")
-    assert [[bytes(v) if isinstance(v, bytes) else str(v).encode() for v in row] for row in got] == [
+    assert [
+        [bytes(v) if isinstance(v, bytes) else str(v).encode() for v in row] for row in got
+    ] == [
         [b"cat", b"espresso"],
         ["gr\u00fc\u00dfe".encode(), b""],
     ]
@@ -144,10 +150,16 @@ def test_statistics_count_requests(client: httpclient.InferenceServerClient) -> 
         i.set_data_from_numpy(a)
     client.infer("add_sub_fp32", inputs)
     after = client.get_inference_statistics("add_sub_fp32")["model_stats"][0]
-    assert after["inference_stats"]["success"]["count"] == before["inference_stats"]["success"]["count"] + 1
+    assert (
+        after["inference_stats"]["success"]["count"]
+        == before["inference_stats"]["success"]["count"] + 1
+    )
     assert after["inference_count"] == before["inference_count"] + 3
     assert after["execution_count"] == before["execution_count"] + 1
-    assert after["inference_stats"]["compute_infer"]["ns"] > before["inference_stats"]["compute_infer"]["ns"]
+    assert (
+        after["inference_stats"]["compute_infer"]["ns"]
+        > before["inference_stats"]["compute_infer"]["ns"]
+    )
     everything = client.get_inference_statistics()["model_stats"]
     assert {s["name"] for s in everything} >= {"add_sub_fp32", "efficientnet-lite0", "fake"}
 
@@ -162,7 +174,10 @@ def test_repository_index(client: httpclient.InferenceServerClient) -> None:
 @pytest.mark.parametrize(
     ("inputs", "message"),
     [
-        ({"INPUT0": np.zeros((1, 16), np.float32)}, "model 'add_sub_fp32' needs input 'INPUT1', which the request lacks"),
+        (
+            {"INPUT0": np.zeros((1, 16), np.float32)},
+            "model 'add_sub_fp32' needs input 'INPUT1', which the request lacks",
+        ),
         (
             {"INPUT0": np.zeros((1, 16), np.int32), "INPUT1": np.zeros((1, 16), np.int32)},
             "input 'INPUT0' of model 'add_sub_fp32' is FP32, but the request sent INT32",

@@ -1,0 +1,294 @@
+"""The asyncio batcher with a fake clock and a fake runtime: no sleeps, no threads.
+
+``settle()`` only yields to the event loop until it has nothing left to do; time moves
+only when a test calls ``clock.advance``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from tensorgate.batching.batcher import Batcher, BatcherState, BatchRecord, Instance
+from tensorgate.batching.clock import FakeClock
+from tensorgate.batching.gate import DeviceGate
+from tensorgate.batching.policy import BatchPolicy
+from tensorgate.errors import (
+    DeadlineExceededError,
+    InferenceError,
+    InvalidInputError,
+    QueueFullError,
+    ShuttingDownError,
+)
+from tensorgate.runtimes.fake import FakeRuntime, fake_outputs
+from tensorgate.types import Array, ModelKey, Tensors, TensorSpec
+
+IN = (TensorSpec("x", "FP32", (3,)),)
+OUT = (TensorSpec("y", "FP32", (2,)),)
+KEY = ModelKey("m", 1)
+FAR = 1e9
+
+
+async def settle() -> None:
+    """Let every ready task run (yields only; time does not move)."""
+    for _ in range(50):
+        await asyncio.sleep(0)
+
+
+async def inline(index: int, fn: Callable[[Tensors], Tensors], arg: Tensors) -> Tensors:
+    return fn(arg)
+
+
+def rows(n: int, value: float = 1.0) -> dict[str, Array]:
+    return {"x": np.full((n, 3), value, dtype=np.float32)}
+
+
+class Harness:
+    def __init__(
+        self,
+        policy: BatchPolicy,
+        runtimes: list[FakeRuntime] | None = None,
+        gate_slots: int = 4,
+        run_sync: Callable[[int, Callable[[Tensors], Tensors], Tensors], object] | None = None,
+    ) -> None:
+        self.clock = FakeClock()
+        self.runtimes = runtimes or [FakeRuntime(IN, OUT)]
+        self.gate = DeviceGate("cpu", gate_slots)
+        self.records: list[BatchRecord] = []
+        self.batcher = Batcher(
+            KEY,
+            policy,
+            [Instance(r, self.gate) for r in self.runtimes],
+            self.clock,
+            run_sync or inline,  # type: ignore[arg-type]
+            on_batch=self.records.append,
+        )
+        self.batcher.start()
+
+    def submit(
+        self, n: int = 1, value: float = 1.0, deadline: float = FAR
+    ) -> asyncio.Future[dict[str, Array]]:
+        return self.batcher.submit(rows(n, value), self.clock.now() + deadline)
+
+
+async def test_batch_closes_when_first_request_has_waited_the_delay() -> None:
+    h = Harness(BatchPolicy(8, max_queue_delay_s=0.010, max_queue_rows=64))
+    first = h.submit()
+    await settle()
+    h.clock.advance(0.004)
+    second = h.submit(value=2.0)
+    await settle()
+    h.clock.advance(0.005)  # 9 ms after the first arrival: still waiting
+    await settle()
+    assert h.runtimes[0].calls == []
+    h.clock.advance(0.001)  # 10 ms: the delay counts from the first arrival
+    await settle()
+    assert h.runtimes[0].calls == [2]
+    np.testing.assert_array_equal((await first)["y"], fake_outputs(rows(1), OUT)["y"])
+    np.testing.assert_array_equal((await second)["y"], fake_outputs(rows(1, 2.0), OUT)["y"])
+    assert h.records[0].queue_s == pytest.approx((0.010, 0.006))
+
+
+async def test_batch_closes_at_once_when_full() -> None:
+    h = Harness(BatchPolicy(4, max_queue_delay_s=10.0, max_queue_rows=64))
+    futures = [h.submit(value=i) for i in range(6)]
+    await settle()
+    assert h.runtimes[0].calls == [4]
+    h.clock.advance(10.0)
+    await settle()
+    assert h.runtimes[0].calls == [4, 2]
+    for i, future in enumerate(futures):
+        assert future.result()["y"][0, 0] == pytest.approx(3.0 * i)
+
+
+async def test_preferred_batch_size_closes_early() -> None:
+    h = Harness(
+        BatchPolicy(8, max_queue_delay_s=10.0, preferred_batch_sizes=(2,), max_queue_rows=64)
+    )
+    h.submit()
+    await settle()
+    assert h.runtimes[0].calls == []
+    h.submit()
+    await settle()
+    assert h.runtimes[0].calls == [2]
+
+
+async def test_multi_row_requests_and_shapes_that_differ() -> None:
+    h = Harness(BatchPolicy(8, max_queue_delay_s=1.0, max_queue_rows=64))
+    a = h.submit(3)
+    b = h.batcher.submit({"x": np.ones((2, 3), np.float32).astype(np.float64)}, FAR)
+    c = h.submit(4)
+    h.clock.advance(1.0)
+    await settle()
+    # The float64 request cannot share a batch with float32 ones, so FIFO order splits.
+    assert h.runtimes[0].calls[0] == 3
+    h.clock.advance(1.0)
+    await settle()
+    h.clock.advance(1.0)
+    await settle()
+    assert sorted(h.runtimes[0].calls) == [2, 3, 4]
+    assert a.result()["y"].shape == (3, 2)
+    assert b.result()["y"].shape == (2, 2)
+    assert c.result()["y"].shape == (4, 2)
+
+
+async def test_queue_bound_refuses_with_queue_full() -> None:
+    h = Harness(BatchPolicy(4, max_queue_delay_s=10.0, max_queue_rows=3))
+    h.submit(2)
+    h.submit(1)
+    with pytest.raises(QueueFullError) as info:
+        h.submit(1)
+    assert info.value.http_status == 503
+    assert info.value.message == (
+        "model 'm' has 3 rows queued, its bound is 3; retry later or add instances"
+    )
+
+
+async def test_too_many_rows_is_invalid() -> None:
+    h = Harness(BatchPolicy(4, max_queue_rows=64))
+    with pytest.raises(InvalidInputError, match="has 5 rows but model 'm' takes at most 4"):
+        h.submit(5)
+
+
+async def test_deadline_expires_in_queue_and_request_is_dropped() -> None:
+    h = Harness(BatchPolicy(4, max_queue_delay_s=1.0, max_queue_rows=64))
+    doomed = h.submit(deadline=0.5)
+    survivor = h.submit(deadline=5.0)
+    h.clock.advance(0.5)
+    await settle()
+    with pytest.raises(
+        DeadlineExceededError, match=r"did not answer within the request's deadline of 0\.500 s"
+    ):
+        doomed.result()
+    h.clock.advance(0.5)
+    await settle()
+    assert h.runtimes[0].calls == [1]  # the expired request never reached the runtime
+    assert survivor.result()["y"].shape == (1, 2)
+
+
+async def test_cancelled_request_is_dropped_before_it_runs() -> None:
+    h = Harness(BatchPolicy(4, max_queue_delay_s=1.0, max_queue_rows=64))
+    gone = h.submit(value=9.0)
+    kept = h.submit(value=1.0)
+    gone.cancel()  # what the HTTP layer does when the client disconnects
+    h.clock.advance(1.0)
+    await settle()
+    assert h.runtimes[0].calls == [1]
+    assert kept.result()["y"][0, 0] == pytest.approx(3.0)
+
+
+async def test_an_exception_reaches_every_request_of_its_batch_and_nothing_hangs() -> None:
+    def explode(inputs: Tensors) -> Tensors:
+        if float(inputs["x"].max()) > 5:
+            raise ValueError("boom")
+        return fake_outputs(inputs, OUT)
+
+    h = Harness(
+        BatchPolicy(4, max_queue_delay_s=1.0, max_queue_rows=64), [FakeRuntime(IN, OUT, explode)]
+    )
+    batch = [h.submit(value=v) for v in (1.0, 9.0, 2.0)]
+    h.clock.advance(1.0)
+    await settle()
+    for future in batch:
+        with pytest.raises(
+            InferenceError, match="model 'm' failed on a batch of 3 rows: ValueError: boom"
+        ):
+            future.result()
+    assert h.records[-1].error is not None
+    after = h.submit(value=1.0)
+    h.clock.advance(1.0)
+    await settle()
+    assert after.result()["y"].shape == (1, 2)
+
+
+async def test_output_rows_must_match_input_rows() -> None:
+    short = FakeRuntime(IN, OUT, lambda inputs: {"y": np.zeros((1, 2), np.float32)})
+    h = Harness(BatchPolicy(4, max_queue_delay_s=0.0, max_queue_rows=64), [short])
+    a = h.submit(2)
+    await settle()
+    with pytest.raises(
+        InferenceError, match="returned 1 rows for output 'y' but the batch has 2 rows"
+    ):
+        a.result()
+
+
+async def test_compute_time_is_recorded_per_batch() -> None:
+    clock_holder: list[FakeClock] = []
+
+    def slow(inputs: Tensors) -> Tensors:
+        clock_holder[0].advance(0.025)  # the "device" takes 25 ms
+        return fake_outputs(inputs, OUT)
+
+    h = Harness(
+        BatchPolicy(4, max_queue_delay_s=0.002, max_queue_rows=64), [FakeRuntime(IN, OUT, slow)]
+    )
+    clock_holder.append(h.clock)
+    h.submit()
+    h.clock.advance(0.002)
+    await settle()
+    (record,) = h.records
+    assert record.compute_s == pytest.approx(0.025)
+    assert record.queue_s == pytest.approx((0.002,))
+    assert (record.rows, record.requests, record.device, record.error) == (1, 1, "cpu", None)
+
+
+async def test_gate_admits_one_batch_per_slot() -> None:
+    """Two instances behind a one-slot gate never run at the same time."""
+    release: list[asyncio.Future[None]] = []
+    running = 0
+    peak = 0
+
+    async def held(index: int, fn: Callable[[Tensors], Tensors], arg: Tensors) -> Tensors:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        gate_open: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        release.append(gate_open)
+        await gate_open
+        running -= 1
+        return fn(arg)
+
+    runtimes = [FakeRuntime(IN, OUT), FakeRuntime(IN, OUT)]
+    h = Harness(BatchPolicy(1, max_queue_rows=64), runtimes, gate_slots=1, run_sync=held)
+    futures = [h.submit(), h.submit()]
+    await settle()
+    assert len(release) == 1
+    assert h.gate.statistics().waiting == 1
+    release[0].set_result(None)
+    await settle()
+    assert len(release) == 2
+    release[1].set_result(None)
+    await settle()
+    assert peak == 1
+    assert all(f.done() for f in futures)
+    assert h.gate.statistics().admitted == 2
+
+
+async def test_stop_drains_queued_requests() -> None:
+    h = Harness(BatchPolicy(4, max_queue_delay_s=100.0, max_queue_rows=64))
+    queued = [h.submit() for _ in range(3)]
+    await h.batcher.stop(drain_timeout=30.0)
+    assert all(f.result()["y"].shape == (1, 2) for f in queued)
+    assert h.batcher.state is BatcherState.STOPPED
+    with pytest.raises(ShuttingDownError):
+        h.submit()
+
+
+async def test_stop_past_the_drain_timeout_fails_what_is_left() -> None:
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def stuck(index: int, fn: Callable[[Tensors], Tensors], arg: Tensors) -> Tensors:
+        await never
+        return fn(arg)
+
+    h = Harness(BatchPolicy(1, max_queue_rows=64), run_sync=stuck)
+    running = h.submit()
+    waiting = h.submit()
+    await settle()
+    await h.batcher.stop(drain_timeout=0.0)
+    for future in (running, waiting):
+        with pytest.raises(ShuttingDownError, match="stopped before this request ran"):
+            future.result()

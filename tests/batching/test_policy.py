@@ -1,0 +1,42 @@
+"""The pure close-a-batch decision."""
+
+from __future__ import annotations
+
+from tensorgate.batching.policy import BatchPolicy, Dispatch, Wait, plan_batch
+
+POLICY = BatchPolicy(max_batch_size=8, max_queue_delay_s=0.010, max_queue_rows=64)
+
+
+def test_waits_until_first_arrival_plus_delay() -> None:
+    assert plan_batch(POLICY, [1, 1], 2, first_arrival=5.0, now=5.004) == Wait(5.010)
+
+
+def test_closes_when_the_delay_has_passed() -> None:
+    assert plan_batch(POLICY, [1, 1, 1], 3, first_arrival=5.0, now=5.010) == Dispatch(3)
+
+
+def test_closes_at_once_when_full() -> None:
+    assert plan_batch(POLICY, [1] * 8, 8, first_arrival=5.0, now=5.0) == Dispatch(8)
+    assert plan_batch(POLICY, [1] * 11, 11, first_arrival=5.0, now=5.0) == Dispatch(8)
+
+
+def test_counts_rows_not_requests() -> None:
+    # 3 + 4 rows fit; the next 2 would make 9 > 8: the batch is full at 7 rows.
+    assert plan_batch(POLICY, [3, 4, 2], 3, first_arrival=5.0, now=5.0) == Dispatch(2)
+
+
+def test_incompatible_shapes_close_the_batch() -> None:
+    assert plan_batch(POLICY, [1, 1, 1], 2, first_arrival=5.0, now=5.0) == Dispatch(2)
+
+
+def test_preferred_size_closes_early_with_the_largest_reached() -> None:
+    policy = BatchPolicy(8, 0.010, preferred_batch_sizes=(2, 4), max_queue_rows=64)
+    assert plan_batch(policy, [1], 1, first_arrival=5.0, now=5.0) == Wait(5.010)
+    assert plan_batch(policy, [1, 1, 1], 3, first_arrival=5.0, now=5.0) == Dispatch(2)
+    assert plan_batch(policy, [1] * 5, 5, first_arrival=5.0, now=5.0) == Dispatch(4)
+
+
+def test_zero_delay_dispatches_whatever_is_queued() -> None:
+    policy = BatchPolicy(8, 0.0, max_queue_rows=64)
+    assert plan_batch(policy, [1], 1, first_arrival=5.0, now=5.0) == Dispatch(1)
+    assert plan_batch(policy, [2, 3], 2, first_arrival=5.0, now=5.0) == Dispatch(2)

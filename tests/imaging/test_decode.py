@@ -1,0 +1,107 @@
+"""Decoding: formats, modes, orientation, limits, and reduced-scale JPEG decode."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tensorgate.errors import ImageError, ImageTooLargeError, UnsupportedImageError
+from tensorgate.imaging.decode import decode_image, sniff_format
+from tensorgate.imaging.spec import ImageLimits, PreprocessSpec
+from tensorgate.imaging.transforms import preprocess
+
+LIMITS = ImageLimits()
+
+
+def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "RGBA", "LA", "CMYK", "RGB"])
+def test_every_mode_becomes_rgb(mode: str) -> None:
+    source = Image.new("RGB", (40, 30), (200, 100, 50)).convert(mode)
+    fmt = "JPEG" if mode in ("CMYK", "L") else "PNG"
+    image = decode_image(encode(source, fmt), LIMITS)
+    assert image.mode == "RGB"
+    assert image.size == (40, 30)
+
+
+def test_exif_orientation_is_applied() -> None:
+    source = Image.new("RGB", (60, 20), (255, 0, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise on display
+    image = decode_image(encode(source, "JPEG", exif=exif), LIMITS)
+    assert image.size == (20, 60)
+
+
+def test_animated_webp_gives_its_first_frame() -> None:
+    frames = [Image.new("RGB", (32, 32), c) for c in ((255, 0, 0), (0, 0, 255))]
+    data = encode(frames[0], "WEBP", save_all=True, append_images=frames[1:], lossless=True)
+    pixel = np.asarray(decode_image(data, LIMITS))[16, 16]
+    assert tuple(pixel) == (255, 0, 0)
+
+
+def test_jpeg_is_downscaled_inside_the_decoder_but_not_below_the_target() -> None:
+    data = encode(Image.new("RGB", (2000, 1500), (10, 20, 30)), "JPEG")
+    image = decode_image(data, LIMITS, min_side=256)
+    assert image.size == (500, 375)  # 1/4 scale: the smallest DCT scale with a side >= 256
+    assert min(image.size) >= 256
+
+
+def test_preprocess_of_a_decoded_photo_matches_spec(chelsea: np.ndarray) -> None:
+    spec = PreprocessSpec(resize=256, crop=(224, 224), mean=(127.0,) * 3, std=(128.0,) * 3)
+    tensor = preprocess(Image.fromarray(chelsea), spec)
+    assert tensor.shape == (3, 224, 224)
+    assert tensor.dtype == np.float32
+    assert tensor.min() >= -1.0
+    assert tensor.max() <= 1.0
+    nhwc = preprocess(
+        Image.fromarray(chelsea), PreprocessSpec(layout="NHWC", color="BGR", datatype="UINT8")
+    )
+    assert nhwc.shape == (224, 224, 3)
+    np.testing.assert_array_equal(
+        nhwc[..., ::-1],
+        preprocess(Image.fromarray(chelsea), PreprocessSpec(layout="NHWC", datatype="UINT8")),
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "message"),
+    [
+        (b"", ImageError, "image is empty (0 bytes)"),
+        (b"BM" + bytes(100), UnsupportedImageError, "image format BMP is not supported"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(30), ImageError, "PNG image header is corrupt"),
+        (
+            b"hello world",
+            ImageError,
+            "data is not a JPEG, PNG or WebP image (first bytes 68656c6c6f20776f)",
+        ),
+    ],
+)
+def test_bad_data_raises_our_errors(data: bytes, error: type[Exception], message: str) -> None:
+    with pytest.raises(error) as info:
+        decode_image(data, LIMITS)
+    assert message in str(info.value)
+
+
+def test_limits_are_checked_before_decoding() -> None:
+    data = encode(Image.new("RGB", (300, 200)), "PNG")
+    with pytest.raises(
+        ImageTooLargeError, match="image is 300x200 = 60,000 pixels; the limit is 50,000"
+    ):
+        decode_image(data, ImageLimits(max_pixels=50_000))
+    with pytest.raises(ImageTooLargeError, match="no side may exceed 250 pixels"):
+        decode_image(data, ImageLimits(max_side=250))
+    with pytest.raises(ImageError, match="both sides must be at least 201 pixels"):
+        decode_image(data, ImageLimits(min_side=201))
+
+
+def test_sniff_format() -> None:
+    assert sniff_format(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == "WEBP"
+    assert sniff_format(b"RIFF\x00\x00\x00\x00WAVE") is None
+    assert sniff_format(b"GIF89a") == "GIF"

@@ -1,0 +1,71 @@
+"""The CLI: every command's --help, and its errors (the examples run in test_readme)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tensorgate.cli import app
+
+COMMANDS = [
+    [],
+    ["serve"],
+    ["classify"],
+    ["models"],
+    ["models", "list"],
+    ["zoo"],
+    ["zoo", "list"],
+    ["zoo", "pull"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "tensorgate")
+def test_help(command: list[str]) -> None:
+    result = CliRunner().invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+
+
+def test_serve_help_lists_the_options() -> None:
+    output = CliRunner().invoke(app, ["serve", "--help"], terminal_width=200).output
+    for option in (
+        "--host",
+        "--port",
+        "--instances",
+        "--max-batch-size",
+        "--max-queue-delay-ms",
+        "--device",
+    ):
+        assert option in output
+
+
+def test_serve_refuses_a_public_bind_without_a_token(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["serve", str(tmp_path), "--host", "0.0.0.0"])
+    assert result.exit_code == 1
+    assert "host '0.0.0.0' is not a loopback address" in result.output
+
+
+def test_classify_unknown_model_says_so(
+    zoo_repository: Path, tmp_path: Path, cat_jpeg: bytes
+) -> None:
+    image = tmp_path / "cat.jpg"
+    image.write_bytes(cat_jpeg)
+    result = CliRunner().invoke(
+        app, ["classify", str(image), "--model", "nope", "--repository", str(zoo_repository)]
+    )
+    assert result.exit_code == 1
+    assert "error: model 'nope' is not in the repository" in result.output
+
+
+def test_models_list_reads_a_repository(zoo_repository: Path) -> None:
+    result = CliRunner().invoke(app, ["models", "list", "--repository", str(zoo_repository)])
+    assert result.exit_code == 0
+    assert "efficientnet-lite0  1" in result.output
+
+
+def test_zoo_pull_of_an_unknown_model(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["zoo", "pull", "resnet-9000", "--repository", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "the zoo has no model 'resnet-9000'; it has efficientnet-lite0" in result.output

@@ -1,0 +1,111 @@
+"""The Engine over a real repository: fake and ONNX models, states, errors, stats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tensorgate import (
+    ConfigError,
+    DeadlineExceededError,
+    Engine,
+    EngineSettings,
+    InvalidInputError,
+    ModelNotFoundError,
+    ModelNotReadyError,
+    ModelState,
+    ShuttingDownError,
+)
+from tensorgate.runtimes.fake import fake_outputs
+from tensorgate.types import TensorSpec
+from tests.conftest import CAT_CLASSES, ESPRESSO
+from tests.helpers import build_test_repository
+
+
+@pytest.fixture(scope="module")
+def small_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_test_repository(tmp_path_factory.mktemp("small"), broken=True)
+
+
+async def test_loads_models_and_reports_states(small_repo: Path) -> None:
+    async with Engine(EngineSettings(repository=small_repo, instances=1)) as engine:
+        states = {(s.name, s.version): s for s in engine.statuses()}
+        assert states[("fake", 1)].state is ModelState.READY
+        assert states[("add_sub_fp32", 1)].state is ModelState.READY
+        broken = states[("broken", None)]
+        assert broken.state is ModelState.UNAVAILABLE
+        assert "field 'max_batch_size' is -3; must be >= 1" in broken.reason
+        assert not engine.ready  # strict readiness, as Triton: a model failed to load
+        with pytest.raises(
+            ModelNotReadyError, match=r"model 'broken' is UNAVAILABLE: .*max_batch_size"
+        ):
+            engine.model("broken")
+        with pytest.raises(ModelNotFoundError, match="model 'nope' is not served here"):
+            engine.model("nope")
+        with pytest.raises(
+            ModelNotFoundError, match="model 'fake' has no version 3; versions: \\[1\\]"
+        ):
+            engine.model("fake", 3)
+
+
+async def test_infer_through_the_batcher(small_repo: Path) -> None:
+    settings = EngineSettings(repository=small_repo, models=("fake", "add_sub_fp32"), instances=2)
+    async with Engine(settings) as engine:
+        assert engine.ready
+        x = np.arange(6, dtype=np.float32).reshape(2, 3)
+        out = await engine.infer("fake", {"x": x})
+        want = fake_outputs({"x": x}, (TensorSpec("y", "FP32", (2,)),))
+        np.testing.assert_array_equal(out["y"], want["y"])
+        a = np.ones((3, 16), np.float32)
+        out = await engine.infer("add_sub_fp32", {"INPUT0": a, "INPUT1": a}, outputs=["OUTPUT1"])
+        assert list(out) == ["OUTPUT1"]
+        with pytest.raises(InvalidInputError, match="model 'add_sub_fp32' has no output 'OUTPUT9'"):
+            await engine.infer("add_sub_fp32", {"INPUT0": a, "INPUT1": a}, outputs=["OUTPUT9"])
+        (stats,) = engine.statistics("fake")
+        assert stats["inference_count"] == 2
+        assert stats["inference_stats"]["success"]["count"] == 1
+
+
+async def test_a_request_past_its_deadline_gets_504(small_repo: Path) -> None:
+    settings = EngineSettings(repository=small_repo, models=("fake",), instances=1)
+    async with Engine(settings) as engine:
+        with pytest.raises(DeadlineExceededError) as info:
+            await engine.infer("fake", {"x": np.zeros((1, 3), np.float32)}, timeout_s=1e-9)
+        assert info.value.http_status == 504
+
+
+async def test_unknown_model_in_settings_is_refused(small_repo: Path) -> None:
+    engine = Engine(EngineSettings(repository=small_repo, models=("ghost",)))
+    with pytest.raises(ModelNotFoundError, match="model 'ghost' is not in the repository"):
+        await engine.start()
+    await engine.stop()
+
+
+async def test_stopped_engine_refuses_work_and_cannot_restart(small_repo: Path) -> None:
+    engine = Engine(EngineSettings(repository=small_repo, models=("fake",), instances=1))
+    await engine.start()
+    await engine.stop()
+    with pytest.raises(ShuttingDownError, match="the engine is stopped and takes no new requests"):
+        await engine.infer("fake", {"x": np.zeros((1, 3), np.float32)})
+    with pytest.raises(RuntimeError, match="Engine cannot start from state stopped"):
+        await engine.start()
+
+
+def test_settings_validate() -> None:
+    with pytest.raises(ConfigError, match="instances is 0; it must be at least 1"):
+        EngineSettings(instances=0)
+
+
+async def test_default_model_classifies_real_photos(
+    zoo_repository: Path, cat_jpeg: bytes, coffee_png: bytes
+) -> None:
+    settings = EngineSettings(repository=zoo_repository, instances=1)
+    async with Engine(settings) as engine:
+        cat, coffee = await engine.classify("efficientnet-lite0", [cat_jpeg, coffee_png], top=3)
+    assert cat[0].index in CAT_CLASSES
+    assert coffee[0].index == ESPRESSO
+    assert coffee[0].label == "espresso"
+    assert 0.5 < coffee[0].score <= 1.0
+    assert len(cat) == 3

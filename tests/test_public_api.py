@@ -1,0 +1,56 @@
+"""The public API is curated: this list changes only on purpose."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import tensorgate
+
+
+def test_exported_members() -> None:
+    assert sorted(tensorgate.__all__) == sorted(
+        [
+            "Classification", "ConfigError", "DeadlineExceededError", "Engine", "EngineSettings",
+            "ImageError", "ImageTooLargeError", "InferenceError", "InvalidInputError", "ModelKey",
+            "ModelNotFoundError", "ModelNotReadyError", "ModelState", "ModelStatus",
+            "PayloadTooLargeError", "ProtocolError", "QueueFullError", "ServerSettings",
+            "ShuttingDownError", "TensorSpec", "TensorgateError", "Tensors", "UnavailableError",
+            "UnsupportedImageError", "__version__",
+        ]
+    )  # fmt: skip
+    for name in tensorgate.__all__:
+        assert hasattr(tensorgate, name)
+
+
+def test_every_error_maps_to_a_status() -> None:
+    for name in tensorgate.__all__:
+        member = getattr(tensorgate, name)
+        if isinstance(member, type) and issubclass(member, tensorgate.TensorgateError):
+            assert 400 <= member.http_status < 600
+            assert member.grpc_code.isupper()
+
+
+def test_serving_an_onnx_model_never_imports_torch(zoo_repository: object, cat_jpeg: bytes) -> None:
+    code = f"""
+import asyncio, sys
+from pathlib import Path
+from tensorgate import Engine, EngineSettings
+from tensorgate.server.app import create_app
+from tensorgate.server.runner import serve
+from tensorgate.cli import app
+
+async def main():
+    settings = EngineSettings(repository=Path({str(zoo_repository)!r}), instances=1)
+    async with Engine(settings) as e:
+        await e.classify("efficientnet-lite0", [sys.stdin.buffer.read()])
+
+asyncio.run(main())
+assert "torch" not in sys.modules, "torch was imported"
+print("ok")
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], input=cat_jpeg, capture_output=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.decode().strip() == "ok"
