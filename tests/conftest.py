@@ -9,13 +9,8 @@ import numpy as np
 import pytest
 
 from tensorgate.config import default_repository
-from tests.helpers import (
-    ServerProcess,
-    build_test_repository,
-    jpeg_bytes,
-    png_bytes,
-    running_server,
-)
+from tensorgate.server.process import ServerProcess, spawn_server
+from tests.helpers import build_test_repository, jpeg_bytes, png_bytes
 
 #: ImageNet indices of domestic cats (tabby, tiger cat, Persian, Siamese, Egyptian cat).
 CAT_CLASSES = range(281, 286)
@@ -69,5 +64,5 @@ def test_repository(tmp_path_factory: pytest.TempPathFactory, lite0_dir: Path) -
 @pytest.fixture(scope="session")
 def server(test_repository: Path) -> Iterator[ServerProcess]:
     """One real server over loopback for the protocol and image tests."""
-    with running_server(test_repository, "--instances", "2") as process:
+    with spawn_server(test_repository, "--instances", "2") as process:
         yield process

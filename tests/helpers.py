@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
-import select
 import shutil
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -106,65 +97,6 @@ def build_test_repository(
     if zoo_model is not None:
         shutil.copytree(zoo_model, repo / zoo_model.name, dirs_exist_ok=True)
     return repo
-
-
-class ServerProcess:
-    """A real ``tensorgate serve`` subprocess on a free loopback port."""
-
-    def __init__(self, process: subprocess.Popen[str], url: str) -> None:
-        self.process = process
-        self.url = url
-
-    @property
-    def host_port(self) -> str:
-        return self.url.removeprefix("http://")
-
-
-@contextmanager
-def running_server(
-    repository: Path, *args: str, env: dict[str, str] | None = None, start_timeout: float = 120.0
-) -> Iterator[ServerProcess]:
-    """Start ``tensorgate serve REPOSITORY --port 0 ARGS``; wait for its 'listening' line."""
-    command = [sys.executable, "-m", "tensorgate", "serve", str(repository), "--port", "0", *args]
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-    assert process.stdout is not None
-    url = None
-    deadline = time.monotonic() + start_timeout
-    while url is None:
-        remaining = deadline - time.monotonic()
-        ready, _, _ = select.select([process.stdout], [], [], max(remaining, 0))
-        if not ready:
-            process.kill()
-            raise RuntimeError(f"server did not start within {start_timeout} s: {command}")
-        line = process.stdout.readline()
-        if not line:
-            process.wait()
-            stderr = process.stderr.read() if process.stderr else ""
-            raise RuntimeError(f"server exited with {process.returncode}:\n{stderr[-4000:]}")
-        try:
-            message = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if message.get("event") == "listening":
-            url = message["url"]
-    try:
-        yield ServerProcess(process, url)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
 
 
 def jpeg_bytes(array: np.ndarray, quality: int = 92) -> bytes:

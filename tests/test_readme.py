@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ServerProcess
+from tensorgate.server.process import ServerProcess
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 DOC_URL = "http://127.0.0.1:8000"

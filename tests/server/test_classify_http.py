@@ -10,8 +10,9 @@ import httpx
 import numpy as np
 import pytest
 
+from tensorgate.server.process import ServerProcess
 from tests.conftest import CAT_CLASSES, ESPRESSO
-from tests.helpers import ServerProcess, jpeg_bytes, png_bytes
+from tests.helpers import jpeg_bytes, png_bytes
 
 CLASSIFY = "/v2/models/efficientnet-lite0/classify"
 

@@ -10,7 +10,7 @@ import pytest
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from tests.helpers import ServerProcess
+from tensorgate.server.process import ServerProcess
 
 
 @pytest.fixture

@@ -1,0 +1,104 @@
+"""Closed-loop load from a separate process: C greenlets, each with one request in flight.
+
+    python bench/loadgen.py tensor URL CONCURRENCY SECONDS [ROWS]
+    python bench/loadgen.py jpeg URL CONCURRENCY SECONDS IMAGE_PATH
+
+Prints one JSON line: requests, images, seconds, images_per_s and latency percentiles (ms).
+The tensor mode goes through the official tritonclient (binary tensors); the jpeg mode
+posts raw JPEG bytes to /classify with geventhttpclient.
+"""
+
+from __future__ import annotations
+
+import gevent.monkey
+
+gevent.monkey.patch_all()
+
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+import gevent  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def run(call: Callable[[], None], concurrency: int, seconds: float) -> list[float]:
+    latencies: list[float] = []
+    stop_at = time.perf_counter() + seconds
+
+    def worker() -> None:
+        while time.perf_counter() < stop_at:
+            started = time.perf_counter()
+            call()
+            latencies.append(time.perf_counter() - started)
+
+    gevent.joinall([gevent.spawn(worker) for _ in range(concurrency)], raise_error=True)
+    return latencies
+
+
+def tensor_call(url: str, concurrency: int, rows: int) -> Callable[[], None]:
+    import tritonclient.http as httpclient
+
+    client = httpclient.InferenceServerClient(
+        url.removeprefix("http://"), concurrency=concurrency, network_timeout=120
+    )
+    batch = np.random.default_rng(0).standard_normal((rows, 3, 224, 224)).astype(np.float32)
+
+    def call() -> None:
+        inp = httpclient.InferInput("input", list(batch.shape), "FP32")
+        inp.set_data_from_numpy(batch)
+        out = httpclient.InferRequestedOutput("logits")
+        result = client.infer("efficientnet-lite0", [inp], outputs=[out])
+        assert result.as_numpy("logits").shape == (rows, 1000)
+
+    return call
+
+
+def jpeg_call(url: str, concurrency: int, image: bytes) -> Callable[[], None]:
+    from geventhttpclient import HTTPClient, URL
+
+    base = URL(url)
+    client = HTTPClient(base.host, base.port, concurrency=concurrency, network_timeout=120)
+    path = "/v2/models/efficientnet-lite0/classify?top_k=1"
+
+    def call() -> None:
+        response = client.post(path, body=image, headers={"Content-Type": "image/jpeg"})
+        body = response.read()
+        if response.status_code != 200:
+            raise RuntimeError(f"HTTP {response.status_code}: {body[:200]!r}")
+
+    return call
+
+
+def main() -> None:
+    mode, url, concurrency, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+    rows = 1
+    if mode == "tensor":
+        rows = int(sys.argv[5]) if len(sys.argv) > 5 else 1
+        call = tensor_call(url, concurrency, rows)
+    else:
+        with open(sys.argv[5], "rb") as handle:
+            call = jpeg_call(url, concurrency, handle.read())
+    run(call, concurrency, min(1.0, seconds / 5))  # warm-up: connections, caches
+    started = time.perf_counter()
+    latencies = run(call, concurrency, seconds)
+    elapsed = time.perf_counter() - started
+    ms = np.array(latencies) * 1000
+    print(
+        json.dumps(
+            {
+                "requests": len(latencies),
+                "images": len(latencies) * rows,
+                "seconds": elapsed,
+                "images_per_s": len(latencies) * rows / elapsed,
+                "p50_ms": float(np.percentile(ms, 50)),
+                "p90_ms": float(np.percentile(ms, 90)),
+                "p99_ms": float(np.percentile(ms, 99)),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

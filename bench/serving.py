@@ -1,0 +1,178 @@
+"""Serving efficiency, latency overhead and the JPEG path, measured side by side.
+
+    .venv/bin/python bench/serving.py [--seconds 10] [--concurrency 8] [--instances 2]
+
+In one run, on one machine:
+1. raw onnxruntime: single-inference p50 (1 session, 1 thread, batch 1), and throughput
+   with the same instances and threads as the server (one single-thread session per
+   thread), at several batch sizes; the best is the bound;
+2. the server (a real ``tensorgate serve`` subprocess) under the official tritonclient with
+   binary tensors: p50 at concurrency 1, and throughput at saturation (load from a
+   separate process);
+3. the JPEG path: /classify throughput for 1.5 MP JPEGs against the decode + inference
+   bound (decode + preprocess rate and inference rate per core, both measured here).
+
+Prints a Markdown table of the figures and their ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from tensorgate.config import default_repository
+from tensorgate.devices import cpu_count
+from tensorgate.imaging.pipeline import ImagePipeline
+from tensorgate.imaging.spec import ImageLimits
+from tensorgate.repository.manifest import load_config
+from tensorgate.server.process import spawn_server
+from tensorgate.zoo import pull
+
+HERE = Path(__file__).resolve().parent
+MODEL = "efficientnet-lite0"
+
+
+def session(path: Path) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def raw_p50_ms(path: Path, runs: int) -> float:
+    s = session(path)
+    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    for _ in range(20):
+        s.run(None, {"input": x})
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        s.run(None, {"input": x})
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def raw_throughput(path: Path, instances: int, batch: int, seconds: float) -> float:
+    """Images/s of ``instances`` single-thread sessions, each driven by its own thread."""
+    sessions = [session(path) for _ in range(instances)]
+    x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224)).astype(np.float32)
+    for s in sessions:
+        s.run(None, {"input": x})
+    counts = [0] * instances
+    stop_at = time.perf_counter() + seconds
+
+    def drive(i: int) -> None:
+        while time.perf_counter() < stop_at:
+            sessions[i].run(None, {"input": x})
+            counts[i] += batch
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=drive, args=(i,)) for i in range(instances)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(counts) / (time.perf_counter() - started)
+
+
+def decode_rate(pipeline: ImagePipeline, image: bytes, seconds: float) -> float:
+    """Decode + preprocess images/s on one thread."""
+    count = 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        pipeline(image)
+        count += 1
+    return count / (time.perf_counter() - started)
+
+
+def jpeg_1_5mp() -> bytes:
+    from PIL import Image
+    from skimage import data
+
+    photo = Image.fromarray(data.chelsea()).resize((1500, 1000), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    photo.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def loadgen(*args: str) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, str(HERE / "loadgen.py"), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--instances", type=int, default=cpu_count())
+    parser.add_argument("--batches", default="1,4,8,16")
+    args = parser.parse_args()
+
+    repository = default_repository()
+    pull(MODEL, repository)
+    path = repository / MODEL / "1" / "model.onnx"
+    spec = load_config(repository / MODEL).preprocess
+    assert spec is not None
+    image = jpeg_1_5mp()
+
+    print(f"# serving bench: {cpu_count()} cores, instances={args.instances}, "
+          f"concurrency={args.concurrency}, {args.seconds:.0f} s per point", file=sys.stderr)
+    raw_p50 = raw_p50_ms(path, 300)
+    raw = {b: raw_throughput(path, args.instances, int(b), args.seconds)
+           for b in args.batches.split(",")}  # fmt: skip
+    raw_best_batch, raw_best = max(raw.items(), key=lambda kv: kv[1])
+    decode = decode_rate(ImagePipeline(spec, ImageLimits()), image, args.seconds)
+    per_image_s = 1 / decode + 1 / (raw_best / args.instances)
+    jpeg_bound = args.instances / per_image_s
+
+    with tempfile.TemporaryDirectory() as scratch:
+        image_path = Path(scratch) / "photo.jpg"
+        image_path.write_bytes(image)
+        with spawn_server(repository, "--model", MODEL, "--instances", str(args.instances),
+                          "--log-level", "warning") as server:  # fmt: skip
+            c1 = loadgen("tensor", server.url, "1", str(args.seconds / 2))
+            saturated = loadgen("tensor", server.url, str(args.concurrency), str(args.seconds))
+            jpeg = loadgen("jpeg", server.url, str(args.concurrency), str(args.seconds), str(image_path))
+
+    rows = [
+        ("raw onnxruntime p50, batch 1, 1 thread", f"{raw_p50:.2f} ms", ""),
+        ("server p50 at concurrency 1 (tritonclient, binary)", f"{c1['p50_ms']:.2f} ms", ""),
+        ("**latency overhead** (server p50 − raw p50)", f"**{c1['p50_ms'] - raw_p50:.2f} ms**", "goal ≤ 1 ms"),
+        *[(f"raw onnxruntime, {args.instances} × 1 thread, batch {b}", f"{v:.1f} img/s", "")
+          for b, v in raw.items()],
+        (f"server at concurrency {args.concurrency} (batch-1 requests)",
+         f"{saturated['images_per_s']:.1f} img/s", f"p50 {saturated['p50_ms']:.1f} ms, p99 {saturated['p99_ms']:.1f} ms"),
+        ("**serving efficiency** (server / best raw)",
+         f"**{saturated['images_per_s'] / raw_best:.3f}**", f"bound: batch {raw_best_batch}; goal ≥ 0.90"),
+        ("decode + preprocess, 1.5 MP JPEG, 1 thread", f"{decode:.1f} img/s", ""),
+        (f"decode + inference bound, {args.instances} cores", f"{jpeg_bound:.1f} img/s", ""),
+        (f"server /classify, 1.5 MP JPEG, concurrency {args.concurrency}",
+         f"{jpeg['images_per_s']:.1f} img/s", f"p50 {jpeg['p50_ms']:.1f} ms, p99 {jpeg['p99_ms']:.1f} ms"),
+        ("**JPEG path efficiency** (server / bound)", f"**{jpeg['images_per_s'] / jpeg_bound:.3f}**", ""),
+    ]  # fmt: skip
+    print("| measure | value | note |")
+    print("| --- | --- | --- |")
+    for name, value, note in rows:
+        print(f"| {name} | {value} | {note} |")
+
+
+if __name__ == "__main__":
+    main()
