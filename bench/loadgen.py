@@ -1,10 +1,12 @@
 """Closed-loop load from a separate process: C greenlets, each with one request in flight.
 
     python bench/loadgen.py tensor URL CONCURRENCY SECONDS [ROWS]
+    python bench/loadgen.py prebuilt URL CONCURRENCY SECONDS [ROWS]
     python bench/loadgen.py jpeg URL CONCURRENCY SECONDS IMAGE_PATH
 
 Prints one JSON line: requests, images, seconds, images_per_s and latency percentiles (ms).
-The tensor mode goes through the official tritonclient (binary tensors); the jpeg mode
+The tensor mode goes through the official tritonclient (binary tensors); prebuilt sends
+the same bytes encoded once (to see the server's cost without the client's); the jpeg mode
 posts raw JPEG bytes to /classify with geventhttpclient.
 """
 
@@ -55,8 +57,40 @@ def tensor_call(url: str, concurrency: int, rows: int) -> Callable[[], None]:
     return call
 
 
+def prebuilt_call(url: str, concurrency: int, rows: int) -> Callable[[], None]:
+    """The same binary V2 request as tritonclient sends, encoded once: server cost only."""
+    from geventhttpclient import URL, HTTPClient
+
+    batch = np.random.default_rng(0).standard_normal((rows, 3, 224, 224)).astype(np.float32)
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "input",
+                    "shape": list(batch.shape),
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": batch.nbytes},
+                }
+            ],
+            "outputs": [{"name": "logits", "parameters": {"binary_data": True}}],
+        }
+    ).encode()
+    body = header + batch.tobytes()
+    headers = {"Inference-Header-Content-Length": str(len(header))}
+    base = URL(url)
+    client = HTTPClient(base.host, base.port, concurrency=concurrency, network_timeout=120)
+
+    def call() -> None:
+        response = client.post("/v2/models/efficientnet-lite0/infer", body=body, headers=headers)
+        response.read()
+        if response.status_code != 200:
+            raise RuntimeError(f"HTTP {response.status_code}")
+
+    return call
+
+
 def jpeg_call(url: str, concurrency: int, image: bytes) -> Callable[[], None]:
-    from geventhttpclient import HTTPClient, URL
+    from geventhttpclient import URL, HTTPClient
 
     base = URL(url)
     client = HTTPClient(base.host, base.port, concurrency=concurrency, network_timeout=120)
@@ -74,9 +108,10 @@ def jpeg_call(url: str, concurrency: int, image: bytes) -> Callable[[], None]:
 def main() -> None:
     mode, url, concurrency, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
     rows = 1
-    if mode == "tensor":
+    if mode in ("tensor", "prebuilt"):
         rows = int(sys.argv[5]) if len(sys.argv) > 5 else 1
-        call = tensor_call(url, concurrency, rows)
+        make = tensor_call if mode == "tensor" else prebuilt_call
+        call = make(url, concurrency, rows)
     else:
         with open(sys.argv[5], "rb") as handle:
             call = jpeg_call(url, concurrency, handle.read())

@@ -119,7 +119,7 @@ def _shape(raw: Any, where: str) -> tuple[int, ...]:
     return tuple(raw)
 
 
-def parse_infer_request(body: bytes, header_length: int | None) -> InferRequest:
+def parse_infer_request(body: bytes | bytearray, header_length: int | None) -> InferRequest:
     """Parse a V2 infer request body.
 
     Args:

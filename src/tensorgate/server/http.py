@@ -41,7 +41,7 @@ def error_response(exc: TensorgateError) -> Response:
     return json_response({"error": exc.message}, exc.http_status, headers)
 
 
-def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
+def _decompress(body: bytearray, encoding: str, limit: int) -> bytearray:
     wbits = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}.get(encoding)
     if wbits is None:
         raise ProtocolError(
@@ -56,23 +56,23 @@ def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
         raise PayloadTooLargeError(
             f"the body decompresses to more than {limit:,} bytes, the limit; send less"
         )
-    return out
+    return bytearray(out)
 
 
-async def read_body(request: Request, limit: int, what: str = "request body") -> bytes:
+async def read_body(request: Request, limit: int, what: str = "request body") -> bytearray:
     """The whole body, refused with 413 as soon as it passes ``limit`` bytes (and
     decompressed, with the same bound, if Content-Encoding says gzip or deflate)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLargeError(f"the {what} is {int(declared):,} bytes; the limit is {limit:,}")
-    chunks: list[bytes] = []
-    size = 0
+    # One buffer, grown in place: a 600 KB tensor body arrives in many chunks, and
+    # joining a list of them would copy every byte once more.
+    buffer = bytearray()
     async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
+        if len(buffer) + len(chunk) > limit:
             raise PayloadTooLargeError(f"the {what} is over {limit:,} bytes, the limit")
-        chunks.append(chunk)
-    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        buffer += chunk
+    body = buffer
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         body = _decompress(body, encoding, limit)
@@ -81,24 +81,28 @@ async def read_body(request: Request, limit: int, what: str = "request body") ->
 
 async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
     """Await ``work``, cancelling it if the client disconnects first (so queued
-    requests of clients that went away are dropped before they run)."""
-    task = asyncio.ensure_future(work)
+    requests of clients that went away are dropped before they run).
+
+    One watcher task per request: when it sees ``http.disconnect`` it cancels the
+    handler's own task, whose cancellation reaches the batcher's future.
+    """
+    handler = asyncio.current_task()
+    assert handler is not None
 
     async def watch() -> None:
         while True:
             message = await request.receive()
             if message["type"] == "http.disconnect":
+                handler.cancel()
                 return
 
     watcher = asyncio.ensure_future(watch())
     try:
-        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+        return await work
     except asyncio.CancelledError:
-        task.cancel()
-        watcher.cancel()
+        if watcher.done() and not watcher.cancelled():
+            handler.uncancel()
+            raise ClientDisconnected from None
         raise
-    if task.done():
+    finally:
         watcher.cancel()
-        return task.result()
-    task.cancel()
-    raise ClientDisconnected

@@ -19,15 +19,15 @@ from tensorgate.server.http import json_response, read_body, until_disconnect
 __all__ = ["image_routes"]
 
 
-async def _replay(body: bytes) -> AsyncGenerator[bytes, None]:
-    yield body
+async def _replay(body: bytearray) -> AsyncGenerator[bytes, None]:
+    yield bytes(body)
 
 
 async def _images(request: Request, settings: ServerSettings) -> list[tuple[str | None, bytes]]:
     body = await read_body(request, settings.max_image_bytes, "image body")
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
-        return [(None, body)]
+        return [(None, bytes(body))]
     parser = MultiPartParser(
         request.headers,
         _replay(body),

@@ -1,0 +1,38 @@
+"""Structured logs: JSON lines, and one per batch with its device time."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from tensorgate.batching.batcher import BatchRecord
+from tensorgate.config import EngineSettings
+from tensorgate.engine import Engine
+from tensorgate.logs import JsonFormatter
+from tensorgate.types import ModelKey
+
+
+def test_batch_is_logged_as_json_with_device_time(caplog: object) -> None:
+    engine = Engine(EngineSettings())
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("tensorgate.engine")
+    logger.addHandler(handler)
+    old = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        engine._record_batch(
+            BatchRecord(ModelKey("m", 1), 0, "cpu", 3, 2, (0.001, 0.002), 0.0125, None)
+        )
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old)
+    (record,) = records
+    doc = json.loads(JsonFormatter().format(record))
+    assert doc["msg"] == "batch"
+    assert doc["level"] == "debug"
+    assert doc["model"] == "m/1"
+    assert doc["device_ms"] == 12.5
+    assert doc["max_queue_ms"] == 2.0
+    assert (doc["rows"], doc["requests"], doc["device"]) == (3, 2, "cpu")
