@@ -11,12 +11,19 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tensorgate.errors import PayloadTooLargeError, ProtocolError, TensorgateError, UnavailableError
+from tensorgate.errors import (
+    InvalidInputError,
+    PayloadTooLargeError,
+    ProtocolError,
+    TensorgateError,
+    UnavailableError,
+)
 
 __all__ = [
     "ClientDisconnected",
     "error_response",
     "json_response",
+    "path_version",
     "read_body",
     "until_disconnect",
 ]
@@ -57,6 +64,16 @@ def _decompress(body: bytearray, encoding: str, limit: int) -> bytearray:
             f"the body decompresses to more than {limit:,} bytes, the limit; send less"
         )
     return bytearray(out)
+
+
+def path_version(request: Request) -> int | None:
+    """The ``{version}`` path parameter as a positive integer, or None when absent."""
+    raw: str | None = request.path_params.get("version")
+    if not raw:
+        return None
+    if not raw.isdigit() or raw.startswith("0"):
+        raise InvalidInputError(f"model version must be a positive integer, got {raw!r}")
+    return int(raw)
 
 
 async def read_body(request: Request, limit: int, what: str = "request body") -> bytearray:

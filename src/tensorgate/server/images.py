@@ -14,7 +14,7 @@ from starlette.routing import Route
 from tensorgate.config import ServerSettings
 from tensorgate.engine import Engine
 from tensorgate.errors import ImageError, InvalidInputError, ProtocolError
-from tensorgate.server.http import json_response, read_body, until_disconnect
+from tensorgate.server.http import json_response, path_version, read_body, until_disconnect
 
 __all__ = ["image_routes"]
 
@@ -56,14 +56,7 @@ def image_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
 
     async def classify(request: Request) -> Response:
         name = request.path_params["name"]
-        raw_version = request.path_params.get("version")
-        version = None
-        if raw_version is not None:
-            if not raw_version.isdigit():
-                raise InvalidInputError(
-                    f"model version must be a positive integer, got {raw_version!r}"
-                )
-            version = int(raw_version)
+        version = path_version(request)
         raw_top = request.query_params.get("top_k")
         top = None
         if raw_top is not None:

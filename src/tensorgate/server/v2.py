@@ -13,9 +13,13 @@ from starlette.routing import Route
 from tensorgate._version import __version__
 from tensorgate.config import ServerSettings
 from tensorgate.engine import Engine, LoadedModel
-from tensorgate.errors import InvalidInputError, ProtocolError
+from tensorgate.errors import (
+    ModelNotFoundError,
+    ProtocolError,
+    UnavailableError,
+)
 from tensorgate.protocol.v2 import encode_infer_response, parse_header_length, parse_infer_request
-from tensorgate.server.http import json_response, read_body, until_disconnect
+from tensorgate.server.http import json_response, path_version, read_body, until_disconnect
 from tensorgate.types import TensorSpec
 
 __all__ = ["EXTENSIONS", "model_config_json", "v2_routes"]
@@ -93,15 +97,6 @@ def model_config_json(model: LoadedModel) -> dict[str, Any]:
     return doc
 
 
-def _version(request: Request) -> int | None:
-    raw = request.path_params.get("version")
-    if raw is None or raw == "":
-        return None
-    if not raw.isdigit() or raw.startswith("0"):
-        raise InvalidInputError(f"model version must be a positive integer, got {raw!r}")
-    return int(raw)
-
-
 def v2_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
     """The V2 routes bound to one engine."""
 
@@ -118,7 +113,7 @@ def v2_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
 
     async def model_metadata(request: Request) -> Response:
         name = request.path_params["name"]
-        model = engine.model(name, _version(request))
+        model = engine.model(name, path_version(request))
         versions = [str(s.version) for s in engine.statuses() if s.name == name and s.version]
         return json_response(
             {
@@ -131,21 +126,22 @@ def v2_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
         )
 
     async def model_ready(request: Request) -> Response:
+        version = path_version(request)
         try:
-            engine.model(request.path_params["name"], _version(request))
-        except InvalidInputError:
-            raise
-        except Exception:
+            engine.model(request.path_params["name"], version)
+        except ModelNotFoundError:
+            return Response(status_code=404)
+        except UnavailableError:
             return Response(status_code=503)
         return Response(status_code=200)
 
     async def model_config(request: Request) -> Response:
-        model = engine.model(request.path_params["name"], _version(request))
+        model = engine.model(request.path_params["name"], path_version(request))
         return json_response(model_config_json(model))
 
     async def model_stats(request: Request) -> Response:
         name = request.path_params.get("name")
-        return json_response({"model_stats": engine.statistics(name, _version(request))})
+        return json_response({"model_stats": engine.statistics(name, path_version(request))})
 
     async def repository_index(request: Request) -> Response:
         body = await read_body(request, settings.max_json_bytes)
@@ -170,7 +166,7 @@ def v2_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
 
     async def infer(request: Request) -> Response:
         name = request.path_params["name"]
-        version = _version(request)
+        version = path_version(request)
         header = request.headers.get("inference-header-content-length")
         limit = settings.max_json_bytes if header is None else settings.max_tensor_bytes
         body = await read_body(request, limit, "infer request body")
