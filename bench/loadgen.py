@@ -2,6 +2,7 @@
 
     python bench/loadgen.py tensor URL CONCURRENCY SECONDS [ROWS]
     python bench/loadgen.py prebuilt URL CONCURRENCY SECONDS [ROWS]
+    python bench/loadgen.py tiny URL CONCURRENCY SECONDS
     python bench/loadgen.py jpeg URL CONCURRENCY SECONDS IMAGE_PATH
 
 Prints one JSON line: requests, images, seconds, images_per_s and latency percentiles (ms).
@@ -89,6 +90,31 @@ def prebuilt_call(url: str, concurrency: int, rows: int) -> Callable[[], None]:
     return call
 
 
+def tiny_call(url: str, concurrency: int) -> Callable[[], None]:
+    """A 16-float add/sub request (model add_sub_fp32): the per-request fixed cost."""
+    from geventhttpclient import URL, HTTPClient
+
+    data = [0.5] * 16
+    body = json.dumps(
+        {
+            "inputs": [
+                {"name": n, "shape": [1, 16], "datatype": "FP32", "data": data}
+                for n in ("INPUT0", "INPUT1")
+            ]
+        }
+    ).encode()
+    base = URL(url)
+    client = HTTPClient(base.host, base.port, concurrency=concurrency, network_timeout=120)
+
+    def call() -> None:
+        response = client.post("/v2/models/add_sub_fp32/infer", body=body)
+        response.read()
+        if response.status_code != 200:
+            raise RuntimeError(f"HTTP {response.status_code}")
+
+    return call
+
+
 def jpeg_call(url: str, concurrency: int, image: bytes) -> Callable[[], None]:
     from geventhttpclient import URL, HTTPClient
 
@@ -112,6 +138,8 @@ def main() -> None:
         rows = int(sys.argv[5]) if len(sys.argv) > 5 else 1
         make = tensor_call if mode == "tensor" else prebuilt_call
         call = make(url, concurrency, rows)
+    elif mode == "tiny":
+        call = tiny_call(url, concurrency)
     else:
         with open(sys.argv[5], "rb") as handle:
             call = jpeg_call(url, concurrency, handle.read())

@@ -1,6 +1,6 @@
 """Serving efficiency, latency overhead and the JPEG path, measured side by side.
 
-    .venv/bin/python bench/serving.py [--seconds 10] [--concurrency 8] [--instances 2]
+    .venv/bin/python -m bench.serving [--seconds 10] [--concurrency 8] [--instances 2]
 
 In one run, on one machine:
 1. raw onnxruntime: single-inference p50 (1 session, 1 thread, batch 1), and throughput
@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from tests.helpers import add_sub_model, write_model
 
 from tensorgate.config import default_repository
 from tensorgate.devices import cpu_count
@@ -51,15 +52,20 @@ def session(path: Path) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def raw_p50_ms(path: Path, runs: int) -> float:
+def raw_p50_ms(path: Path, runs: int, tiny: bool = False) -> float:
     s = session(path)
-    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    if tiny:
+        feed = {n: np.full((1, 16), 0.5, np.float32) for n in ("INPUT0", "INPUT1")}
+    else:
+        feed = {
+            "input": np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+        }
     for _ in range(20):
-        s.run(None, {"input": x})
+        s.run(None, feed)
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        s.run(None, {"input": x})
+        s.run(None, feed)
         times.append(time.perf_counter() - started)
     return statistics.median(times) * 1000
 
@@ -149,6 +155,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         image_path = Path(scratch) / "photo.jpg"
         image_path.write_bytes(image)
+        tiny_repo = Path(scratch) / "tiny"
+        write_model(tiny_repo, "add_sub_fp32", add_sub_model("FP32"), {"max_batch_size": 8})
+        tiny_raw = raw_p50_ms(tiny_repo / "add_sub_fp32" / "1" / "model.onnx", 2000, tiny=True)
+        with spawn_server(tiny_repo, "--instances", "1", "--log-level", "warning") as server:
+            tiny = loadgen("tiny", server.url, "1", str(args.seconds / 2))
         with spawn_server(repository, "--model", MODEL, "--instances", str(args.instances),
                           "--log-level", "warning") as server:  # fmt: skip
             half, full, conc = str(args.seconds / 2), str(args.seconds), str(args.concurrency)
@@ -172,6 +183,8 @@ def main() -> None:
         ("**latency overhead**, tritonclient", f"**{c1['p50_ms'] - raw_p50:.2f} ms**", "goal ≤ 1 ms"),
         ("server p50 at concurrency 1, request pre-encoded", f"{c1_lean['p50_ms']:.2f} ms", ""),
         ("**latency overhead**, pre-encoded request", f"**{c1_lean['p50_ms'] - raw_p50:.2f} ms**", "server's share"),
+        ("fixed cost: 16-float model, server p50 − raw p50", f"{tiny['p50_ms'] - tiny_raw:.2f} ms",
+         f"raw {tiny_raw * 1000:.0f} µs; JSON body, concurrency 1"),
         *[(f"raw onnxruntime, {args.instances} × 1 thread, batch {b}", f"{v:.1f} img/s", "")
           for b, v in raw.items()],
         (f"server, tritonclient, concurrency {c}, 1 image/request", rate(saturated), tail(saturated)),

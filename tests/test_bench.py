@@ -1,0 +1,36 @@
+"""The benchmarks run end to end (figures are not asserted: speed lives in bench/)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_serving_bench_runs_and_prints_its_table(zoo_repository: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.serving",
+            "--seconds",
+            "0.5",
+            "--batches",
+            "1",
+            "--concurrency",
+            "2",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    table = result.stdout
+    for row in ("latency overhead", "serving efficiency", "JPEG path efficiency", "fixed cost"):
+        assert row in table
