@@ -93,6 +93,32 @@ def raw_throughput(path: Path, instances: int, batch: int, seconds: float) -> fl
     return sum(counts) / (time.perf_counter() - started)
 
 
+def engine_throughput(repository: Path, instances: int, concurrency: int, seconds: float) -> float:
+    """Images/s through the Engine in-process (batcher, gate, threads; no HTTP)."""
+    import asyncio
+
+    from tensorgate import Engine, EngineSettings
+
+    async def run() -> float:
+        settings = EngineSettings(repository=repository, models=(MODEL,), instances=instances)
+        async with Engine(settings) as engine:
+            x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+            done = 0
+            stop_at = time.perf_counter() + seconds
+
+            async def caller() -> None:
+                nonlocal done
+                while time.perf_counter() < stop_at:
+                    await engine.infer(MODEL, {"input": x.copy()})
+                    done += 1
+
+            started = time.perf_counter()
+            await asyncio.gather(*(caller() for _ in range(concurrency)))
+            return done / (time.perf_counter() - started)
+
+    return asyncio.run(run())
+
+
 def decode_rate(pipeline: ImagePipeline, image: bytes, seconds: float) -> float:
     """Decode + preprocess images/s on one thread."""
     count = 0
@@ -148,6 +174,7 @@ def main() -> None:
     raw = {b: raw_throughput(path, args.instances, int(b), args.seconds)
            for b in args.batches.split(",")}  # fmt: skip
     raw_best_batch, raw_best = max(raw.items(), key=lambda kv: kv[1])
+    in_process = engine_throughput(repository, args.instances, args.concurrency, args.seconds)
     decode = decode_rate(ImagePipeline(spec, ImageLimits()), image, args.seconds)
     per_image_s = 1 / decode + 1 / (raw_best / args.instances)
     jpeg_bound = args.instances / per_image_s
@@ -187,6 +214,8 @@ def main() -> None:
          f"raw {tiny_raw * 1000:.0f} µs; JSON body, concurrency 1"),
         *[(f"raw onnxruntime, {args.instances} × 1 thread, batch {b}", f"{v:.1f} img/s", "")
           for b, v in raw.items()],
+        (f"Engine in-process, {c} concurrent callers, no HTTP", f"{in_process:.1f} img/s",
+         f"{in_process / raw_best:.3f} of best raw"),
         (f"server, tritonclient, concurrency {c}, 1 image/request", rate(saturated), tail(saturated)),
         ("**serving efficiency**, 1 image/request", f"**{saturated['images_per_s'] / raw_best:.3f}**",
          f"bound: raw batch {raw_best_batch}; goal ≥ 0.90"),
