@@ -137,7 +137,6 @@ class Batcher:
         self._queued_rows = 0
         self._waiters: set[asyncio.Future[None]] = set()
         self._workers: list[asyncio.Task[None]] = []
-        self._idle = 0
         self._state = BatcherState.NEW
 
     @property
@@ -229,13 +228,6 @@ class Batcher:
                 timer.cancel()
 
     async def _next_batch(self) -> list[_Pending] | None:
-        self._idle += 1
-        try:
-            return await self._take()
-        finally:
-            self._idle -= 1
-
-    async def _take(self) -> list[_Pending] | None:
         while True:
             self._sweep()
             if not self._queue:
@@ -255,7 +247,7 @@ class Batcher:
                 compatible,
                 head.arrival,
                 self._clock.now(),
-                self._idle,
+                len(self._instances),
             )
             if isinstance(decision, Dispatch) or self._state is not BatcherState.RUNNING:
                 count = decision.count if isinstance(decision, Dispatch) else compatible
