@@ -42,10 +42,10 @@ def test_zero_delay_dispatches_whatever_is_queued() -> None:
     assert plan_batch(policy, [2, 3], 2, first_arrival=5.0, now=5.0) == Dispatch(2)
 
 
-def test_instances_share_a_batch_closed_by_the_delay() -> None:
+def test_idle_instances_share_a_batch_closed_by_the_delay() -> None:
     policy = BatchPolicy(8, 0.0, max_queue_rows=64)
-    assert plan_batch(policy, [1] * 6, 6, 5.0, 5.0, instances=2) == Dispatch(3)
-    assert plan_batch(policy, [1] * 5, 5, 5.0, 5.0, instances=2) == Dispatch(3)
-    assert plan_batch(policy, [1], 1, 5.0, 5.0, instances=2) == Dispatch(1)
+    assert plan_batch(policy, [1] * 6, 6, 5.0, 5.0, idle_instances=2) == Dispatch(3)
+    assert plan_batch(policy, [1] * 5, 5, 5.0, 5.0, idle_instances=2) == Dispatch(3)
+    assert plan_batch(policy, [1], 1, 5.0, 5.0, idle_instances=2) == Dispatch(1)
     # A full batch is not split: each instance takes max_batch_size in turn.
-    assert plan_batch(policy, [1] * 20, 20, 5.0, 5.0, instances=2) == Dispatch(8)
+    assert plan_batch(policy, [1] * 20, 20, 5.0, 5.0, idle_instances=2) == Dispatch(8)

@@ -137,6 +137,7 @@ class Batcher:
         self._queued_rows = 0
         self._waiters: set[asyncio.Future[None]] = set()
         self._workers: list[asyncio.Task[None]] = []
+        self._idle = 0
         self._state = BatcherState.NEW
 
     @property
@@ -228,6 +229,13 @@ class Batcher:
                 timer.cancel()
 
     async def _next_batch(self) -> list[_Pending] | None:
+        self._idle += 1
+        try:
+            return await self._take()
+        finally:
+            self._idle -= 1
+
+    async def _take(self) -> list[_Pending] | None:
         while True:
             self._sweep()
             if not self._queue:
@@ -247,7 +255,7 @@ class Batcher:
                 compatible,
                 head.arrival,
                 self._clock.now(),
-                len(self._instances),
+                self._idle,
             )
             if isinstance(decision, Dispatch) or self._state is not BatcherState.RUNNING:
                 count = decision.count if isinstance(decision, Dispatch) else compatible

@@ -3,7 +3,7 @@
 A batch closes when it is full (``max_batch_size`` rows, or the next request would not
 fit or has other shapes), when it reaches a preferred size, or when its first request has
 waited ``max_queue_delay``. Rows, not requests, are counted: a request may carry several.
-A batch closed by the delay takes its share of the queue: 1/instances of it, rounded up.
+A batch closed by the delay is shared among the instances that are idle at that moment.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def plan_batch(
     compatible: int,
     first_arrival: float,
     now: float,
-    instances: int = 1,
+    idle_instances: int = 1,
 ) -> Dispatch | Wait:
     """Decide about the queue's head.
 
@@ -61,9 +61,9 @@ def plan_batch(
         compatible: how many leading requests share the first one's shapes.
         first_arrival: when the oldest request arrived.
         now: the current time.
-        instances: how many instances serve this queue. A batch that closes before it
-            is full takes only its share of the queue (rounded up), so one instance
-            does not take all the work while the others are left waiting for more.
+        idle_instances: instances waiting for work, this one included. A batch that
+            closes before it is full takes only its share of the queue, so idle
+            instances split the work instead of one taking it all while others wait.
     """
     fit = 0
     total = 0
@@ -84,5 +84,5 @@ def plan_batch(
         return Dispatch(count)
     deadline = first_arrival + policy.max_queue_delay_s
     if now >= deadline:
-        return Dispatch(-(-fit // max(1, instances)))
+        return Dispatch(-(-fit // max(1, idle_instances)))
     return Wait(deadline)
