@@ -39,6 +39,7 @@ async def settle() -> None:
 
 
 async def inline(index: int, fn: Callable[[Tensors], Tensors], arg: Tensors) -> Tensors:
+    await asyncio.sleep(0)  # hand the loop over, as a thread hand-off does; no time passes
     return fn(arg)
 
 
@@ -292,3 +293,14 @@ async def test_stop_past_the_drain_timeout_fails_what_is_left() -> None:
     for future in (running, waiting):
         with pytest.raises(ShuttingDownError, match="stopped before this request ran"):
             future.result()
+
+
+async def test_idle_instances_share_a_delayed_batch() -> None:
+    runtimes = [FakeRuntime(IN, OUT), FakeRuntime(IN, OUT)]
+    h = Harness(BatchPolicy(8, max_queue_delay_s=1.0, max_queue_rows=64), runtimes)
+    futures = [h.submit(value=i) for i in range(6)]
+    await settle()  # both instances are now waiting for the delay to pass
+    h.clock.advance(1.0)
+    await settle()
+    assert (runtimes[0].calls, runtimes[1].calls) == ([3], [3])
+    assert all(f.done() for f in futures)
