@@ -94,6 +94,18 @@ def test_infer_add_sub_all_batch_sizes(
         assert result.get_response()["id"] == f"r{rows}"
 
 
+@pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
+def test_infer_with_a_compressed_request(
+    client: httpclient.InferenceServerClient, algorithm: str
+) -> None:
+    a = np.full((2, 16), 3.0, np.float32)
+    inputs = [httpclient.InferInput(n, [2, 16], "FP32") for n in ("INPUT0", "INPUT1")]
+    for i in inputs:
+        i.set_data_from_numpy(a)
+    result = client.infer("add_sub_fp32", inputs, request_compression_algorithm=algorithm)
+    np.testing.assert_array_equal(result.as_numpy("OUTPUT0"), a * 2)
+
+
 def test_infer_without_requested_outputs_returns_all_binary(
     client: httpclient.InferenceServerClient,
 ) -> None:
