@@ -69,3 +69,9 @@ def test_zoo_pull_of_an_unknown_model(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["zoo", "pull", "resnet-9000", "--repository", str(tmp_path)])
     assert result.exit_code == 1
     assert "the zoo has no model 'resnet-9000'; it has efficientnet-lite0" in result.output
+
+
+def test_serve_a_missing_repository_fails_before_starting(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["serve", str(tmp_path / "nope"), "--port", "0"])
+    assert result.exit_code == 1
+    assert f"error: model repository '{tmp_path / 'nope'}' is not a directory" in result.output

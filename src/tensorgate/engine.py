@@ -48,7 +48,7 @@ from tensorgate.runtimes.base import Runtime, RuntimeFactory, RuntimeOptions
 from tensorgate.types import Array, ModelKey, Tensors, TensorSpec
 from tensorgate.validation import check_inputs, check_outputs
 
-__all__ = ["Engine", "EngineState", "LoadedModel", "ModelState", "ModelStatus"]
+__all__ = ["Engine", "EngineState", "LoadedModel", "ModelState", "ModelStatus", "preflight"]
 
 log = logging.getLogger("tensorgate.engine")
 
@@ -164,14 +164,8 @@ class Engine:
             max_workers=self.settings.decode_threads or cpu_count(),
             thread_name_prefix="tensorgate-decode",
         )
-        entries = scan_repository(self.settings.repository)
+        entries = preflight(self.settings)
         wanted = set(self.settings.models)
-        unknown = wanted - {e.name for e in entries}
-        if unknown:
-            raise ModelNotFoundError(
-                f"model {sorted(unknown)[0]!r} is not in the repository "
-                f"{self.settings.repository}; it has {', '.join(e.name for e in entries) or 'none'}"
-            )
         for entry in entries:
             if wanted and entry.name not in wanted:
                 continue
@@ -518,6 +512,23 @@ class Engine:
         tensor = await loop.run_in_executor(self._decode_pool, model.pipeline, data)
         self.metrics.decode_duration.labels(model.key.name).observe(time.perf_counter() - started)
         return tensor
+
+
+def preflight(settings: EngineSettings) -> list[ModelEntry | BrokenModel]:
+    """Scan the repository and check the models asked for exist, before any loading.
+
+    Raises:
+        ConfigError: the repository is missing.
+        ModelNotFoundError: ``settings.models`` names a model the repository lacks.
+    """
+    entries = scan_repository(settings.repository)
+    unknown = set(settings.models) - {e.name for e in entries}
+    if unknown:
+        raise ModelNotFoundError(
+            f"model {sorted(unknown)[0]!r} is not in the repository {settings.repository}; "
+            f"it has {', '.join(e.name for e in entries) or 'none'}"
+        )
+    return entries
 
 
 def _check_declared(

@@ -12,7 +12,7 @@ from typing import Any
 import uvicorn
 
 from tensorgate.config import EngineSettings, ServerSettings
-from tensorgate.engine import Engine
+from tensorgate.engine import Engine, preflight
 from tensorgate.logs import configure_logging
 from tensorgate.server.app import create_app
 
@@ -63,6 +63,7 @@ def serve(
     on_ready: Callable[[str], None] = announce,
 ) -> None:
     """Load the repository and serve it until SIGINT/SIGTERM (then drain and exit)."""
+    preflight(engine_settings)  # a missing repository or model fails here, not mid-startup
     configure_logging(log_level)
     engine = Engine(engine_settings)
     app = create_app(engine, server_settings)
