@@ -18,7 +18,8 @@ from tensorgate import (
     ModelState,
     ShuttingDownError,
 )
-from tensorgate.runtimes.fake import fake_outputs
+from tensorgate.runtimes.fake import FakeRuntime, fake_outputs
+from tensorgate.runtimes.onnx import load_onnx
 from tensorgate.types import TensorSpec
 from tests.conftest import CAT_CLASSES, ESPRESSO
 from tests.helpers import build_test_repository
@@ -109,3 +110,18 @@ async def test_default_model_classifies_real_photos(
     assert coffee[0].label == "espresso"
     assert 0.5 < coffee[0].score <= 1.0
     assert len(cat) == 3
+
+
+async def test_a_runtime_that_crashes_on_load_leaves_the_others_serving(small_repo: Path) -> None:
+    def crash(path: Path, options: object) -> FakeRuntime:
+        raise OSError("disk on fire")
+
+    settings = EngineSettings(repository=small_repo, models=("fake", "add_sub_fp32"), instances=1)
+    async with Engine(settings, factories={"fake": crash, "onnxruntime": load_onnx}) as engine:
+        states = {s.name: s for s in engine.statuses()}
+        assert states["fake"].state is ModelState.UNAVAILABLE
+        assert states["fake"].reason == "OSError: disk on fire"
+        assert states["add_sub_fp32"].state is ModelState.READY
+        a = np.ones((1, 16), np.float32)
+        out = await engine.infer("add_sub_fp32", {"INPUT0": a, "INPUT1": a})
+        np.testing.assert_array_equal(out["OUTPUT0"], a * 2)

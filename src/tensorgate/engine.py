@@ -229,15 +229,19 @@ class Engine:
         key = ModelKey(entry.name, version)
         self._status[(entry.name, version)] = ModelStatus(entry.name, version, ModelState.LOADING)
         started = time.perf_counter()
+        config = self._effective_config(entry.config)
         try:
-            model = await asyncio.to_thread(
-                self._build, key, self._effective_config(entry.config), path
+            device = resolve_device(config.instances.device, config.backend)
+            gate = self._gate(device)  # created here, on the event loop
+            model = await asyncio.to_thread(self._build, key, config, path, device, gate)
+        except Exception as exc:  # a model that cannot load must not stop the others
+            reason = (
+                exc.message if isinstance(exc, TensorgateError) else f"{type(exc).__name__}: {exc}"
             )
-        except TensorgateError as exc:
             self._status[(entry.name, version)] = ModelStatus(
-                entry.name, version, ModelState.UNAVAILABLE, exc.message
+                entry.name, version, ModelState.UNAVAILABLE, reason
             )
-            log.error("model failed to load", extra={"model": str(key), "reason": exc.message})
+            log.error("model failed to load", extra={"model": str(key), "reason": reason})
             return
         model.load_seconds = time.perf_counter() - started
         model.batcher.start()
@@ -254,13 +258,14 @@ class Engine:
             },
         )
 
-    def _build(self, key: ModelKey, config: ModelConfig, path: Path) -> LoadedModel:
+    def _build(
+        self, key: ModelKey, config: ModelConfig, path: Path, device: str, gate: DeviceGate
+    ) -> LoadedModel:
         """Create instances, check the signature, warm up (runs in a worker thread)."""
         try:
             factory = self._factories[config.backend]
         except KeyError:
             raise ConfigError(f"{path}: backend {config.backend!r} has no runtime here") from None
-        device = resolve_device(config.instances.device, config.backend)
         count = config.instances.count or default_instances(device)
         options = RuntimeOptions(device, config.instances.threads, config.inputs, config.outputs)
         runtimes: list[Runtime] = []
@@ -289,7 +294,6 @@ class Engine:
             max_queue_rows=max(queue_rows, config.max_batch_size),
         )
         stats = ModelStatistics(key.name, str(key.version))
-        gate = self._gate(device)
         batcher = Batcher(
             key,
             policy,
