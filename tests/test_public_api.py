@@ -11,12 +11,13 @@ import tensorgate
 def test_exported_members() -> None:
     assert sorted(tensorgate.__all__) == sorted(
         [
-            "Classification", "ConfigError", "DeadlineExceededError", "Engine", "EngineSettings",
-            "ImageError", "ImageTooLargeError", "InferenceError", "InvalidInputError", "ModelKey",
-            "ModelNotFoundError", "ModelNotReadyError", "ModelState", "ModelStatus",
-            "PayloadTooLargeError", "ProtocolError", "QueueFullError", "ServerSettings",
-            "ShuttingDownError", "TensorSpec", "TensorgateError", "Tensors", "UnavailableError",
-            "UnsupportedImageError", "__version__",
+            "BlockedSourceError", "Classification", "ConfigError", "DeadlineExceededError",
+            "Engine", "EngineSettings", "ImageError", "ImageTooLargeError", "InferenceError",
+            "InvalidInputError", "ModelKey", "ModelNotFoundError", "ModelNotReadyError",
+            "ModelState", "ModelStatus", "PayloadTooLargeError", "ProtocolError",
+            "QueueFullError", "ServerSettings", "ShuttingDownError", "SourceError",
+            "SourceTooLargeError", "TensorSpec", "TensorgateError", "Tensors",
+            "UnavailableError", "UnsupportedImageError", "__version__",
         ]
     )  # fmt: skip
     for name in tensorgate.__all__:

@@ -12,6 +12,7 @@ from tensorgate._version import __version__
 from tensorgate.config import EngineSettings, ServerSettings
 from tensorgate.engine import Engine, ModelState, ModelStatus
 from tensorgate.errors import (
+    BlockedSourceError,
     ConfigError,
     DeadlineExceededError,
     ImageError,
@@ -24,6 +25,8 @@ from tensorgate.errors import (
     ProtocolError,
     QueueFullError,
     ShuttingDownError,
+    SourceError,
+    SourceTooLargeError,
     TensorgateError,
     UnavailableError,
     UnsupportedImageError,
@@ -32,6 +35,7 @@ from tensorgate.postprocess import Classification
 from tensorgate.types import ModelKey, Tensors, TensorSpec
 
 __all__ = [
+    "BlockedSourceError",
     "Classification",
     "ConfigError",
     "DeadlineExceededError",
@@ -51,6 +55,8 @@ __all__ = [
     "QueueFullError",
     "ServerSettings",
     "ShuttingDownError",
+    "SourceError",
+    "SourceTooLargeError",
     "TensorSpec",
     "TensorgateError",
     "Tensors",

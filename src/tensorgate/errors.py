@@ -9,7 +9,10 @@ gRPC status code it maps to, so every adapter answers the same failure the same 
     │   ├── ImageError                   400  INVALID_ARGUMENT   corrupt / truncated / empty image
     │   │   ├── UnsupportedImageError    415  INVALID_ARGUMENT   format we do not decode
     │   │   └── ImageTooLargeError       413  INVALID_ARGUMENT   pixel or side limit exceeded
-    │   └── PayloadTooLargeError         413  INVALID_ARGUMENT   body over the byte limit
+    │   ├── PayloadTooLargeError         413  INVALID_ARGUMENT   body over the byte limit
+    │   └── SourceError                  400  INVALID_ARGUMENT   a URL could not be fetched
+    │       ├── BlockedSourceError       403  PERMISSION_DENIED  URL or address not allowed
+    │       └── SourceTooLargeError      413  INVALID_ARGUMENT   fetched body over the limit
     ├── ConfigError                      500  INVALID_ARGUMENT   bad config.yaml / settings
     ├── ModelNotFoundError               404  NOT_FOUND          unknown model or version
     ├── UnavailableError                 503  UNAVAILABLE        cannot take the request now
@@ -27,6 +30,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "BlockedSourceError",
     "ConfigError",
     "DeadlineExceededError",
     "ImageError",
@@ -39,6 +43,8 @@ __all__ = [
     "ProtocolError",
     "QueueFullError",
     "ShuttingDownError",
+    "SourceError",
+    "SourceTooLargeError",
     "TensorgateError",
     "UnavailableError",
     "UnsupportedImageError",
@@ -85,6 +91,23 @@ class ImageTooLargeError(ImageError):
 
 class PayloadTooLargeError(InvalidInputError):
     """A request body is larger than the configured byte limit."""
+
+    http_status = 413
+
+
+class SourceError(InvalidInputError):
+    """An image source (a URL) could not be fetched: unreachable, slow, or not HTTP 200."""
+
+
+class BlockedSourceError(SourceError):
+    """A URL, a redirect or the address it resolves to is not allowed (SSRF guard)."""
+
+    http_status = 403
+    grpc_code = "PERMISSION_DENIED"
+
+
+class SourceTooLargeError(SourceError):
+    """A fetched body is larger than the configured byte limit."""
 
     http_status = 413
 

@@ -1,0 +1,1 @@
+"""Where images come from: bytes, files, and (guarded) URLs."""
