@@ -4,6 +4,7 @@ real address can be announced), announcing readiness as one JSON line on stdout.
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import sys
 from collections.abc import Callable
@@ -79,4 +80,9 @@ def serve(
         "timeout_graceful_shutdown": engine_settings.drain_timeout_s,
     }
     config = uvicorn.Config(app, **options)
+    # uvicorn drains on SIGINT/SIGTERM, then re-raises the signal with the handler that
+    # was in place before it started; with the default one the process would die by the
+    # signal. A no-op handler lets a drained server exit 0, as orchestrators expect.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, lambda signum, frame: None)
     _Server(config, f"http://{shown}:{port}", on_ready).run(sockets=[sock])
