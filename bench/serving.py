@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -70,8 +71,10 @@ def raw_p50_ms(path: Path, runs: int, tiny: bool = False) -> float:
     return statistics.median(times) * 1000
 
 
-def raw_throughput(path: Path, instances: int, batch: int, seconds: float) -> float:
-    """Images/s of ``instances`` single-thread sessions, each driven by its own thread."""
+def raw_throughput(path: Path, instances: int, batch: int, seconds: float, pin: bool) -> float:
+    """Images/s of ``instances`` single-thread sessions, each driven by its own thread
+    (pinned to core ``i % cores`` when ``pin``, as the server pins its instances)."""
+    cores = sorted(os.sched_getaffinity(0))
     sessions = [session(path) for _ in range(instances)]
     x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224)).astype(np.float32)
     for s in sessions:
@@ -80,6 +83,8 @@ def raw_throughput(path: Path, instances: int, batch: int, seconds: float) -> fl
     stop_at = time.perf_counter() + seconds
 
     def drive(i: int) -> None:
+        if pin:
+            os.sched_setaffinity(0, {cores[i % len(cores)]})
         while time.perf_counter() < stop_at:
             sessions[i].run(None, {"input": x})
             counts[i] += batch
@@ -171,8 +176,8 @@ def main() -> None:
         file=sys.stderr,
     )
     raw_p50 = raw_p50_ms(path, 300)
-    raw = {b: raw_throughput(path, args.instances, int(b), args.seconds)
-           for b in args.batches.split(",")}  # fmt: skip
+    raw = {(b, pin): raw_throughput(path, args.instances, int(b), args.seconds, pin)
+           for b in args.batches.split(",") for pin in (False, True)}  # fmt: skip
     raw_best_batch, raw_best = max(raw.items(), key=lambda kv: kv[1])
     in_process = engine_throughput(repository, args.instances, args.concurrency, args.seconds)
     decode = decode_rate(ImagePipeline(spec, ImageLimits()), image, args.seconds)
@@ -212,13 +217,13 @@ def main() -> None:
         ("**latency overhead**, pre-encoded request", f"**{c1_lean['p50_ms'] - raw_p50:.2f} ms**", "server's share"),
         ("fixed cost: 16-float model, server p50 − raw p50", f"{tiny['p50_ms'] - tiny_raw:.2f} ms",
          f"raw {tiny_raw * 1000:.0f} µs; JSON body, concurrency 1"),
-        *[(f"raw onnxruntime, {args.instances} × 1 thread, batch {b}", f"{v:.1f} img/s", "")
-          for b, v in raw.items()],
+        *[(f"raw onnxruntime, {args.instances} × 1 thread, batch {b}{', pinned' if pin else ''}",
+           f"{v:.1f} img/s", "") for (b, pin), v in raw.items()],
         (f"Engine in-process, {c} concurrent callers, no HTTP", f"{in_process:.1f} img/s",
          f"{in_process / raw_best:.3f} of best raw"),
         (f"server, tritonclient, concurrency {c}, 1 image/request", rate(saturated), tail(saturated)),
         ("**serving efficiency**, 1 image/request", f"**{saturated['images_per_s'] / raw_best:.3f}**",
-         f"bound: raw batch {raw_best_batch}; goal ≥ 0.90"),
+         f"bound: raw batch {raw_best_batch[0]}{', pinned' if raw_best_batch[1] else ''}; goal ≥ 0.90"),
         (f"server, pre-encoded, concurrency {c}, 1 image/request", rate(saturated_lean), tail(saturated_lean)),
         ("serving efficiency, pre-encoded", f"{saturated_lean['images_per_s'] / raw_best:.3f}", ""),
         (f"server, tritonclient, concurrency {max(1, c // 2)}, 4 images/request", rate(quad), tail(quad)),

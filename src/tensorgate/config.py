@@ -54,6 +54,7 @@ class EngineSettings:
         drain_timeout_s: how long stop() lets accepted requests finish.
         decode_threads: image decode pool size (default: the CPU count).
         image_limits: bounds on decoded images.
+        pin_threads: pin each CPU instance's thread to one core (round robin).
     """
 
     repository: Path = field(default_factory=default_repository)
@@ -66,6 +67,7 @@ class EngineSettings:
     drain_timeout_s: float = 30.0
     decode_threads: int | None = None
     image_limits: ImageLimits = field(default_factory=ImageLimits)
+    pin_threads: bool = True
 
     def __post_init__(self) -> None:
         if self.instances is not None and self.instances < 1:

@@ -6,7 +6,7 @@ import os
 
 from tensorgate.types import DeviceId
 
-__all__ = ["cpu_count", "default_instances", "gate_slots", "resolve_device"]
+__all__ = ["cpu_count", "default_instances", "gate_slots", "pinnable_cores", "resolve_device"]
 
 
 def cpu_count() -> int:
@@ -15,6 +15,13 @@ def cpu_count() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def pinnable_cores() -> tuple[int, ...]:
+    """The cores inference threads may be pinned to (empty where pinning is unsupported)."""
+    if not hasattr(os, "sched_setaffinity"):
+        return ()
+    return tuple(sorted(os.sched_getaffinity(0)))
 
 
 def resolve_device(requested: str, backend: str) -> DeviceId:

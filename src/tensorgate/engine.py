@@ -27,7 +27,13 @@ from tensorgate.batching.clock import Clock, LoopClock
 from tensorgate.batching.gate import DeviceGate
 from tensorgate.batching.policy import BatchPolicy
 from tensorgate.config import EngineSettings
-from tensorgate.devices import cpu_count, default_instances, gate_slots, resolve_device
+from tensorgate.devices import (
+    cpu_count,
+    default_instances,
+    gate_slots,
+    pinnable_cores,
+    resolve_device,
+)
 from tensorgate.errors import (
     ConfigError,
     InvalidInputError,
@@ -283,8 +289,9 @@ class Engine:
             for runtime in runtimes:
                 runtime.close()
             raise
+        pinned = pinnable_cores() if device == "cpu" and self.settings.pin_threads else ()
         run_sync, shutdown = (
-            (self._run_sync, lambda: None) if self._run_sync else thread_runner(count)
+            (self._run_sync, lambda: None) if self._run_sync else thread_runner(count, pinned)
         )
         queue_rows = config.batching.max_queue_size or 2 * config.max_batch_size * count
         policy = BatchPolicy(

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from tensorgate.batching.batcher import Batcher, BatcherState, BatchRecord, Instance
+from tensorgate.batching.batcher import Batcher, BatcherState, BatchRecord, Instance, thread_runner
 from tensorgate.batching.clock import FakeClock
 from tensorgate.batching.gate import DeviceGate
 from tensorgate.batching.policy import BatchPolicy
@@ -304,3 +304,21 @@ async def test_idle_instances_share_a_delayed_batch() -> None:
     await settle()
     assert (runtimes[0].calls, runtimes[1].calls) == ([3], [3])
     assert all(f.done() for f in futures)
+
+
+async def test_thread_runner_pins_each_instance_to_a_core() -> None:
+    import os
+
+    cores = sorted(os.sched_getaffinity(0))
+    run, shutdown = thread_runner(2, cores[:1])
+    try:
+        seen = await run(1, lambda _: {"cores": np.array(sorted(os.sched_getaffinity(0)))}, {})
+        assert seen["cores"].tolist() == cores[:1]
+    finally:
+        shutdown()
+    run, shutdown = thread_runner(1)
+    try:
+        seen = await run(0, lambda _: {"cores": np.array(sorted(os.sched_getaffinity(0)))}, {})
+        assert seen["cores"].tolist() == cores
+    finally:
+        shutdown()
