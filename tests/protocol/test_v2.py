@@ -92,6 +92,14 @@ def test_binary_request_of_several_datatypes() -> None:
             "input 'a': 'data' does not fit INT8",
         ),
         (
+            {"inputs": [{"name": "a", "datatype": "FP32", "shape": [1], "data": [1e300]}]},
+            "input 'a': 'data' does not fit FP32",
+        ),
+        (
+            {"inputs": [{"name": "a", "datatype": "UINT8", "shape": [1], "data": [256]}]},
+            "input 'a': 'data' does not fit UINT8",
+        ),
+        (
             {"inputs": [{"name": "a", "datatype": "FP32", "shape": [-1], "data": []}]},
             "input 'a' 'shape' must be a list of integers >= 0",
         ),

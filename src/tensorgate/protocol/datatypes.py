@@ -135,8 +135,9 @@ def decode_json(name: str, datatype: str, shape: tuple[int, ...], data: Any) -> 
             isinstance(v, int) and not isinstance(v, bool) for v in flat
         ):
             raise TypeError(f"{datatype} data must be integers")
-        array = np.array(flat, dtype=dtype)
-    except (TypeError, ValueError, OverflowError) as exc:
+        with np.errstate(over="raise", invalid="raise"):
+            array = np.array(flat, dtype=dtype)
+    except (TypeError, ValueError, OverflowError, FloatingPointError) as exc:
         raise ProtocolError(f"input {name!r}: 'data' does not fit {datatype}: {exc}") from None
     return array.reshape(shape)
 
