@@ -75,3 +75,24 @@ def test_serve_a_missing_repository_fails_before_starting(tmp_path: Path) -> Non
     result = CliRunner().invoke(app, ["serve", str(tmp_path / "nope"), "--port", "0"])
     assert result.exit_code == 1
     assert f"error: model repository '{tmp_path / 'nope'}' is not a directory" in result.output
+
+
+def test_remote_commands_send_the_token_and_report_http_errors(test_repository: Path) -> None:
+    from tensorgate.server.process import spawn_server
+
+    runner = CliRunner()
+    with spawn_server(test_repository, "--model", "fake", "--auth-token", "s3cret") as server:
+        refused = runner.invoke(app, ["models", "list", "--url", server.url])
+        assert refused.exit_code == 1
+        assert "error: HTTP 401: missing or wrong bearer token" in refused.output
+        listed = runner.invoke(
+            app, ["models", "list", "--url", server.url, "--auth-token", "s3cret"]
+        )
+        assert listed.exit_code == 0, listed.output
+        assert "fake   1        READY" in listed.output
+
+
+def test_remote_commands_say_when_the_server_is_unreachable() -> None:
+    result = CliRunner().invoke(app, ["models", "list", "--url", "http://127.0.0.1:9"])
+    assert result.exit_code == 1
+    assert "error: cannot reach http://127.0.0.1:9" in result.output

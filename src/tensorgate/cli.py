@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from tensorgate.config import EngineSettings, ServerSettings, default_repository
 from tensorgate.errors import TensorgateError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["app", "main"]
 
@@ -45,6 +48,40 @@ UrlOption = Annotated[
         "--url", envvar="TENSORGATE_URL", help="Ask a running server, e.g. http://127.0.0.1:8000."
     ),
 ]
+
+
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--auth-token", envvar="TENSORGATE_AUTH_TOKEN", help="Bearer token of the server."
+    ),
+]
+
+
+def _remote(url: str, token: str | None) -> httpx.Client:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.Client(base_url=url.rstrip("/"), timeout=60.0, headers=headers)
+
+
+def _call(client: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
+    """Send one request; on failure print what the server (or the network) said and exit 1."""
+    import httpx
+
+    try:
+        response = client.request(method, path, **kwargs)
+    except httpx.HTTPError as exc:
+        typer.echo(f"error: cannot reach {client.base_url}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if response.status_code != 200:
+        try:
+            message = response.json()["error"]
+        except (ValueError, KeyError, TypeError):
+            message = response.text
+        typer.echo(f"error: HTTP {response.status_code}: {message}", err=True)
+        raise typer.Exit(1)
+    return response.json()
 
 
 def _fail(exc: TensorgateError) -> typer.Exit:
@@ -124,27 +161,20 @@ async def _classify_local(
 
 
 def _classify_remote(
-    url: str, model: str, images: list[bytes], top: int
+    url: str, token: str | None, model: str, images: list[bytes], top: int
 ) -> list[list[dict[str, Any]]]:
-    import httpx
-
     results: list[list[dict[str, Any]]] = []
-    with httpx.Client(base_url=url, timeout=60.0) as client:
+    with _remote(url, token) as client:
         for data in images:
-            response = client.post(
+            answer = _call(
+                client,
+                "POST",
                 f"/v2/models/{model}/classify",
                 params={"top_k": top},
                 content=data,
                 headers={"Content-Type": "application/octet-stream"},
             )
-            if response.status_code != 200:
-                try:
-                    message = response.json()["error"]
-                except (ValueError, KeyError):
-                    message = response.text
-                typer.echo(f"error: HTTP {response.status_code}: {message}", err=True)
-                raise typer.Exit(1)
-            results.append(response.json()["results"][0]["predictions"])
+            results.append(answer["results"][0]["predictions"])
     return results
 
 
@@ -159,12 +189,13 @@ def classify(
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Classes per image.")] = 3,
     repository: RepositoryOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    auth_token: TokenOption = None,
 ) -> None:
     """Classify images, in-process or through a running server (--url)."""
     blobs = [p.read_bytes() for p in images]
     try:
         if url:
-            answers = _classify_remote(url, model, blobs, top_k)
+            answers = _classify_remote(url, auth_token, model, blobs, top_k)
         else:
             answers = asyncio.run(
                 _classify_local(repository or default_repository(), model, blobs, top_k)
@@ -186,15 +217,15 @@ def classify(
 
 
 @models_app.command("list")
-def models_list(url: UrlOption = None, repository: RepositoryOption = None) -> None:
+def models_list(
+    url: UrlOption = None, repository: RepositoryOption = None, auth_token: TokenOption = None
+) -> None:
     """List models with their versions and states."""
     rows = [("MODEL", "VERSION", "STATE")]
     if url:
-        import httpx
-
-        response = httpx.post(f"{url.rstrip('/')}/v2/repository/index", json={}, timeout=30.0)
-        response.raise_for_status()
-        for item in response.json():
+        with _remote(url, auth_token) as client:
+            index = _call(client, "POST", "/v2/repository/index", json={})
+        for item in index:
             rows.append((item["name"], item["version"] or "-", item["state"]))
     else:
         from tensorgate.repository.store import BrokenModel, scan_repository
