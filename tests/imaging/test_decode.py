@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from tensorgate.errors import ImageError, ImageTooLargeError, UnsupportedImageError
 from tensorgate.imaging.decode import decode_image, sniff_format
@@ -105,3 +105,34 @@ def test_sniff_format() -> None:
     assert sniff_format(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == "WEBP"
     assert sniff_format(b"RIFF\x00\x00\x00\x00WAVE") is None
     assert sniff_format(b"GIF89a") == "GIF"
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_jpeg_orientation_matches_pillow(orientation: int, chelsea: np.ndarray) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(Image.fromarray(chelsea[:120, :200]), "JPEG", exif=exif, quality=95)
+    ours = np.asarray(decode_image(data, LIMITS)).astype(int)
+    pillow = np.asarray(
+        ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
+    ).astype(int)
+    assert ours.shape == pillow.shape
+    assert np.abs(ours - pillow).max() <= 1
+
+
+def test_sixteen_bit_grey_png_is_scaled_not_clipped() -> None:
+    ramp = (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16).astype(np.uint16)
+    buffer = io.BytesIO()
+    Image.fromarray(ramp).save(buffer, format="PNG")
+    rgb = np.asarray(decode_image(buffer.getvalue(), LIMITS))
+    assert rgb.dtype == np.uint8
+    assert rgb[..., 0].max() == (int(ramp.max()) >> 8)
+    np.testing.assert_array_equal(rgb[..., 0], rgb[..., 2])
+
+
+def test_palette_png_with_transparency() -> None:
+    image = Image.new("P", (32, 32))
+    image.putpalette([255, 0, 0] * 256)
+    image.info["transparency"] = 0
+    data = encode(image, "PNG", transparency=0)
+    assert decode_image(data, LIMITS).mode == "RGB"

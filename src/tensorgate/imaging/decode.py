@@ -1,22 +1,29 @@
 """Decode an encoded image into an RGB Pillow image, safely and small.
 
-Limits are checked from the header, before any pixel is allocated. JPEGs are decoded at
-reduced scale inside the decoder (libjpeg's DCT scaling via Pillow's ``draft``) down to
-no less than the size preprocessing needs. EXIF orientation is applied and every mode is
-converted to RGB; animated images give their first frame.
+Limits are checked from the header, before any pixel is allocated. JPEGs go through
+libjpeg-turbo (simplejpeg) at reduced scale inside the decoder: the smallest of its
+M/8 scales whose shorter side is still at least the size preprocessing needs. Measured
+here (bench/decode.py) it decodes + preprocesses a 0.3 MP JPEG 1.6× as fast as Pillow
+and equals Pillow's ``draft`` at 1.5 and 12 MP. PNG and WebP go through Pillow.
+
+Every image comes out RGB, upright and single-frame: EXIF orientation is applied; CMYK,
+grayscale, palette, alpha (dropped, as ``convert("RGB")`` does in training code) and
+16-bit images are converted; animated images give their first frame.
 """
 
 from __future__ import annotations
 
 import io
-import math
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+import numpy as np
+import simplejpeg
+from PIL import Image, ImageOps
 
 from tensorgate.errors import ImageError, ImageTooLargeError, UnsupportedImageError
 from tensorgate.imaging.spec import ImageLimits
+from tensorgate.types import Array
 
-__all__ = ["decode_image", "sniff_format"]
+__all__ = ["decode_image", "orient", "sniff_format"]
 
 _SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
     (b"\xff\xd8\xff", 0, "JPEG"),
@@ -32,6 +39,7 @@ _SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
     (b"\x00\x00\x00\x0cjP  ", 0, "JPEG2000"),
     (b"%PDF", 0, "PDF"),
 )
+_EXIF_ORIENTATION = 0x0112
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -60,9 +68,87 @@ def _check_size(width: int, height: int, limits: ImageLimits) -> None:
         )
 
 
+def orient(pixels: Array, orientation: int) -> Array:
+    """Apply an EXIF orientation (1–8) to an HWC array, as Pillow's ``exif_transpose``."""
+    if orientation == 2:
+        return pixels[:, ::-1]
+    if orientation == 3:
+        return pixels[::-1, ::-1]
+    if orientation == 4:
+        return pixels[::-1]
+    if orientation == 5:
+        return pixels.transpose(1, 0, 2)
+    if orientation == 6:
+        return np.rot90(pixels, k=-1)
+    if orientation == 7:
+        return pixels[::-1, ::-1].transpose(1, 0, 2)
+    if orientation == 8:
+        return np.rot90(pixels, k=1)
+    return pixels
+
+
+def _jpeg_orientation(data: bytes) -> int:
+    """EXIF orientation of a JPEG, read from its header only (1 when there is none)."""
+    if b"Exif\x00\x00" not in data[:65536]:
+        return 1
+    with Image.open(io.BytesIO(data), formats=["JPEG"]) as header:
+        value = header.getexif().get(_EXIF_ORIENTATION, 1)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _decode_jpeg(data: bytes, limits: ImageLimits, min_side: int) -> Image.Image:
+    try:
+        height, width, _, _ = simplejpeg.decode_jpeg_header(data)
+    except ValueError as exc:
+        raise ImageError(f"JPEG image header is corrupt: {exc}") from None
+    _check_size(width, height, limits)
+    target = min(min_side, width, height)
+    try:
+        orientation = _jpeg_orientation(data)
+        pixels = simplejpeg.decode_jpeg(
+            data, colorspace="RGB", min_height=target, min_width=target, strict=True
+        )
+    except ImageError:
+        raise
+    except Exception as exc:  # libjpeg and Pillow raise many kinds on hostile bytes
+        raise ImageError(f"JPEG image data is truncated or corrupt: {exc}") from None
+    return Image.fromarray(np.ascontiguousarray(orient(pixels, orientation)))
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # 16-bit (or 32-bit) grey: scale to 8 bits; convert("RGB") would clip at 255.
+        wide = np.asarray(image).astype(np.uint32)
+        shift = 8 if image.mode.startswith("I;16") or wide.max(initial=0) < 65536 else 24
+        grey = (wide >> shift).astype(np.uint8)
+        return Image.fromarray(np.repeat(grey[..., None], 3, axis=2))
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    return image.convert("RGB")
+
+
+def _decode_with_pillow(data: bytes, kind: str, limits: ImageLimits) -> Image.Image:
+    try:
+        opened = Image.open(io.BytesIO(data), formats=[kind])
+    except Exception as exc:  # Pillow raises many kinds on hostile headers
+        raise ImageError(f"{kind} image header is corrupt: {exc}") from None
+    width, height = opened.size
+    _check_size(width, height, limits)
+    try:
+        opened.load()  # the first frame only
+        upright: Image.Image = ImageOps.exif_transpose(opened) or opened
+        return _to_rgb(upright)
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(f"image is too large to decode: {exc}") from None
+    except Exception as exc:  # zlib, struct, EOF, Pillow's own: all mean a bad image
+        raise ImageError(f"{kind} image data is truncated or corrupt: {exc}") from None
+
+
 def decode_image(data: bytes, limits: ImageLimits, min_side: int = 0) -> Image.Image:
-    """Decode ``data`` into an RGB image whose shorter side is at least ``min_side``
-    (where the source is that large); JPEGs are downscaled inside the decoder.
+    """Decode ``data`` into an upright RGB image whose shorter side is at least
+    ``min_side`` (where the source is that large); JPEGs are downscaled in the decoder.
 
     Raises:
         ImageError: empty, corrupt or truncated data, or an image below the minimum size.
@@ -81,22 +167,6 @@ def decode_image(data: bytes, limits: ImageLimits, min_side: int = 0) -> Image.I
         raise UnsupportedImageError(
             f"image format {kind} is not supported; send one of {', '.join(limits.formats)}"
         )
-    try:
-        opened = Image.open(io.BytesIO(data), formats=[kind])
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(f"{kind} image header is corrupt: {exc}") from None
-    width, height = opened.size
-    _check_size(width, height, limits)
-    try:
-        if kind == "JPEG" and min_side > 0 and min(width, height) > min_side:
-            scale = min_side / min(width, height)
-            opened.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
-        opened.load()
-        image: Image.Image = ImageOps.exif_transpose(opened) or opened
-        if image.mode != "RGB":
-            image = image.convert("RGB")
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise ImageError(f"{kind} image data is truncated or corrupt: {exc}") from None
-    except Image.DecompressionBombError as exc:
-        raise ImageTooLargeError(f"image is too large to decode: {exc}") from None
-    return image
+    if kind == "JPEG":
+        return _decode_jpeg(data, limits, min_side)
+    return _decode_with_pillow(data, kind, limits)
