@@ -136,3 +136,15 @@ def test_palette_png_with_transparency() -> None:
     image.info["transparency"] = 0
     data = encode(image, "PNG", transparency=0)
     assert decode_image(data, LIMITS).mode == "RGB"
+
+
+def test_letterbox_keeps_the_aspect_ratio_and_pads() -> None:
+    image = Image.new("RGB", (400, 200), (10, 200, 30))
+    spec = PreprocessSpec(
+        resize=(128, 128), mode="letterbox", crop=None, datatype="UINT8", layout="NHWC", pad=7
+    )
+    tensor = preprocess(image, spec)
+    assert tensor.shape == (128, 128, 3)
+    assert (tensor[:32] == 7).all()  # 400x200 -> 128x64, centred: 32 pad rows above
+    assert (tensor[96:] == 7).all()
+    assert tuple(tensor[64, 64]) == (10, 200, 30)

@@ -7,7 +7,7 @@ from typing import Literal
 
 __all__ = ["ImageLimits", "PostprocessSpec", "PreprocessSpec"]
 
-ResizeMode = Literal["shorter", "exact"]
+ResizeMode = Literal["shorter", "exact", "letterbox"]
 Layout = Literal["NCHW", "NHWC"]
 ColorOrder = Literal["RGB", "BGR"]
 
@@ -19,14 +19,17 @@ class PreprocessSpec:
     Attributes:
         input: the model input the tensor feeds (None: the model's first input).
         resize: target size: the shorter side (``mode="shorter"``) or ``(height, width)``
-            for ``mode="exact"``.
-        mode: ``shorter`` keeps the aspect ratio; ``exact`` stretches to ``resize``.
+            for ``mode="exact"`` and ``mode="letterbox"``.
+        mode: ``shorter`` keeps the aspect ratio; ``exact`` stretches to ``resize``;
+            ``letterbox`` fits the whole image inside ``resize``, keeping its aspect
+            ratio, and pads the rest with ``pad``.
         crop: centre crop ``(height, width)`` after the resize, or None.
         mean: per-channel mean subtracted, in 0–255 units, in the tensor's channel order.
         std: per-channel divisor, in 0–255 units.
         layout: ``NCHW`` or ``NHWC``.
         color: channel order of the tensor.
         datatype: V2 datatype of the tensor (``FP32``, ``FP16`` or ``UINT8``).
+        pad: letterbox fill value, 0–255, before normalisation.
     """
 
     input: str | None = None
@@ -38,6 +41,7 @@ class PreprocessSpec:
     layout: Layout = "NCHW"
     color: ColorOrder = "RGB"
     datatype: str = "FP32"
+    pad: int = 114
 
     @property
     def min_decode_side(self) -> int:

@@ -12,7 +12,7 @@ from PIL import Image
 from tensorgate.imaging.spec import PreprocessSpec
 from tensorgate.types import Array
 
-__all__ = ["preprocess", "resize_and_crop"]
+__all__ = ["letterbox", "preprocess", "resize_and_crop"]
 
 
 def _source_box(
@@ -44,9 +44,30 @@ def resize_and_crop(image: Image.Image, spec: PreprocessSpec) -> Image.Image:
     return image.resize(size, Image.Resampling.BILINEAR, box=box)
 
 
+def letterbox(image: Image.Image, spec: PreprocessSpec) -> Array:
+    """Fit the image inside ``spec.resize`` (h, w) keeping its aspect ratio, centred on a
+    canvas filled with ``spec.pad``; HWC uint8."""
+    target_h, target_w = spec.resize if isinstance(spec.resize, tuple) else (spec.resize or 0,) * 2
+    scale = min(target_h / image.height, target_w / image.width)
+    width = max(1, min(target_w, round(image.width * scale)))
+    height = max(1, min(target_h, round(image.height * scale)))
+    canvas = np.full((target_h, target_w, 3), spec.pad, dtype=np.uint8)
+    top, left = (target_h - height) // 2, (target_w - width) // 2
+    resized = image.resize((width, height), Image.Resampling.BILINEAR)
+    canvas[top : top + height, left : left + width] = np.asarray(resized)
+    if spec.crop is not None:
+        crop_h, crop_w = min(spec.crop[0], target_h), min(spec.crop[1], target_w)
+        top, left = (target_h - crop_h) // 2, (target_w - crop_w) // 2
+        canvas = canvas[top : top + crop_h, left : left + crop_w]
+    return canvas
+
+
 def preprocess(image: Image.Image, spec: PreprocessSpec) -> Array:
     """One image's tensor, without the batch axis (``CHW`` or ``HWC``)."""
-    pixels = np.asarray(resize_and_crop(image, spec))
+    if spec.mode == "letterbox":
+        pixels = letterbox(image, spec)
+    else:
+        pixels = np.asarray(resize_and_crop(image, spec))
     if spec.color == "BGR":
         pixels = pixels[..., ::-1]
     if spec.datatype == "UINT8":

@@ -248,9 +248,9 @@ def _size_pair(reader: _Reader, key: str) -> tuple[int, int] | None:
 
 def _preprocess(reader: _Reader) -> PreprocessSpec:
     reader.unknown(
-        ("input", "resize", "mode", "crop", "mean", "std", "layout", "color", "datatype")
+        ("input", "resize", "mode", "crop", "mean", "std", "layout", "color", "datatype", "pad")
     )
-    mode = reader.get_str("mode", "shorter", ("shorter", "exact"))
+    mode = reader.get_str("mode", "shorter", ("shorter", "exact", "letterbox"))
     resize: tuple[int, int] | int | None
     if mode == "shorter":
         resize = (
@@ -261,7 +261,10 @@ def _preprocess(reader: _Reader) -> PreprocessSpec:
     else:
         resize = _size_pair(reader, "resize")
         if resize is None:
-            raise reader.fail("resize", "is required when mode is exact: give [height, width]")
+            raise reader.fail("resize", f"is required when mode is {mode}: give [height, width]")
+    pad = reader.get_int("pad", 114)
+    if pad > 255:
+        raise reader.fail("pad", f"is {pad}; must be 0–255")
     std = reader.get_floats3("std", (1.0, 1.0, 1.0))
     if 0.0 in std:
         raise reader.fail("std", f"is {list(std)}; a divisor of 0 is not allowed")
@@ -276,6 +279,7 @@ def _preprocess(reader: _Reader) -> PreprocessSpec:
         layout=reader.get_str("layout", "NCHW", ("NCHW", "NHWC")),  # type: ignore[arg-type]
         color=reader.get_str("color", "RGB", ("RGB", "BGR")),  # type: ignore[arg-type]
         datatype=reader.get_str("datatype", "FP32", ("FP32", "FP16", "UINT8")),
+        pad=pad,
     )
 
 

@@ -1,0 +1,94 @@
+"""Decode + preprocess images/s on one thread: tensorgate's path against plain Pillow.
+
+    .venv/bin/python -m bench.decode [--seconds 3]
+
+For 0.3, 1.5 and 12 MP JPEGs and a 1.5 MP PNG (skimage's chelsea, resized), side by side
+in one run: plain Pillow (open, convert RGB, resize the shorter side to 256 bilinear,
+centre crop 224, normalise), Pillow with ``draft`` (DCT scaling), and tensorgate's
+``decode_image`` + ``preprocess`` (libjpeg-turbo scaling through simplejpeg, one-pass
+resize + crop). Prints a Markdown table with the speed-up over plain Pillow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import math
+import time
+from collections.abc import Callable
+
+import numpy as np
+from PIL import Image
+from skimage import data
+
+from tensorgate.imaging.decode import decode_image
+from tensorgate.imaging.spec import ImageLimits, PreprocessSpec
+from tensorgate.imaging.transforms import preprocess
+
+SPEC = PreprocessSpec(resize=256, crop=(224, 224), mean=(127.0,) * 3, std=(128.0,) * 3)
+LIMITS = ImageLimits()
+
+
+def encoded(size: tuple[int, int], fmt: str) -> bytes:
+    image = Image.fromarray(data.chelsea()).resize(size, Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+    return buffer.getvalue()
+
+
+def normalise(image: Image.Image) -> np.ndarray:
+    pixels = np.asarray(image, dtype=np.float32)
+    return ((pixels - 127.0) / 128.0).transpose(2, 0, 1)
+
+
+def plain_pillow(blob: bytes, draft: bool = False) -> np.ndarray:
+    image = Image.open(io.BytesIO(blob))
+    if draft and image.format == "JPEG":
+        scale = 256 / min(image.size)
+        image.draft("RGB", (math.ceil(image.width * scale), math.ceil(image.height * scale)))
+    image = image.convert("RGB")
+    scale = 256 / min(image.size)
+    image = image.resize(
+        (round(image.width * scale), round(image.height * scale)), Image.Resampling.BILINEAR
+    )
+    left, top = (image.width - 224) // 2, (image.height - 224) // 2
+    return normalise(image.crop((left, top, left + 224, top + 224)))
+
+
+def tensorgate_path(blob: bytes) -> np.ndarray:
+    return preprocess(decode_image(blob, LIMITS, SPEC.min_decode_side), SPEC)
+
+
+def rate(fn: Callable[[bytes], np.ndarray], blob: bytes, seconds: float) -> float:
+    fn(blob)
+    count = 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        fn(blob)
+        count += 1
+    return count / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    args = parser.parse_args()
+    cases = [
+        ("0.3 MP JPEG (640×480)", encoded((640, 480), "JPEG")),
+        ("1.5 MP JPEG (1500×1000)", encoded((1500, 1000), "JPEG")),
+        ("12 MP JPEG (4000×3000)", encoded((4000, 3000), "JPEG")),
+        ("1.5 MP PNG (1500×1000)", encoded((1500, 1000), "PNG")),
+    ]
+    print("| image | plain Pillow | Pillow + draft | tensorgate | tensorgate / plain |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, blob in cases:
+        plain = rate(plain_pillow, blob, args.seconds)
+        draft = rate(lambda b: plain_pillow(b, draft=True), blob, args.seconds)
+        ours = rate(tensorgate_path, blob, args.seconds)
+        print(
+            f"| {name} | {plain:.1f}/s | {draft:.1f}/s | {ours:.1f}/s | **{ours / plain:.2f}×** |"
+        )
+
+
+if __name__ == "__main__":
+    main()
