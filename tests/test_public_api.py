@@ -11,7 +11,8 @@ import tensorgate
 def test_exported_members() -> None:
     assert sorted(tensorgate.__all__) == sorted(
         [
-            "BlockedSourceError", "Classification", "ConfigError", "DeadlineExceededError",
+            "AsyncClient", "BlockedSourceError", "Classification", "Client", "ConfigError",
+            "DeadlineExceededError", "Prediction", "Predictor", "RetryPolicy",
             "Engine", "EngineSettings", "ImageError", "ImageTooLargeError", "InferenceError",
             "InvalidInputError", "ModelKey", "ModelNotFoundError", "ModelNotReadyError",
             "ModelState", "ModelStatus", "PayloadTooLargeError", "ProtocolError",

@@ -40,7 +40,7 @@ def run(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def test_readme_has_the_examples() -> None:
     assert len(EXAMPLE_LINES) >= 6
-    assert len(blocks("python")) == 2
+    assert len(blocks("python")) == 3
 
 
 @pytest.mark.parametrize("line", EXAMPLE_LINES)
@@ -64,9 +64,19 @@ def test_python_in_process_example(workdir: Path, zoo_repository: Path) -> None:
     assert label in {"tabby", "tiger cat", "Egyptian cat", "Persian cat", "Siamese cat"}
 
 
+def test_python_client_example(workdir: Path, server: ServerProcess) -> None:
+    script = workdir / "client_example.py"
+    script.write_text(blocks("python")[1].replace(DOC_URL, server.url))
+    result = run(f"{sys.executable} {script}", workdir)
+    assert result.returncode == 0, result.stderr
+    words = result.stdout.split()
+    assert words
+    assert all(word in "tabby tiger cat Egyptian Persian Siamese" for word in words)
+
+
 def test_python_tritonclient_example(workdir: Path, server: ServerProcess) -> None:
     script = workdir / "triton_example.py"
-    script.write_text(blocks("python")[1].replace(DOC_HOST, server.host_port))
+    script.write_text(blocks("python")[2].replace(DOC_HOST, server.host_port))
     result = run(f"{sys.executable} -W ignore {script}", workdir)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "(4, 1000)"

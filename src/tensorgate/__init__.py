@@ -6,9 +6,13 @@ The public API::
 
     async with Engine(EngineSettings(repository=path)) as engine:
         labels = await engine.classify("efficientnet-lite0", [jpeg_bytes])
+
+    with Client("http://127.0.0.1:8000") as client:      # or Predictor() in-process
+        predictions = client.predict(["cat.jpg"]).result()
 """
 
 from tensorgate._version import __version__
+from tensorgate.client import AsyncClient, Client, Prediction, Predictor, RetryPolicy
 from tensorgate.config import EngineSettings, ServerSettings
 from tensorgate.engine import Engine, ModelState, ModelStatus
 from tensorgate.errors import (
@@ -35,8 +39,10 @@ from tensorgate.postprocess import Classification
 from tensorgate.types import ModelKey, Tensors, TensorSpec
 
 __all__ = [
+    "AsyncClient",
     "BlockedSourceError",
     "Classification",
+    "Client",
     "ConfigError",
     "DeadlineExceededError",
     "Engine",
@@ -51,8 +57,11 @@ __all__ = [
     "ModelState",
     "ModelStatus",
     "PayloadTooLargeError",
+    "Prediction",
+    "Predictor",
     "ProtocolError",
     "QueueFullError",
+    "RetryPolicy",
     "ServerSettings",
     "ShuttingDownError",
     "SourceError",

@@ -1,0 +1,187 @@
+"""What the clients share: image inputs, predictions, retries and error mapping (pure)."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+from PIL import Image
+
+from tensorgate.errors import (
+    DeadlineExceededError,
+    ImageError,
+    ImageTooLargeError,
+    InvalidInputError,
+    ModelNotFoundError,
+    PayloadTooLargeError,
+    TensorgateError,
+    UnavailableError,
+    UnsupportedImageError,
+)
+from tensorgate.postprocess import Classification
+from tensorgate.protocol.datatypes import datatype_of, decode_binary, decode_json, encode_binary
+from tensorgate.types import Array
+
+__all__ = [
+    "ImageInput",
+    "Prediction",
+    "RetryPolicy",
+    "decode_infer_response",
+    "encode_infer_request",
+    "error_for",
+    "image_bytes",
+    "predictions_from",
+]
+
+#: What ``predict`` takes per image: a path, encoded bytes, an HWC uint8 array, a PIL image.
+ImageInput = Union[str, Path, bytes, bytearray, np.ndarray, Image.Image]  # noqa: UP007
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """The answer for one image.
+
+    Attributes:
+        classes: the best classes, best first.
+        source: the file name or key the image came from, if any.
+    """
+
+    classes: tuple[Classification, ...]
+    source: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The best class's label."""
+        return self.classes[0].label
+
+    @property
+    def score(self) -> float:
+        """The best class's score."""
+        return self.classes[0].score
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Retries of a request answered 503 (or that could not connect).
+
+    Attributes:
+        attempts: tries in all (1: no retry).
+        backoff_s: first wait; doubled on every retry.
+        max_backoff_s: longest single wait (also caps a server's Retry-After).
+    """
+
+    attempts: int = 4
+    backoff_s: float = 0.1
+    max_backoff_s: float = 5.0
+
+    def delay(self, attempt: int, retry_after: str | None) -> float:
+        """Seconds to wait before try ``attempt + 1`` (attempt counts from 1)."""
+        wait: float = self.backoff_s * float(2 ** (attempt - 1))
+        if retry_after is not None and retry_after.isdigit():
+            wait = max(wait, float(retry_after))
+        return min(wait, self.max_backoff_s)
+
+
+def image_bytes(image: ImageInput) -> tuple[bytes, str | None]:
+    """Encoded bytes of one image input and its name (arrays and PIL images as PNG)."""
+    if isinstance(image, bytes | bytearray):
+        return bytes(image), None
+    if isinstance(image, str | Path):
+        path = Path(image)
+        try:
+            return path.read_bytes(), path.name
+        except OSError as exc:
+            raise ImageError(f"image file {str(path)!r} cannot be read: {exc.strerror}") from None
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8 or image.ndim not in (2, 3):
+            raise InvalidInputError(
+                f"an image array must be HxW or HxWxC uint8, got {image.dtype} {image.shape}"
+            )
+        image = Image.fromarray(image)
+    if isinstance(image, Image.Image):
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", compress_level=1)
+        return buffer.getvalue(), None
+    raise InvalidInputError(
+        f"cannot send {type(image).__name__} as an image; give a path, bytes, "
+        "a uint8 numpy array or a PIL image"
+    )
+
+
+def predictions_from(doc: Mapping[str, Any], sources: list[str | None]) -> list[Prediction]:
+    """Predictions from a ``/classify`` response body."""
+    out = []
+    for result, source in zip(doc["results"], sources, strict=True):
+        classes = tuple(
+            Classification(int(p["index"]), str(p["label"]), float(p["score"]))
+            for p in result["predictions"]
+        )
+        out.append(Prediction(classes, source if source is not None else result.get("filename")))
+    return out
+
+
+_BY_STATUS: dict[int, type[TensorgateError]] = {
+    400: InvalidInputError,
+    404: ModelNotFoundError,
+    413: PayloadTooLargeError,
+    415: UnsupportedImageError,
+    503: UnavailableError,
+    504: DeadlineExceededError,
+}
+
+
+def error_for(status: int, body: bytes) -> TensorgateError:
+    """The exception a server's error answer stands for, with the server's message."""
+    try:
+        message = str(json.loads(body)["error"])
+    except (ValueError, KeyError, TypeError):
+        message = body[:500].decode("utf-8", "replace") or f"HTTP {status}"
+    if status == 413 and "pixels" in message:
+        return ImageTooLargeError(message)
+    return _BY_STATUS.get(status, TensorgateError)(f"HTTP {status}: {message}")
+
+
+def encode_infer_request(inputs: Mapping[str, Array]) -> tuple[bytes, dict[str, str]]:
+    """A binary-extension V2 request body and its headers."""
+    entries = []
+    blobs = []
+    for name, array in inputs.items():
+        blob = encode_binary(array)
+        entries.append(
+            {
+                "name": name,
+                "datatype": datatype_of(array),
+                "shape": list(array.shape),
+                "parameters": {"binary_data_size": len(blob)},
+            }
+        )
+        blobs.append(blob)
+    header = json.dumps({"inputs": entries, "parameters": {"binary_data_output": True}}).encode()
+    return b"".join([header, *blobs]), {
+        "Inference-Header-Content-Length": str(len(header)),
+        "Content-Type": "application/octet-stream",
+    }
+
+
+def decode_infer_response(body: bytes, header_length: str | None) -> dict[str, Array]:
+    """Output tensors of a V2 response (binary or JSON outputs)."""
+    length = len(body) if header_length is None else int(header_length)
+    doc = json.loads(body[:length])
+    view = memoryview(body)[length:]
+    offset = 0
+    outputs: dict[str, Array] = {}
+    for item in doc["outputs"]:
+        shape = tuple(item["shape"])
+        size = item.get("parameters", {}).get("binary_data_size")
+        if size is None:
+            outputs[item["name"]] = decode_json(item["name"], item["datatype"], shape, item["data"])
+        else:
+            raw = view[offset : offset + size]
+            outputs[item["name"]] = decode_binary(item["name"], item["datatype"], shape, raw)
+            offset += size
+    return outputs

@@ -1,0 +1,114 @@
+"""``AsyncClient``: the same API as ``Client`` for asyncio code, with awaitables."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from tensorgate.client._common import (
+    ImageInput,
+    Prediction,
+    RetryPolicy,
+    decode_infer_response,
+    encode_infer_request,
+    error_for,
+    image_bytes,
+    predictions_from,
+)
+from tensorgate.errors import UnavailableError
+from tensorgate.types import Array
+
+__all__ = ["AsyncClient"]
+
+
+class AsyncClient:
+    """A pooled, retrying asyncio client; see ``Client`` for the arguments.
+
+    Example::
+
+        async with tensorgate.AsyncClient("http://127.0.0.1:8000") as client:
+            (cat,) = await client.predict(["cat.jpg"])
+    """
+
+    def __init__(
+        self,
+        url: str,
+        model: str = "efficientnet-lite0",
+        *,
+        timeout_s: float = 30.0,
+        retry: RetryPolicy | None = None,
+        max_connections: int = 16,
+        auth_token: str | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {auth_token}"} if auth_token else {}
+        self.model = model
+        self._http = httpx.AsyncClient(
+            base_url=url.rstrip("/"),
+            timeout=timeout_s,
+            headers=headers,
+            limits=httpx.Limits(max_connections=max_connections),
+            transport=transport,
+        )
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+
+    async def _post(self, path: str, **kwargs: Any) -> httpx.Response:
+        for attempt in range(1, self._retry.attempts + 1):
+            try:
+                response = await self._http.post(path, **kwargs)
+            except httpx.TransportError as exc:
+                if attempt == self._retry.attempts:
+                    raise UnavailableError(f"cannot reach {self._http.base_url}: {exc}") from None
+                await self._sleep(self._retry.delay(attempt, None))
+                continue
+            if response.status_code == 503 and attempt < self._retry.attempts:
+                await self._sleep(self._retry.delay(attempt, response.headers.get("retry-after")))
+                continue
+            if response.status_code != 200:
+                raise error_for(response.status_code, response.content)
+            return response
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def _classify_one(self, image: ImageInput, model: str, top_k: int | None) -> Prediction:
+        data, source = image_bytes(image)
+        params = {} if top_k is None else {"top_k": top_k}
+        response = await self._post(
+            f"/v2/models/{model}/classify",
+            content=data,
+            params=params,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        return predictions_from(response.json(), [source])[0]
+
+    async def predict(
+        self, images: Sequence[ImageInput], *, model: str | None = None, top_k: int | None = None
+    ) -> list[Prediction]:
+        """Classify images concurrently; one Prediction each, in order."""
+        name = model or self.model
+        return list(await asyncio.gather(*(self._classify_one(i, name, top_k) for i in images)))
+
+    async def infer(
+        self, inputs: Mapping[str, Array], *, model: str | None = None
+    ) -> dict[str, Array]:
+        """Run tensors (rows first) through a model with the V2 binary protocol."""
+        body, headers = encode_infer_request(inputs)
+        response = await self._post(
+            f"/v2/models/{model or self.model}/infer", content=body, headers=headers
+        )
+        return decode_infer_response(
+            response.content, response.headers.get("inference-header-content-length")
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

@@ -1,0 +1,157 @@
+"""``Client``: the HTTP client production teams otherwise write by hand.
+
+Calls return ``concurrent.futures.Future`` so a caller can keep many images in flight;
+connections are pooled; a 503 (or a failed connection) is retried with exponential
+backoff, honouring ``Retry-After``::
+
+    with tensorgate.Client("http://127.0.0.1:8000") as client:
+        predictions = client.predict(["cat.jpg", jpeg_bytes]).result()
+        print(predictions[0].label)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import httpx
+
+from tensorgate.client._common import (
+    ImageInput,
+    Prediction,
+    RetryPolicy,
+    decode_infer_response,
+    encode_infer_request,
+    error_for,
+    image_bytes,
+    predictions_from,
+)
+from tensorgate.errors import UnavailableError
+from tensorgate.types import Array
+
+__all__ = ["Client"]
+
+
+class Client:
+    """A pooled, retrying client of one tensorgate (or Triton) server.
+
+    Args:
+        url: the server, e.g. ``http://127.0.0.1:8000``.
+        model: the model ``predict`` and ``infer`` use unless told otherwise.
+        timeout_s: per HTTP request.
+        retry: how 503s and connection failures are retried.
+        max_workers: requests in flight at once.
+        auth_token: bearer token, if the server requires one.
+        sleep: how to wait between retries (tests pass a recorder).
+        transport: an httpx transport (tests only).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        model: str = "efficientnet-lite0",
+        *,
+        timeout_s: float = 30.0,
+        retry: RetryPolicy | None = None,
+        max_workers: int = 8,
+        auth_token: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {auth_token}"} if auth_token else {}
+        self.model = model
+        self._http = httpx.Client(
+            base_url=url.rstrip("/"),
+            timeout=timeout_s,
+            headers=headers,
+            limits=httpx.Limits(max_connections=max_workers, max_keepalive_connections=max_workers),
+            transport=transport,
+        )
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._pool = ThreadPoolExecutor(
+            max_workers=max_workers, thread_name_prefix="tensorgate-client"
+        )
+        self._closed = False
+
+    def _post(self, path: str, **kwargs: Any) -> httpx.Response:
+        for attempt in range(1, self._retry.attempts + 1):
+            try:
+                response = self._http.post(path, **kwargs)
+            except httpx.TransportError as exc:
+                if attempt == self._retry.attempts:
+                    raise UnavailableError(f"cannot reach {self._http.base_url}: {exc}") from None
+                self._sleep(self._retry.delay(attempt, None))
+                continue
+            if response.status_code == 503 and attempt < self._retry.attempts:
+                self._sleep(self._retry.delay(attempt, response.headers.get("retry-after")))
+                continue
+            if response.status_code != 200:
+                raise error_for(response.status_code, response.content)
+            return response
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        if self._closed:
+            raise RuntimeError("Cannot use a closed Client; create a new one")
+        return self._pool.submit(fn, *args)
+
+    def _classify_one(self, image: ImageInput, model: str, top_k: int | None) -> Prediction:
+        data, source = image_bytes(image)
+        params = {} if top_k is None else {"top_k": top_k}
+        response = self._post(
+            f"/v2/models/{model}/classify",
+            content=data,
+            params=params,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        return predictions_from(response.json(), [source])[0]
+
+    def predict(
+        self, images: Sequence[ImageInput], *, model: str | None = None, top_k: int | None = None
+    ) -> Future[list[Prediction]]:
+        """Classify images (paths, bytes, uint8 arrays, PIL images), one Prediction each,
+        in order. Images go in parallel; the server batches them."""
+        parts = [self._submit(self._classify_one, i, model or self.model, top_k) for i in images]
+        combined: Future[list[Prediction]] = Future()
+
+        def done(_: Future[Prediction]) -> None:
+            if combined.done() or not all(p.done() for p in parts):
+                return
+            try:
+                combined.set_result([p.result() for p in parts])
+            except Exception as exc:
+                combined.set_exception(exc)
+
+        for part in parts:
+            part.add_done_callback(done)
+        if not parts:
+            combined.set_result([])
+        return combined
+
+    def _infer(self, inputs: Mapping[str, Array], model: str) -> dict[str, Array]:
+        body, headers = encode_infer_request(inputs)
+        response = self._post(f"/v2/models/{model}/infer", content=body, headers=headers)
+        return decode_infer_response(
+            response.content, response.headers.get("inference-header-content-length")
+        )
+
+    def infer(
+        self, inputs: Mapping[str, Array], *, model: str | None = None
+    ) -> Future[dict[str, Array]]:
+        """Run tensors (rows first) through a model with the V2 binary protocol."""
+        return self._submit(self._infer, inputs, model or self.model)
+
+    def close(self) -> None:
+        """Finish requests in flight, then close the connections."""
+        self._closed = True
+        self._pool.shutdown(wait=True)
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
