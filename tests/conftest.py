@@ -11,6 +11,7 @@ import pytest
 from tensorgate.config import default_repository
 from tensorgate.server.process import ServerProcess, spawn_server
 from tests.helpers import build_test_repository, jpeg_bytes, png_bytes
+from tests.seaweed import S3Server, seaweed_s3
 
 #: ImageNet indices of domestic cats (tabby, tiger cat, Persian, Siamese, Egyptian cat).
 CAT_CLASSES = range(281, 286)
@@ -59,6 +60,35 @@ def coffee_png(coffee: np.ndarray) -> bytes:
 @pytest.fixture(scope="session")
 def test_repository(tmp_path_factory: pytest.TempPathFactory, lite0_dir: Path) -> Path:
     return build_test_repository(tmp_path_factory.mktemp("repository"), lite0_dir)
+
+
+@pytest.fixture(scope="session")
+def s3(
+    tmp_path_factory: pytest.TempPathFactory, cat_jpeg: bytes, coffee_png: bytes
+) -> Iterator[S3Server]:
+    """A real SeaweedFS S3 server with bucket ``photos``: cat.jpg, coffee.png, broken.jpg,
+    and bucket ``private`` (which servers are not allowed to read)."""
+    with seaweed_s3(tmp_path_factory.mktemp("seaweed")) as server:
+        client = server.client()
+        for bucket in ("photos", "private"):
+            client.create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+        for key, body in (
+            ("cats/cat.jpg", cat_jpeg),
+            ("coffee.png", coffee_png),
+            ("broken.jpg", cat_jpeg[:300]),
+        ):
+            client.put_object(Bucket="photos", Key=key, Body=body)  # type: ignore[attr-defined]
+        client.put_object(Bucket="private", Key="secret.jpg", Body=cat_jpeg)  # type: ignore[attr-defined]
+        yield server
+
+
+@pytest.fixture
+def s3_env(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
+    """Credentials of the test S3 server in the environment, as boto3 reads them."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    return s3
 
 
 @pytest.fixture(scope="session")

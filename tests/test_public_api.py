@@ -17,8 +17,8 @@ def test_exported_members() -> None:
             "InvalidInputError", "ModelKey", "ModelNotFoundError", "ModelNotReadyError",
             "ModelState", "ModelStatus", "PayloadTooLargeError", "ProtocolError",
             "QueueFullError", "ServerSettings", "ShuttingDownError", "SourceError",
-            "SourceTooLargeError", "TensorSpec", "TensorgateError", "Tensors",
-            "UnavailableError", "UnsupportedImageError", "__version__",
+            "SourceNotFoundError", "SourceTooLargeError", "TensorSpec", "TensorgateError",
+            "Tensors", "UnavailableError", "UnsupportedImageError", "__version__",
         ]
     )  # fmt: skip
     for name in tensorgate.__all__:

@@ -11,7 +11,8 @@ gRPC status code it maps to, so every adapter answers the same failure the same 
     │   │   └── ImageTooLargeError       413  INVALID_ARGUMENT   pixel or side limit exceeded
     │   ├── PayloadTooLargeError         413  INVALID_ARGUMENT   body over the byte limit
     │   └── SourceError                  400  INVALID_ARGUMENT   a URL could not be fetched
-    │       ├── BlockedSourceError       403  PERMISSION_DENIED  URL or address not allowed
+    │       ├── BlockedSourceError       403  PERMISSION_DENIED  URL, bucket or address not allowed
+    │       ├── SourceNotFoundError      404  NOT_FOUND          no such object / URL
     │       └── SourceTooLargeError      413  INVALID_ARGUMENT   fetched body over the limit
     ├── ConfigError                      500  INVALID_ARGUMENT   bad config.yaml / settings
     ├── ModelNotFoundError               404  NOT_FOUND          unknown model or version
@@ -44,6 +45,7 @@ __all__ = [
     "QueueFullError",
     "ShuttingDownError",
     "SourceError",
+    "SourceNotFoundError",
     "SourceTooLargeError",
     "TensorgateError",
     "UnavailableError",
@@ -104,6 +106,13 @@ class BlockedSourceError(SourceError):
 
     http_status = 403
     grpc_code = "PERMISSION_DENIED"
+
+
+class SourceNotFoundError(SourceError):
+    """The object (or URL) does not exist."""
+
+    http_status = 404
+    grpc_code = "NOT_FOUND"
 
 
 class SourceTooLargeError(SourceError):
