@@ -123,10 +123,37 @@ def serve(
         str | None, typer.Option(envvar="TENSORGATE_AUTH_TOKEN", help="Require this bearer token.")
     ] = None,
     log_level: Annotated[str, typer.Option(help="debug shows per-batch device time.")] = "info",
+    s3_allow: Annotated[
+        list[str] | None,
+        typer.Option("--s3-allow", help="BUCKET or BUCKET/PREFIX remote sources may read."),
+    ] = None,
+    s3_endpoint: Annotated[
+        str | None, typer.Option(envvar="TENSORGATE_S3_ENDPOINT", help="S3-compatible endpoint.")
+    ] = None,
+    s3_region: Annotated[str | None, typer.Option(help="S3 region name.")] = None,
+    allow_urls: Annotated[
+        bool, typer.Option("--allow-urls", help="Let remote sources fetch https:// URLs.")
+    ] = False,
+    url_allow_http: Annotated[
+        bool, typer.Option("--url-allow-http", help="Also plain http:// URLs.")
+    ] = False,
+    url_trust_network: Annotated[
+        list[str] | None,
+        typer.Option(help="CIDR trusted even though not public (repeatable)."),
+    ] = None,
 ) -> None:
     """Serve a model repository over HTTP (KServe V2 and /classify)."""
     from tensorgate.server.runner import serve as run_server
+    from tensorgate.sources import S3Policy, SourcePolicy, UrlPolicy
 
+    sources = SourcePolicy(
+        urls=UrlPolicy(
+            enabled=allow_urls,
+            schemes=("https", "http") if url_allow_http else ("https",),
+            allow_networks=tuple(url_trust_network or ()),
+        ),
+        s3=S3Policy(allowed=tuple(s3_allow or ()), endpoint_url=s3_endpoint, region=s3_region),
+    )
     try:
         engine_settings = EngineSettings(
             repository=repository or default_repository(),
@@ -136,6 +163,7 @@ def serve(
             max_batch_size=max_batch_size,
             max_queue_delay_ms=max_queue_delay_ms,
             request_timeout_s=request_timeout,
+            sources=sources,
         )
         server_settings = ServerSettings(host=host, port=port, auth_token=auth_token)
         run_server(engine_settings, server_settings, log_level=log_level)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tensorgate.errors import ConfigError
 from tensorgate.imaging.spec import ImageLimits
+from tensorgate.sources import SourcePolicy
 
 __all__ = [
     "EngineSettings",
@@ -55,6 +56,7 @@ class EngineSettings:
         decode_threads: image decode pool size (default: the CPU count).
         image_limits: bounds on decoded images.
         pin_threads: pin each CPU instance's thread to one core (round robin).
+        sources: which S3 buckets and URLs remote-source requests may read (none).
     """
 
     repository: Path = field(default_factory=default_repository)
@@ -68,6 +70,7 @@ class EngineSettings:
     decode_threads: int | None = None
     image_limits: ImageLimits = field(default_factory=ImageLimits)
     pin_threads: bool = True
+    sources: SourcePolicy = field(default_factory=SourcePolicy)
 
     def __post_init__(self) -> None:
         if self.instances is not None and self.instances < 1:

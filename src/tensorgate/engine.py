@@ -43,6 +43,7 @@ from tensorgate.errors import (
     TensorgateError,
 )
 from tensorgate.imaging.pipeline import ImagePipeline
+from tensorgate.imaging.spec import PostprocessSpec
 from tensorgate.logs import event
 from tensorgate.metrics.prometheus import Metrics
 from tensorgate.metrics.stats import Duration, ModelStatistics
@@ -51,6 +52,7 @@ from tensorgate.protocol.datatypes import numpy_dtype
 from tensorgate.repository.manifest import ModelConfig
 from tensorgate.repository.store import BrokenModel, ModelEntry, scan_repository
 from tensorgate.runtimes.base import Runtime, RuntimeFactory, RuntimeOptions
+from tensorgate.sources import Sources
 from tensorgate.types import Array, ModelKey, Tensors, TensorSpec
 from tensorgate.validation import check_inputs, check_outputs
 
@@ -145,6 +147,7 @@ class Engine:
         self._status: dict[tuple[str, int | None], ModelStatus] = {}
         self._gates: dict[str, DeviceGate] = {}
         self._decode_pool: ThreadPoolExecutor | None = None
+        self._sources = Sources(settings.sources)
         self._state = EngineState.NEW
 
     # ----------------------------------------------------------------- lifecycle
@@ -481,6 +484,21 @@ class Engine:
             self.metrics.requests.labels(name, outcome).inc()
             self.metrics.request_duration.labels(name).observe(elapsed)
 
+    def _image_model(
+        self, name: str, version: int | None, top: int | None
+    ) -> tuple[LoadedModel, ImagePipeline, PostprocessSpec]:
+        """The model, checked to take images, with its pipeline and postprocess spec."""
+        self._check_running()
+        model = self.model(name, version)
+        if model.pipeline is None or model.config.postprocess is None:
+            raise InvalidInputError(
+                f"model {name!r} has no preprocess/postprocess spec in its config.yaml, so it "
+                "takes tensors, not images: use the V2 infer endpoint"
+            )
+        if top is not None and top < 1:
+            raise InvalidInputError(f"top_k is {top}; it must be at least 1")
+        return model, model.pipeline, model.config.postprocess
+
     async def classify(
         self,
         name: str,
@@ -496,31 +514,46 @@ class Engine:
         batches. Returns, per image, the ``top`` best classes (default: the model's
         ``postprocess.top_k``).
         """
-        self._check_running()
-        model = self.model(name, version)
-        if model.pipeline is None or model.config.postprocess is None:
-            raise InvalidInputError(
-                f"model {name!r} has no preprocess/postprocess spec in its config.yaml, so it "
-                "takes tensors, not images: use the V2 infer endpoint"
-            )
-        if top is not None and top < 1:
-            raise InvalidInputError(f"top_k is {top}; it must be at least 1")
-        tensors = await asyncio.gather(*(self._decode(model, data) for data in images))
-        input_name = model.pipeline.spec.input or model.config.inputs[0].name
+        model, pipeline, post = self._image_model(name, version, top)
+        tensors = await asyncio.gather(*(self._decode(model, pipeline, d) for d in images))
+        input_name = pipeline.spec.input or model.config.inputs[0].name
         results = await asyncio.gather(
             *(self._submit(model, {input_name: t[np.newaxis]}, timeout_s) for t in tensors)
         )
-        post = model.config.postprocess
         output = post.output or model.config.outputs[0].name
         k = top or post.top_k
         return [top_k(r[output], post, k)[0] for r in results]
 
-    async def _decode(self, model: LoadedModel, data: bytes) -> Array:
-        assert model.pipeline is not None
+    async def classify_sources(
+        self,
+        name: str,
+        sources: Sequence[str],
+        *,
+        top: int | None = None,
+        version: int | None = None,
+        timeout_s: float | None = None,
+    ) -> list[list[Classification] | TensorgateError]:
+        """Fetch ``s3://`` / ``https://`` sources concurrently and classify each; every
+        item is answered on its own (its classes, or the error that stopped it)."""
+        model, _, _ = self._image_model(name, version, top)
+
+        async def one(source: str) -> list[Classification] | TensorgateError:
+            try:
+                data = await self._sources.fetch(source)
+                (answer,) = await self.classify(
+                    name, [data], top=top, version=model.key.version, timeout_s=timeout_s
+                )
+            except TensorgateError as exc:
+                return exc
+            return answer
+
+        return list(await asyncio.gather(*(one(s) for s in sources)))
+
+    async def _decode(self, model: LoadedModel, pipeline: ImagePipeline, data: bytes) -> Array:
         assert self._decode_pool is not None
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        tensor = await loop.run_in_executor(self._decode_pool, model.pipeline, data)
+        tensor = await loop.run_in_executor(self._decode_pool, pipeline, data)
         self.metrics.decode_duration.labels(model.key.name).observe(time.perf_counter() - started)
         return tensor
 

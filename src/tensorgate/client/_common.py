@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -13,12 +13,15 @@ import numpy as np
 from PIL import Image
 
 from tensorgate.errors import (
+    BlockedSourceError,
     DeadlineExceededError,
     ImageError,
     ImageTooLargeError,
     InvalidInputError,
     ModelNotFoundError,
     PayloadTooLargeError,
+    SourceNotFoundError,
+    SourceTooLargeError,
     TensorgateError,
     UnavailableError,
     UnsupportedImageError,
@@ -36,6 +39,8 @@ __all__ = [
     "error_for",
     "image_bytes",
     "predictions_from",
+    "s3_uris",
+    "source_results",
 ]
 
 #: What ``predict`` takes per image: a path, encoded bytes, an HWC uint8 array, a PIL image.
@@ -125,8 +130,41 @@ def predictions_from(doc: Mapping[str, Any], sources: list[str | None]) -> list[
     return out
 
 
+def source_results(doc: Mapping[str, Any]) -> list[Prediction | TensorgateError]:
+    """Per-item answers of a ``/classify/sources`` response: a Prediction, or the error
+    that stopped that item (the others are unaffected)."""
+    out: list[Prediction | TensorgateError] = []
+    for item in doc["results"]:
+        if "error" in item:
+            status = int(item["status"])
+            kind = _SOURCE_BY_STATUS.get(status)
+            if kind is not None:
+                out.append(kind(f"HTTP {status}: {item['error']}"))
+            else:
+                out.append(error_for(status, json.dumps({"error": item["error"]}).encode()))
+        else:
+            classes = tuple(
+                Classification(int(p["index"]), str(p["label"]), float(p["score"]))
+                for p in item["predictions"]
+            )
+            out.append(Prediction(classes, item["source"]))
+    return out
+
+
+def s3_uris(bucket: str, keys: Sequence[str]) -> list[str]:
+    """``s3://bucket/key`` for each key."""
+    return [f"s3://{bucket}/{key.lstrip('/')}" for key in keys]
+
+
+_SOURCE_BY_STATUS: dict[int, type[TensorgateError]] = {
+    403: BlockedSourceError,
+    404: SourceNotFoundError,
+    413: SourceTooLargeError,
+}
+
 _BY_STATUS: dict[int, type[TensorgateError]] = {
     400: InvalidInputError,
+    403: BlockedSourceError,
     404: ModelNotFoundError,
     413: PayloadTooLargeError,
     415: UnsupportedImageError,

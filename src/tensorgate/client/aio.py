@@ -17,8 +17,10 @@ from tensorgate.client._common import (
     error_for,
     image_bytes,
     predictions_from,
+    s3_uris,
+    source_results,
 )
-from tensorgate.errors import UnavailableError
+from tensorgate.errors import TensorgateError, UnavailableError
 from tensorgate.types import Array
 
 __all__ = ["AsyncClient"]
@@ -91,6 +93,21 @@ class AsyncClient:
         """Classify images concurrently; one Prediction each, in order."""
         name = model or self.model
         return list(await asyncio.gather(*(self._classify_one(i, name, top_k) for i in images)))
+
+    async def load_and_predict(
+        self,
+        bucket: str,
+        keys: Sequence[str],
+        *,
+        model: str | None = None,
+        top_k: int | None = None,
+    ) -> list[Prediction | TensorgateError]:
+        """Have the server fetch and classify ``s3://bucket/key`` objects; see Client."""
+        body: dict[str, Any] = {"sources": s3_uris(bucket, keys)}
+        if top_k is not None:
+            body["top_k"] = top_k
+        response = await self._post(f"/v2/models/{model or self.model}/classify/sources", json=body)
+        return source_results(response.json())
 
     async def infer(
         self, inputs: Mapping[str, Array], *, model: str | None = None

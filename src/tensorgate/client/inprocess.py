@@ -15,9 +15,10 @@ from collections.abc import Coroutine, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from tensorgate.client._common import ImageInput, Prediction, image_bytes
+from tensorgate.client._common import ImageInput, Prediction, image_bytes, s3_uris
 from tensorgate.config import EngineSettings
 from tensorgate.engine import Engine
+from tensorgate.errors import TensorgateError
 from tensorgate.types import Array
 
 __all__ = ["Predictor"]
@@ -69,6 +70,28 @@ class Predictor:
         """Classify images; one Prediction each, in order."""
         self._check_open()
         return self._call(self._predict(images, model or self.model, top_k))
+
+    async def _sources(
+        self, sources: list[str], model: str, top_k: int | None
+    ) -> list[Prediction | TensorgateError]:
+        answers = await self._engine.classify_sources(model, sources, top=top_k)
+        return [
+            answer if isinstance(answer, TensorgateError) else Prediction(tuple(answer), source)
+            for source, answer in zip(sources, answers, strict=True)
+        ]
+
+    def load_and_predict(
+        self,
+        bucket: str,
+        keys: Sequence[str],
+        *,
+        model: str | None = None,
+        top_k: int | None = None,
+    ) -> Future[list[Prediction | TensorgateError]]:
+        """Fetch ``s3://bucket/key`` objects (from buckets the settings allow) and
+        classify them; each key gets its Prediction or its error."""
+        self._check_open()
+        return self._call(self._sources(s3_uris(bucket, keys), model or self.model, top_k))
 
     def infer(
         self, inputs: Mapping[str, Array], *, model: str | None = None

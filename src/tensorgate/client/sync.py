@@ -27,8 +27,10 @@ from tensorgate.client._common import (
     error_for,
     image_bytes,
     predictions_from,
+    s3_uris,
+    source_results,
 )
-from tensorgate.errors import UnavailableError
+from tensorgate.errors import TensorgateError, UnavailableError
 from tensorgate.types import Array
 
 __all__ = ["Client"]
@@ -130,6 +132,27 @@ class Client:
         if not parts:
             combined.set_result([])
         return combined
+
+    def _sources(
+        self, sources: list[str], model: str, top_k: int | None
+    ) -> list[Prediction | TensorgateError]:
+        body: dict[str, Any] = {"sources": sources}
+        if top_k is not None:
+            body["top_k"] = top_k
+        response = self._post(f"/v2/models/{model}/classify/sources", json=body)
+        return source_results(response.json())
+
+    def load_and_predict(
+        self,
+        bucket: str,
+        keys: Sequence[str],
+        *,
+        model: str | None = None,
+        top_k: int | None = None,
+    ) -> Future[list[Prediction | TensorgateError]]:
+        """Have the server fetch ``s3://bucket/key`` objects and classify them; each key
+        gets its Prediction, or the error that stopped it (one bad key fails only itself)."""
+        return self._submit(self._sources, s3_uris(bucket, keys), model or self.model, top_k)
 
     def _infer(self, inputs: Mapping[str, Array], model: str) -> dict[str, Array]:
         body, headers = encode_infer_request(inputs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -13,7 +14,8 @@ from starlette.routing import Route
 
 from tensorgate.config import ServerSettings
 from tensorgate.engine import Engine
-from tensorgate.errors import ImageError, InvalidInputError, ProtocolError
+from tensorgate.errors import ImageError, InvalidInputError, ProtocolError, TensorgateError
+from tensorgate.postprocess import Classification
 from tensorgate.server.http import json_response, path_version, read_body, until_disconnect
 
 __all__ = ["image_routes"]
@@ -70,14 +72,30 @@ def image_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
             engine.classify(name, [data for _, data in images], top=top, version=model.key.version),
         )
         results: list[dict[str, Any]] = [
-            {
-                "filename": filename,
-                "predictions": [
-                    {"label": c.label, "index": c.index, "score": round(c.score, 6)} for c in answer
-                ],
-            }
+            {"filename": filename, "predictions": _predictions(answer)}
             for (filename, _), answer in zip(images, answers, strict=True)
         ]
+        return json_response(
+            {"model_name": name, "model_version": str(model.key.version), "results": results}
+        )
+
+    async def classify_sources(request: Request) -> Response:
+        name = request.path_params["name"]
+        model = engine.model(name, path_version(request))
+        body = await read_body(request, settings.max_json_bytes, "sources request body")
+        sources, top = _sources_request(body, settings.max_images_per_request)
+        answers = await until_disconnect(
+            request,
+            engine.classify_sources(name, sources, top=top, version=model.key.version),
+        )
+        results: list[dict[str, Any]] = []
+        for source, answer in zip(sources, answers, strict=True):
+            if isinstance(answer, TensorgateError):
+                results.append(
+                    {"source": source, "status": answer.http_status, "error": answer.message}
+                )
+            else:
+                results.append({"source": source, "predictions": _predictions(answer)})
         return json_response(
             {"model_name": name, "model_version": str(model.key.version), "results": results}
         )
@@ -85,4 +103,33 @@ def image_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
     return [
         Route("/v2/models/{name}/classify", classify, methods=["POST"]),
         Route("/v2/models/{name}/versions/{version}/classify", classify, methods=["POST"]),
+        Route("/v2/models/{name}/classify/sources", classify_sources, methods=["POST"]),
+        Route(
+            "/v2/models/{name}/versions/{version}/classify/sources",
+            classify_sources,
+            methods=["POST"],
+        ),
     ]
+
+
+def _predictions(answer: list[Classification]) -> list[dict[str, Any]]:
+    return [{"label": c.label, "index": c.index, "score": round(c.score, 6)} for c in answer]
+
+
+def _sources_request(body: bytearray, limit: int) -> tuple[list[str], int | None]:
+    """``{"sources": ["s3://…", "https://…"], "top_k": 5}`` → (sources, top_k)."""
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError(f"sources request body is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ProtocolError('sources request body must be {"sources": [...], "top_k": N}')
+    sources = doc.get("sources")
+    if not isinstance(sources, list) or not sources or not all(isinstance(s, str) for s in sources):
+        raise ProtocolError("'sources' must be a non-empty list of s3:// or https:// strings")
+    if len(sources) > limit:
+        raise ProtocolError(f"'sources' has {len(sources)} items; at most {limit} per request")
+    top = doc.get("top_k")
+    if top is not None and (not isinstance(top, int) or isinstance(top, bool) or top < 1):
+        raise ProtocolError(f"'top_k' must be an integer >= 1, got {top!r:.40}")
+    return sources, top
