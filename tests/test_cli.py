@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,47 @@ def test_remote_commands_say_when_the_server_is_unreachable() -> None:
     result = CliRunner().invoke(app, ["models", "list", "--url", "http://127.0.0.1:9"])
     assert result.exit_code == 1
     assert "error: cannot reach http://127.0.0.1:9" in result.output
+
+
+def test_classify_globs_s3_keys_and_bad_files(
+    zoo_repository: Path, tmp_path: Path, cat_jpeg: bytes, coffee_png: bytes, s3_env: object
+) -> None:
+    from tests.seaweed import S3Server
+
+    assert isinstance(s3_env, S3Server)
+    (tmp_path / "a.jpg").write_bytes(cat_jpeg)
+    (tmp_path / "b.png").write_bytes(coffee_png)
+    (tmp_path / "c.jpg").write_bytes(b"not an image")
+    result = CliRunner().invoke(
+        app,
+        [
+            "classify", str(tmp_path / "*.png"), str(tmp_path / "a.jpg"), str(tmp_path / "c.jpg"),
+            "s3://photos/cats/cat.jpg", "s3://photos/nope.jpg",
+            "--repository", str(zoo_repository), "--s3-endpoint", s3_env.endpoint,
+            "--top-k", "1", "--json",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    rows = json.loads(result.output)
+    assert [r["image"] for r in rows] == [
+        str(tmp_path / "b.png"), str(tmp_path / "a.jpg"), str(tmp_path / "c.jpg"),
+        "s3://photos/cats/cat.jpg", "s3://photos/nope.jpg",
+    ]  # fmt: skip
+    assert rows[0]["predictions"][0]["label"] == "espresso"
+    assert rows[1]["predictions"][0]["index"] in range(281, 286)
+    assert rows[2]["status"] == 400
+    assert rows[3]["predictions"][0]["index"] in range(281, 286)
+    assert rows[4] == {
+        "image": "s3://photos/nope.jpg",
+        "error": "s3://photos/nope.jpg does not exist",
+        "status": 404,
+    }
+
+
+def test_classify_says_when_nothing_matches(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["classify", str(tmp_path / "*.jpg")])
+    assert result.exit_code == 1
+    assert "error: no file matches" in result.output
+    result = CliRunner().invoke(app, ["classify", str(tmp_path / "missing.jpg")])
+    assert result.exit_code == 1
+    assert "is not a file, a glob or an s3:// key" in result.output

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -14,6 +13,8 @@ from tensorgate.errors import TensorgateError
 
 if TYPE_CHECKING:
     import httpx
+
+    from tensorgate.client import Prediction
 
 __all__ = ["app", "main"]
 
@@ -177,40 +178,52 @@ def _print_table(rows: list[tuple[str, str, str]]) -> None:
         typer.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
 
 
-async def _classify_local(
-    repository: Path, model: str, images: list[bytes], top: int
-) -> list[list[dict[str, Any]]]:
-    from tensorgate.engine import Engine
+def _expand(items: list[str]) -> tuple[list[Path], list[str]]:
+    """Files (globs expanded) and s3:// / https:// sources, in the order given."""
+    import glob
 
-    settings = EngineSettings(repository=repository, models=(model,), instances=1)
-    async with Engine(settings) as engine:
-        answers = await engine.classify(model, images, top=top)
-    return [[{"label": c.label, "index": c.index, "score": c.score} for c in a] for a in answers]
+    files: list[Path] = []
+    sources: list[str] = []
+    for item in items:
+        if item.startswith(("s3://", "https://", "http://")):
+            sources.append(item)
+        elif any(c in item for c in "*?["):
+            matches = sorted(glob.glob(item, recursive=True))
+            if not matches:
+                typer.echo(f"error: no file matches {item!r}", err=True)
+                raise typer.Exit(1)
+            files.extend(Path(m) for m in matches if Path(m).is_file())
+        else:
+            path = Path(item)
+            if not path.is_file():
+                typer.echo(f"error: {item!r} is not a file, a glob or an s3:// key", err=True)
+                raise typer.Exit(1)
+            files.append(path)
+    return files, sources
 
 
-def _classify_remote(
-    url: str, token: str | None, model: str, images: list[bytes], top: int
-) -> list[list[dict[str, Any]]]:
-    results: list[list[dict[str, Any]]] = []
-    with _remote(url, token) as client:
-        for data in images:
-            answer = _call(
-                client,
-                "POST",
-                f"/v2/models/{model}/classify",
-                params={"top_k": top},
-                content=data,
-                headers={"Content-Type": "application/octet-stream"},
-            )
-            results.append(answer["results"][0]["predictions"])
-    return results
+def _run_clients(
+    client: Any, files: list[Path], sources: list[str], model: str, top: int
+) -> list[Prediction | TensorgateError]:
+    """One answer per file (each its own request, so one bad file fails only itself),
+    then one per source."""
+    futures = [client.predict([f], model=model, top_k=top) for f in files]
+    answers: list[Prediction | TensorgateError] = []
+    for future in futures:
+        try:
+            answers.extend(future.result())
+        except TensorgateError as exc:
+            answers.append(exc)
+    if sources:
+        answers.extend(client.predict_sources(sources, model=model, top_k=top).result())
+    return answers
 
 
 @app.command()
 def classify(
     images: Annotated[
-        list[Path],
-        typer.Argument(help="Image files (JPEG, PNG, WebP).", exists=True, dir_okay=False),
+        list[str],
+        typer.Argument(help="Image files, globs ('photos/*.jpg') or s3://bucket/key URIs."),
     ],
     url: UrlOption = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Model name.")] = DEFAULT_MODEL,
@@ -218,30 +231,63 @@ def classify(
     repository: RepositoryOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     auth_token: TokenOption = None,
+    s3_endpoint: Annotated[
+        str | None,
+        typer.Option(envvar="TENSORGATE_S3_ENDPOINT", help="S3-compatible endpoint (in-process)."),
+    ] = None,
 ) -> None:
-    """Classify images, in-process or through a running server (--url)."""
-    blobs = [p.read_bytes() for p in images]
+    """Classify images, in-process or through a running server (--url).
+
+    s3:// keys are read here (in-process, with your AWS credentials) or by the server
+    (--url, from the buckets it allows). Exit code 1 if any image failed.
+    """
+    from tensorgate.client import Client, Predictor
+    from tensorgate.sources import S3Policy, SourcePolicy
+
+    files, sources = _expand(images)
+    names = [str(f) for f in files] + sources
     try:
         if url:
-            answers = _classify_remote(url, auth_token, model, blobs, top_k)
+            with Client(url, auth_token=auth_token) as client:
+                answers = _run_clients(client, files, sources, model, top_k)
         else:
-            answers = asyncio.run(
-                _classify_local(repository or default_repository(), model, blobs, top_k)
+            buckets = tuple(
+                sorted({s[5:].partition("/")[0] for s in sources if s.startswith("s3://")})
             )
+            settings = EngineSettings(
+                repository=repository or default_repository(),
+                models=(model,),
+                instances=1,
+                sources=SourcePolicy(s3=S3Policy(allowed=buckets, endpoint_url=s3_endpoint)),
+            )
+            with Predictor(settings, model) as predictor:
+                answers = _run_clients(predictor, files, sources, model, top_k)
     except TensorgateError as exc:
         raise _fail(exc) from None
+    failed = any(isinstance(a, TensorgateError) for a in answers)
     if as_json:
-        typer.echo(
-            json.dumps(
-                [{"file": str(p), "predictions": a} for p, a in zip(images, answers, strict=True)]
-            )
-        )
-        return
-    rows = [("FILE", "LABEL", "SCORE")]
-    for path, answer in zip(images, answers, strict=True):
-        for c in answer:
-            rows.append((str(path), str(c["label"]), f"{c['score']:.4f}"))
-    _print_table(rows)
+        typer.echo(json.dumps([_answer_json(n, a) for n, a in zip(names, answers, strict=True)]))
+    else:
+        rows = [("IMAGE", "LABEL", "SCORE")]
+        for name, answer in zip(names, answers, strict=True):
+            if isinstance(answer, TensorgateError):
+                rows.append((name, f"error: {answer.message}", "-"))
+                continue
+            rows.extend((name, c.label, f"{c.score:.4f}") for c in answer.classes)
+        _print_table(rows)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _answer_json(name: str, answer: Prediction | TensorgateError) -> dict[str, Any]:
+    if isinstance(answer, TensorgateError):
+        return {"image": name, "error": answer.message, "status": answer.http_status}
+    return {
+        "image": name,
+        "predictions": [
+            {"label": c.label, "index": c.index, "score": c.score} for c in answer.classes
+        ],
+    }
 
 
 @models_app.command("list")

@@ -103,7 +103,13 @@ class AsyncClient:
         top_k: int | None = None,
     ) -> list[Prediction | TensorgateError]:
         """Have the server fetch and classify ``s3://bucket/key`` objects; see Client."""
-        body: dict[str, Any] = {"sources": s3_uris(bucket, keys)}
+        return await self.predict_sources(s3_uris(bucket, keys), model=model, top_k=top_k)
+
+    async def predict_sources(
+        self, sources: Sequence[str], *, model: str | None = None, top_k: int | None = None
+    ) -> list[Prediction | TensorgateError]:
+        """Have the server fetch ``s3://`` / ``https://`` sources and classify them."""
+        body: dict[str, Any] = {"sources": list(sources)}
         if top_k is not None:
             body["top_k"] = top_k
         response = await self._post(f"/v2/models/{model or self.model}/classify/sources", json=body)

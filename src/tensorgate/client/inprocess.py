@@ -90,8 +90,15 @@ class Predictor:
     ) -> Future[list[Prediction | TensorgateError]]:
         """Fetch ``s3://bucket/key`` objects (from buckets the settings allow) and
         classify them; each key gets its Prediction or its error."""
+        return self.predict_sources(s3_uris(bucket, keys), model=model, top_k=top_k)
+
+    def predict_sources(
+        self, sources: Sequence[str], *, model: str | None = None, top_k: int | None = None
+    ) -> Future[list[Prediction | TensorgateError]]:
+        """Fetch ``s3://`` / ``https://`` sources (as the settings allow) and classify
+        them; each gets its Prediction or its error."""
         self._check_open()
-        return self._call(self._sources(s3_uris(bucket, keys), model or self.model, top_k))
+        return self._call(self._sources(list(sources), model or self.model, top_k))
 
     def infer(
         self, inputs: Mapping[str, Array], *, model: str | None = None

@@ -152,7 +152,14 @@ class Client:
     ) -> Future[list[Prediction | TensorgateError]]:
         """Have the server fetch ``s3://bucket/key`` objects and classify them; each key
         gets its Prediction, or the error that stopped it (one bad key fails only itself)."""
-        return self._submit(self._sources, s3_uris(bucket, keys), model or self.model, top_k)
+        return self.predict_sources(s3_uris(bucket, keys), model=model, top_k=top_k)
+
+    def predict_sources(
+        self, sources: Sequence[str], *, model: str | None = None, top_k: int | None = None
+    ) -> Future[list[Prediction | TensorgateError]]:
+        """Have the server fetch ``s3://`` / ``https://`` sources and classify them; each
+        gets its Prediction or its error."""
+        return self._submit(self._sources, list(sources), model or self.model, top_k)
 
     def _infer(self, inputs: Mapping[str, Array], model: str) -> dict[str, Array]:
         body, headers = encode_infer_request(inputs)
