@@ -34,3 +34,16 @@ def test_serving_bench_runs_and_prints_its_table(zoo_repository: Path) -> None:
     table = result.stdout
     for row in ("latency overhead", "serving efficiency", "JPEG path efficiency", "fixed cost"):
         assert row in table
+
+
+@pytest.mark.slow
+def test_decode_and_sources_benches_run(zoo_repository: Path) -> None:
+    for command in (
+        ["bench.decode", "--seconds", "0.2"],
+        ["bench.sources", "--seconds", "0.5", "--concurrency", "2", "--keys-per-request", "2"],
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", *command], cwd=ROOT, capture_output=True, text=True, timeout=300
+        )
+        assert result.returncode == 0, result.stderr
+        assert "tensorgate" in result.stdout or "bound" in result.stdout
