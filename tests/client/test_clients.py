@@ -121,3 +121,28 @@ def test_predictor_in_process(zoo_repository: Path, cat_jpeg: bytes, chelsea: np
     assert logits["logits"].shape == (2, 1000)
     with pytest.raises(RuntimeError, match="Cannot use a closed Predictor"):
         predictor.predict([cat_jpeg])
+
+
+def test_connection_failures_are_retried_then_unavailable() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    waits: list[float] = []
+    policy = RetryPolicy(attempts=3, backoff_s=0.25)
+    with Client(
+        "http://tensorgate.test",
+        transport=httpx.MockTransport(refuse),
+        retry=policy,
+        sleep=waits.append,
+    ) as client, pytest.raises(UnavailableError, match="cannot reach http://tensorgate.test"):
+        client.infer({"x": np.zeros((1, 3), np.float32)}).result(timeout=10)
+    assert waits == [0.25, 0.5]
+
+
+def test_retry_policy_is_pure() -> None:
+    policy = RetryPolicy(attempts=3, backoff_s=1.0, max_backoff_s=3.0)
+    assert policy.retry_in(1, 503, None) == 1.0
+    assert policy.retry_in(2, 503, "10") == 3.0  # Retry-After, capped
+    assert policy.retry_in(3, 503, None) is None  # attempts used up
+    assert policy.retry_in(1, 500, None) is None  # only 503 and connection failures
+    assert policy.retry_in(1, 200, None) is None

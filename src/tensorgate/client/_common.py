@@ -31,16 +31,20 @@ from tensorgate.protocol.datatypes import datatype_of, decode_binary, decode_jso
 from tensorgate.types import Array
 
 __all__ = [
+    "Call",
     "ImageInput",
     "Prediction",
     "RetryPolicy",
+    "classify_call",
     "decode_infer_response",
     "encode_infer_request",
     "error_for",
     "image_bytes",
+    "infer_call",
     "predictions_from",
     "s3_uris",
     "source_results",
+    "sources_call",
 ]
 
 #: What ``predict`` takes per image: a path, encoded bytes, an HWC uint8 array, a PIL image.
@@ -90,6 +94,43 @@ class RetryPolicy:
         if retry_after is not None and retry_after.isdigit():
             wait = max(wait, float(retry_after))
         return min(wait, self.max_backoff_s)
+
+    def retry_in(self, attempt: int, status: int | None, retry_after: str | None) -> float | None:
+        """Seconds to wait before trying again, or None when this answer is final.
+
+        ``status`` is None for a request that failed to connect; 503 is retried too.
+        """
+        if attempt >= self.attempts or status not in (None, 503):
+            return None
+        return self.delay(attempt, retry_after)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One POST to make: the path and httpx's keyword arguments (no I/O here)."""
+
+    path: str
+    kwargs: dict[str, Any]
+
+
+def classify_call(model: str, data: bytes, top_k: int | None) -> Call:
+    params = {} if top_k is None else {"top_k": top_k}
+    headers = {"Content-Type": "application/octet-stream"}
+    return Call(
+        f"/v2/models/{model}/classify", {"content": data, "params": params, "headers": headers}
+    )
+
+
+def sources_call(model: str, sources: Sequence[str], top_k: int | None) -> Call:
+    body: dict[str, Any] = {"sources": list(sources)}
+    if top_k is not None:
+        body["top_k"] = top_k
+    return Call(f"/v2/models/{model}/classify/sources", {"json": body})
+
+
+def infer_call(model: str, inputs: Mapping[str, Array]) -> Call:
+    body, headers = encode_infer_request(inputs)
+    return Call(f"/v2/models/{model}/infer", {"content": body, "headers": headers})
 
 
 def image_bytes(image: ImageInput) -> tuple[bytes, str | None]:

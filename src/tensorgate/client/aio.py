@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
 
 import httpx
 
 from tensorgate.client._common import (
+    Call,
     ImageInput,
     Prediction,
     RetryPolicy,
+    classify_call,
     decode_infer_response,
-    encode_infer_request,
     error_for,
     image_bytes,
+    infer_call,
     predictions_from,
     s3_uris,
     source_results,
+    sources_call,
 )
 from tensorgate.errors import TensorgateError, UnavailableError
 from tensorgate.types import Array
@@ -59,32 +61,29 @@ class AsyncClient:
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
 
-    async def _post(self, path: str, **kwargs: Any) -> httpx.Response:
-        for attempt in range(1, self._retry.attempts + 1):
+    async def _post(self, call: Call) -> httpx.Response:
+        attempt = 0
+        while True:
+            attempt += 1
             try:
-                response = await self._http.post(path, **kwargs)
+                response = await self._http.post(call.path, **call.kwargs)
             except httpx.TransportError as exc:
-                if attempt == self._retry.attempts:
+                wait = self._retry.retry_in(attempt, None, None)
+                if wait is None:
                     raise UnavailableError(f"cannot reach {self._http.base_url}: {exc}") from None
-                await self._sleep(self._retry.delay(attempt, None))
-                continue
-            if response.status_code == 503 and attempt < self._retry.attempts:
-                await self._sleep(self._retry.delay(attempt, response.headers.get("retry-after")))
-                continue
-            if response.status_code != 200:
-                raise error_for(response.status_code, response.content)
-            return response
-        raise AssertionError("unreachable")  # the loop returns or raises
+            else:
+                wait = self._retry.retry_in(
+                    attempt, response.status_code, response.headers.get("retry-after")
+                )
+                if wait is None:
+                    if response.status_code != 200:
+                        raise error_for(response.status_code, response.content)
+                    return response
+            await self._sleep(wait)
 
     async def _classify_one(self, image: ImageInput, model: str, top_k: int | None) -> Prediction:
         data, source = image_bytes(image)
-        params = {} if top_k is None else {"top_k": top_k}
-        response = await self._post(
-            f"/v2/models/{model}/classify",
-            content=data,
-            params=params,
-            headers={"Content-Type": "application/octet-stream"},
-        )
+        response = await self._post(classify_call(model, data, top_k))
         return predictions_from(response.json(), [source])[0]
 
     async def predict(
@@ -109,20 +108,14 @@ class AsyncClient:
         self, sources: Sequence[str], *, model: str | None = None, top_k: int | None = None
     ) -> list[Prediction | TensorgateError]:
         """Have the server fetch ``s3://`` / ``https://`` sources and classify them."""
-        body: dict[str, Any] = {"sources": list(sources)}
-        if top_k is not None:
-            body["top_k"] = top_k
-        response = await self._post(f"/v2/models/{model or self.model}/classify/sources", json=body)
+        response = await self._post(sources_call(model or self.model, sources, top_k))
         return source_results(response.json())
 
     async def infer(
         self, inputs: Mapping[str, Array], *, model: str | None = None
     ) -> dict[str, Array]:
         """Run tensors (rows first) through a model with the V2 binary protocol."""
-        body, headers = encode_infer_request(inputs)
-        response = await self._post(
-            f"/v2/models/{model or self.model}/infer", content=body, headers=headers
-        )
+        response = await self._post(infer_call(model or self.model, inputs))
         return decode_infer_response(
             response.content, response.headers.get("inference-header-content-length")
         )

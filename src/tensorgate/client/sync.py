@@ -19,16 +19,19 @@ from typing import Any
 import httpx
 
 from tensorgate.client._common import (
+    Call,
     ImageInput,
     Prediction,
     RetryPolicy,
+    classify_call,
     decode_infer_response,
-    encode_infer_request,
     error_for,
     image_bytes,
+    infer_call,
     predictions_from,
     s3_uris,
     source_results,
+    sources_call,
 )
 from tensorgate.errors import TensorgateError, UnavailableError
 from tensorgate.types import Array
@@ -37,7 +40,7 @@ __all__ = ["Client"]
 
 
 class Client:
-    """A pooled, retrying client of one tensorgate (or Triton) server.
+    """A pooled, retrying client of one tensorgate server.
 
     Args:
         url: the server, e.g. ``http://127.0.0.1:8000``.
@@ -78,22 +81,25 @@ class Client:
         )
         self._closed = False
 
-    def _post(self, path: str, **kwargs: Any) -> httpx.Response:
-        for attempt in range(1, self._retry.attempts + 1):
+    def _post(self, call: Call) -> httpx.Response:
+        attempt = 0
+        while True:
+            attempt += 1
             try:
-                response = self._http.post(path, **kwargs)
+                response = self._http.post(call.path, **call.kwargs)
             except httpx.TransportError as exc:
-                if attempt == self._retry.attempts:
+                wait = self._retry.retry_in(attempt, None, None)
+                if wait is None:
                     raise UnavailableError(f"cannot reach {self._http.base_url}: {exc}") from None
-                self._sleep(self._retry.delay(attempt, None))
-                continue
-            if response.status_code == 503 and attempt < self._retry.attempts:
-                self._sleep(self._retry.delay(attempt, response.headers.get("retry-after")))
-                continue
-            if response.status_code != 200:
-                raise error_for(response.status_code, response.content)
-            return response
-        raise AssertionError("unreachable")  # the loop returns or raises
+            else:
+                wait = self._retry.retry_in(
+                    attempt, response.status_code, response.headers.get("retry-after")
+                )
+                if wait is None:
+                    if response.status_code != 200:
+                        raise error_for(response.status_code, response.content)
+                    return response
+            self._sleep(wait)
 
     def _submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         if self._closed:
@@ -102,13 +108,7 @@ class Client:
 
     def _classify_one(self, image: ImageInput, model: str, top_k: int | None) -> Prediction:
         data, source = image_bytes(image)
-        params = {} if top_k is None else {"top_k": top_k}
-        response = self._post(
-            f"/v2/models/{model}/classify",
-            content=data,
-            params=params,
-            headers={"Content-Type": "application/octet-stream"},
-        )
+        response = self._post(classify_call(model, data, top_k))
         return predictions_from(response.json(), [source])[0]
 
     def predict(
@@ -134,13 +134,9 @@ class Client:
         return combined
 
     def _sources(
-        self, sources: list[str], model: str, top_k: int | None
+        self, sources: Sequence[str], model: str, top_k: int | None
     ) -> list[Prediction | TensorgateError]:
-        body: dict[str, Any] = {"sources": sources}
-        if top_k is not None:
-            body["top_k"] = top_k
-        response = self._post(f"/v2/models/{model}/classify/sources", json=body)
-        return source_results(response.json())
+        return source_results(self._post(sources_call(model, sources, top_k)).json())
 
     def load_and_predict(
         self,
@@ -162,8 +158,7 @@ class Client:
         return self._submit(self._sources, list(sources), model or self.model, top_k)
 
     def _infer(self, inputs: Mapping[str, Array], model: str) -> dict[str, Array]:
-        body, headers = encode_infer_request(inputs)
-        response = self._post(f"/v2/models/{model}/infer", content=body, headers=headers)
+        response = self._post(infer_call(model, inputs))
         return decode_infer_response(
             response.content, response.headers.get("inference-header-content-length")
         )
