@@ -129,12 +129,15 @@ def test_connection_failures_are_retried_then_unavailable() -> None:
 
     waits: list[float] = []
     policy = RetryPolicy(attempts=3, backoff_s=0.25)
-    with Client(
-        "http://tensorgate.test",
-        transport=httpx.MockTransport(refuse),
-        retry=policy,
-        sleep=waits.append,
-    ) as client, pytest.raises(UnavailableError, match="cannot reach http://tensorgate.test"):
+    with (
+        Client(
+            "http://tensorgate.test",
+            transport=httpx.MockTransport(refuse),
+            retry=policy,
+            sleep=waits.append,
+        ) as client,
+        pytest.raises(UnavailableError, match=r"cannot reach http://tensorgate\.test"),
+    ):
         client.infer({"x": np.zeros((1, 3), np.float32)}).result(timeout=10)
     assert waits == [0.25, 0.5]
 
