@@ -126,12 +126,9 @@ def engine_throughput(repository: Path, instances: int, concurrency: int, second
 
 def decode_rate(pipeline: ImagePipeline, image: bytes, seconds: float) -> float:
     """Decode + preprocess images/s on one thread."""
-    count = 0
-    started = time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        pipeline(image)
-        count += 1
-    return count / (time.perf_counter() - started)
+    from bench.decode import rate
+
+    return rate(pipeline, image, seconds)
 
 
 def jpeg_1_5mp() -> bytes:
