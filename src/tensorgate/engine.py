@@ -515,6 +515,17 @@ class Engine:
         ``postprocess.top_k``).
         """
         model, pipeline, post = self._image_model(name, version, top)
+        return await self._classify_images(model, pipeline, post, images, top, timeout_s)
+
+    async def _classify_images(
+        self,
+        model: LoadedModel,
+        pipeline: ImagePipeline,
+        post: PostprocessSpec,
+        images: Sequence[bytes],
+        top: int | None,
+        timeout_s: float | None,
+    ) -> list[list[Classification]]:
         tensors = await asyncio.gather(*(self._decode(model, pipeline, d) for d in images))
         input_name = pipeline.spec.input or model.config.inputs[0].name
         results = await asyncio.gather(
@@ -535,13 +546,13 @@ class Engine:
     ) -> list[list[Classification] | TensorgateError]:
         """Fetch ``s3://`` / ``https://`` sources concurrently and classify each; every
         item is answered on its own (its classes, or the error that stopped it)."""
-        model, _, _ = self._image_model(name, version, top)
+        model, pipeline, post = self._image_model(name, version, top)
 
         async def one(source: str) -> list[Classification] | TensorgateError:
             try:
                 data = await self._sources.fetch(source)
-                (answer,) = await self.classify(
-                    name, [data], top=top, version=model.key.version, timeout_s=timeout_s
+                (answer,) = await self._classify_images(
+                    model, pipeline, post, [data], top, timeout_s
                 )
             except TensorgateError as exc:
                 return exc

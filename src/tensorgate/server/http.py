@@ -82,14 +82,12 @@ async def read_body(request: Request, limit: int, what: str = "request body") ->
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLargeError(f"the {what} is {int(declared):,} bytes; the limit is {limit:,}")
-    # One buffer, grown in place: a 600 KB tensor body arrives in many chunks, and
-    # joining a list of them would copy every byte once more.
-    buffer = bytearray()
+    # A writable buffer, so binary tensors can be used in place (np.frombuffer).
+    body = bytearray()
     async for chunk in request.stream():
-        if len(buffer) + len(chunk) > limit:
+        if len(body) + len(chunk) > limit:
             raise PayloadTooLargeError(f"the {what} is over {limit:,} bytes, the limit")
-        buffer += chunk
-    body = buffer
+        body += chunk
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         body = _decompress(body, encoding, limit)
