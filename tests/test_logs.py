@@ -9,6 +9,7 @@ from tensorgate.batching.batcher import BatchRecord
 from tensorgate.config import EngineSettings
 from tensorgate.engine import Engine
 from tensorgate.logs import JsonFormatter
+from tensorgate.metrics.stats import ModelStatistics
 from tensorgate.types import ModelKey
 
 
@@ -23,7 +24,9 @@ def test_batch_is_logged_as_json_with_device_time(caplog: object) -> None:
     logger.setLevel(logging.DEBUG)
     try:
         engine._record_batch(
-            BatchRecord(ModelKey("m", 1), 0, "cpu", 3, 2, (0.001, 0.002), 0.0125, None)
+            BatchRecord(ModelKey("m", 1), 0, "cpu", 3, 2, (0.001, 0.002), 0.0125, None),
+            ModelStatistics("m", "1"),
+            lambda: 0,
         )
     finally:
         logger.removeHandler(handler)

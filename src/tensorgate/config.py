@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +58,9 @@ class EngineSettings:
         image_limits: bounds on decoded images.
         pin_threads: pin each CPU instance's thread to one core (round robin).
         sources: which S3 buckets and URLs remote-source requests may read (none).
+        memory_budget: bytes of models allowed per device (``cpu``, ``cuda:N``); loading
+            past it evicts the least recently used idle model. Absent devices: no limit.
+        repository_poll_s: re-read the repository this often (None: never).
     """
 
     repository: Path = field(default_factory=default_repository)
@@ -71,8 +75,14 @@ class EngineSettings:
     image_limits: ImageLimits = field(default_factory=ImageLimits)
     pin_threads: bool = True
     sources: SourcePolicy = field(default_factory=SourcePolicy)
+    memory_budget: Mapping[str, int] = field(default_factory=dict)
+    repository_poll_s: float | None = None
 
     def __post_init__(self) -> None:
+        if self.repository_poll_s is not None and self.repository_poll_s <= 0:
+            raise ConfigError(
+                f"repository_poll_s is {self.repository_poll_s}; it must be > 0 (or unset)"
+            )
         if self.instances is not None and self.instances < 1:
             raise ConfigError(f"instances is {self.instances}; it must be at least 1")
         if self.max_batch_size is not None and self.max_batch_size < 1:

@@ -14,9 +14,10 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,18 +38,20 @@ from tensorgate.devices import (
 from tensorgate.errors import (
     ConfigError,
     InvalidInputError,
+    ModelLoadError,
     ModelNotFoundError,
-    ModelNotReadyError,
     ShuttingDownError,
     TensorgateError,
 )
 from tensorgate.imaging.pipeline import ImagePipeline
 from tensorgate.imaging.spec import PostprocessSpec
 from tensorgate.logs import event
+from tensorgate.memory import MemoryProbe, ProcessMemory
 from tensorgate.metrics.prometheus import Metrics
 from tensorgate.metrics.stats import Duration, ModelStatistics
 from tensorgate.postprocess import Classification, top_k
 from tensorgate.protocol.datatypes import numpy_dtype
+from tensorgate.registry import LoadedModel, ModelState, ModelStatus, Registry
 from tensorgate.repository.manifest import ModelConfig
 from tensorgate.repository.store import BrokenModel, ModelEntry, scan_repository
 from tensorgate.runtimes.base import Runtime, RuntimeFactory, RuntimeOptions
@@ -61,38 +64,15 @@ __all__ = ["Engine", "EngineState", "LoadedModel", "ModelState", "ModelStatus", 
 log = logging.getLogger("tensorgate.engine")
 
 
-class ModelState(enum.Enum):
-    """Lifecycle of one model version."""
-
-    LOADING = "LOADING"
-    READY = "READY"
-    UNLOADING = "UNLOADING"
-    UNAVAILABLE = "UNAVAILABLE"
-
-
 class EngineState(enum.Enum):
+    """Lifecycle of the engine. DRAINING: readiness is off, requests still run."""
+
     NEW = "new"
     STARTING = "starting"
     RUNNING = "running"
+    DRAINING = "draining"
     STOPPING = "stopping"
     STOPPED = "stopped"
-
-
-@dataclass(frozen=True, slots=True)
-class ModelStatus:
-    """A model version's state, as the repository index reports it.
-
-    Attributes:
-        name: model name.
-        version: version number, or None for a model that failed before any version.
-        state: its lifecycle state.
-        reason: why it is UNAVAILABLE ("" otherwise).
-    """
-
-    name: str
-    version: int | None
-    state: ModelState
-    reason: str = ""
 
 
 def _default_factories() -> dict[str, RuntimeFactory]:
@@ -100,24 +80,6 @@ def _default_factories() -> dict[str, RuntimeFactory]:
     from tensorgate.runtimes.onnx import load_onnx
 
     return {"onnxruntime": load_onnx, "fake": load_fake}
-
-
-@dataclass(eq=False, slots=True)
-class LoadedModel:
-    """One READY model version: its effective config, instances, batcher and counters."""
-
-    key: ModelKey
-    config: ModelConfig
-    runtimes: list[Runtime]
-    batcher: Batcher
-    stats: ModelStatistics
-    pipeline: ImagePipeline | None
-    shutdown: Callable[[], None]
-    load_seconds: float
-
-    @property
-    def platform(self) -> str:
-        return "onnxruntime_onnx" if self.config.backend == "onnxruntime" else self.config.backend
 
 
 class Engine:
@@ -128,6 +90,7 @@ class Engine:
         clock: time source (tests inject a FakeClock).
         factories: runtime factory per backend name (tests may add their own).
         run_sync: how a batch reaches its instance's thread (tests may run inline).
+        probe: reads device memory for the budget (tests may script it).
     """
 
     def __init__(
@@ -137,14 +100,28 @@ class Engine:
         clock: Clock | None = None,
         factories: Mapping[str, RuntimeFactory] | None = None,
         run_sync: RunSync | None = None,
+        probe: MemoryProbe | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = Metrics()
         self._clock: Clock = clock or LoopClock()
         self._factories = dict(factories or _default_factories())
         self._run_sync = run_sync
-        self._models: dict[str, dict[int, LoadedModel]] = {}
-        self._status: dict[tuple[str, int | None], ModelStatus] = {}
+        self._registry = Registry(
+            settings.repository,
+            build=self._load_version,
+            close=self._retire,
+            device_of=lambda config: resolve_device(
+                self._effective_config(config).instances.device, config.backend
+            ),
+            probe=probe or ProcessMemory(),
+            budget=dict(settings.memory_budget),
+            metrics=self.metrics,
+            only=settings.models,
+        )
+        self._inflight = 0
+        self._idle = asyncio.Event()
+        self._poller: asyncio.Task[None] | None = None
         self._gates: dict[str, DeviceGate] = {}
         self._decode_pool: ThreadPoolExecutor | None = None
         self._sources = Sources(settings.sources)
@@ -157,10 +134,8 @@ class Engine:
 
     @property
     def ready(self) -> bool:
-        """True while running with every selected model READY (V2 server readiness)."""
-        return self._state is EngineState.RUNNING and all(
-            s.state is ModelState.READY for s in self._status.values()
-        )
+        """True while running with every model that should serve READY (V2 readiness)."""
+        return self._state is EngineState.RUNNING and self._registry.ready
 
     async def start(self) -> None:
         """Scan the repository and load every model (or those named in settings)."""
@@ -173,34 +148,51 @@ class Engine:
             max_workers=self.settings.decode_threads or cpu_count(),
             thread_name_prefix="tensorgate-decode",
         )
-        entries = preflight(self.settings)
-        wanted = set(self.settings.models)
-        for entry in entries:
-            if wanted and entry.name not in wanted:
-                continue
-            if isinstance(entry, BrokenModel):
-                self._status[(entry.name, None)] = ModelStatus(
-                    entry.name, None, ModelState.UNAVAILABLE, entry.reason
-                )
-                log.error("model unavailable", extra={"model": entry.name, "reason": entry.reason})
-                continue
-            for version, path in entry.versions.items():
-                await self._load_version(entry, version, path)
+        preflight(self.settings)
+        self._idle.set()
+        await self._registry.start()
+        if self.settings.repository_poll_s:
+            self._poller = asyncio.create_task(self._poll_forever(self.settings.repository_poll_s))
         self._state = EngineState.RUNNING
+
+    def begin_drain(self) -> None:
+        """Turn readiness off (load balancers stop sending) while requests still run."""
+        if self._state is EngineState.RUNNING:
+            self._state = EngineState.DRAINING
+            log.info("draining: readiness is off")
+
+    async def drain(self, timeout_s: float | None = None) -> bool:
+        """Refuse new requests and wait until the accepted ones are answered (at most
+        ``timeout_s``, default settings.drain_timeout_s). True when all were."""
+        if self._state in (EngineState.RUNNING, EngineState.DRAINING):
+            self._state = EngineState.STOPPING
+        limit = self.settings.drain_timeout_s if timeout_s is None else timeout_s
+        try:
+            await asyncio.wait_for(self._idle.wait(), limit)
+        except TimeoutError:
+            return False
+        return True
 
     async def stop(self) -> None:
         """Refuse new work, drain accepted requests (up to drain_timeout_s), free models."""
-        if self._state in (EngineState.STOPPING, EngineState.STOPPED):
+        if self._state is EngineState.STOPPED:
             return
         self._state = EngineState.STOPPING
-        models = [m for versions in self._models.values() for m in versions.values()]
-        await asyncio.gather(*(m.batcher.stop(self.settings.drain_timeout_s) for m in models))
-        for model in models:
-            self._close(model)
-        self._models.clear()
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
+        await self._registry.stop()
         if self._decode_pool is not None:
             self._decode_pool.shutdown(wait=False, cancel_futures=True)
         self._state = EngineState.STOPPED
+
+    async def _poll_forever(self, every_s: float) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self._registry.poll()
+            except Exception:  # a broken repository must not stop the poller
+                log.exception("repository poll failed")
 
     async def __aenter__(self) -> Engine:
         await self.start()
@@ -234,38 +226,30 @@ class Engine:
             instances = replace(instances, device=s.device)
         return replace(config, max_batch_size=max_batch, batching=batching, instances=instances)
 
-    async def _load_version(self, entry: ModelEntry, version: int, path: Path) -> None:
+    async def _load_version(
+        self, entry: ModelEntry, version: int, path: Path, device: str
+    ) -> LoadedModel:
+        """Build one version off the event loop and start its batcher."""
         key = ModelKey(entry.name, version)
-        self._status[(entry.name, version)] = ModelStatus(entry.name, version, ModelState.LOADING)
         started = time.perf_counter()
         config = self._effective_config(entry.config)
         try:
-            device = resolve_device(config.instances.device, config.backend)
             gate = self._gate(device)  # created here, on the event loop
             model = await asyncio.to_thread(self._build, key, config, path, device, gate)
         except Exception as exc:  # a model that cannot load must not stop the others
             reason = (
                 exc.message if isinstance(exc, TensorgateError) else f"{type(exc).__name__}: {exc}"
             )
-            self._status[(entry.name, version)] = ModelStatus(
-                entry.name, version, ModelState.UNAVAILABLE, reason
-            )
             log.error("model failed to load", extra={"model": str(key), "reason": reason})
-            return
+            raise ModelLoadError(reason) from exc
         model.load_seconds = time.perf_counter() - started
         model.batcher.start()
-        self._models.setdefault(entry.name, {})[version] = model
-        self._status[(entry.name, version)] = ModelStatus(entry.name, version, ModelState.READY)
-        self.metrics.model_load.labels(entry.name, str(version)).set(model.load_seconds)
-        log.info(
-            "model ready",
-            extra={
-                "model": str(key),
-                "instances": len(model.runtimes),
-                "device": model.runtimes[0].device,
-                "load_s": round(model.load_seconds, 3),
-            },
-        )
+        return model
+
+    async def _retire(self, model: LoadedModel) -> None:
+        """Drain a version that no longer takes requests, then free it."""
+        await model.batcher.stop(self.settings.drain_timeout_s)
+        self._close(model)
 
     def _build(
         self, key: ModelKey, config: ModelConfig, path: Path, device: str, gate: DeviceGate
@@ -310,9 +294,11 @@ class Engine:
             [Instance(r, gate) for r in runtimes],
             self._clock,
             run_sync,
-            on_batch=self._record_batch,
+            on_batch=lambda record: self._record_batch(record, stats, lambda: batcher.queued_rows),
         )
-        return LoadedModel(key, config, runtimes, batcher, stats, pipeline, shutdown, 0.0)
+        return LoadedModel(
+            key, config, runtimes, batcher, stats, pipeline, shutdown, 0.0, device=device
+        )
 
     def _pipeline(self, path: Path, config: ModelConfig) -> ImagePipeline | None:
         spec = config.preprocess
@@ -339,19 +325,18 @@ class Engine:
             runtime.close()
 
     # ---------------------------------------------------------------- statistics
-    def _record_batch(self, record: BatchRecord) -> None:
-        model = self._models.get(record.model.name, {}).get(record.model.version)
+    def _record_batch(
+        self, record: BatchRecord, stats: ModelStatistics, queued: Callable[[], int]
+    ) -> None:
         name = record.model.name
-        if model is not None:
-            stats = model.stats
-            stats.execution_count += 1
-            stats.inference_count += record.rows
-            for waited in record.queue_s:
-                stats.queue.add(waited)
-            stats.compute_infer.add(record.compute_s * record.requests, record.requests)
-            stats.batches.setdefault(record.rows, Duration()).add(record.compute_s)
-            stats.last_inference_ms = int(time.time() * 1000)
-            self.metrics.queue_depth.labels(name).set(model.batcher.queued_rows)
+        stats.execution_count += 1
+        stats.inference_count += record.rows
+        for waited in record.queue_s:
+            stats.queue.add(waited)
+        stats.compute_infer.add(record.compute_s * record.requests, record.requests)
+        stats.batches.setdefault(record.rows, Duration()).add(record.compute_s)
+        stats.last_inference_ms = int(time.time() * 1000)
+        self.metrics.queue_depth.labels(name).set(queued())
         for waited in record.queue_s:
             self.metrics.queue_duration.labels(name).observe(waited)
         self.metrics.compute_duration.labels(name, record.device).observe(record.compute_s)
@@ -373,7 +358,7 @@ class Engine:
     # ------------------------------------------------------------------- queries
     def statuses(self) -> list[ModelStatus]:
         """Every model version the engine knows, sorted by name and version."""
-        return sorted(self._status.values(), key=lambda s: (s.name, s.version or 0))
+        return self._registry.statuses()
 
     def model(self, name: str, version: int | None = None) -> LoadedModel:
         """The READY model version (the highest READY one when ``version`` is None).
@@ -382,27 +367,12 @@ class Engine:
             ModelNotFoundError: no such model or version in the repository.
             ModelNotReadyError: it exists but is not READY.
         """
-        versions = self._models.get(name)
-        if versions:
-            if version is None:
-                return versions[max(versions)]
-            if version in versions:
-                return versions[version]
-        known = [s for s in self._status.values() if s.name == name]
-        if not known:
-            raise ModelNotFoundError(
-                f"model {name!r} is not served here; models: "
-                f"{', '.join(sorted({s.name for s in self._status.values()})) or 'none'}"
-            )
-        match = [s for s in known if version is None or s.version == version]
-        if not match:
-            served = sorted(s.version for s in known if s.version is not None)
-            raise ModelNotFoundError(
-                f"model {name!r} has no version {version}; versions: {served or 'none'}"
-            )
-        worst = match[-1]
-        reason = f": {worst.reason}" if worst.reason else ""
-        raise ModelNotReadyError(f"model {name!r} is {worst.state.value}{reason}")
+        return self._registry.model(name, version)
+
+    async def acquire(self, name: str, version: int | None = None) -> LoadedModel:
+        """Like ``model``, but a model evicted for the memory budget is loaded again."""
+        self._check_running()
+        return await self._registry.acquire(name, version)
 
     def statistics(
         self, name: str | None = None, version: int | None = None
@@ -412,17 +382,53 @@ class Engine:
             if version is not None:
                 return [self.model(name, version).stats.to_v2()]
             self.model(name)  # raises for unknown names
-            chosen = [self._models[name][v] for v in sorted(self._models[name])]
-        else:
-            chosen = [m for n in sorted(self._models) for _, m in sorted(self._models[n].items())]
-        return [m.stats.to_v2() for m in chosen]
+            versions = self._registry.versions(name)
+            return [versions[v].stats.to_v2() for v in sorted(versions)]
+        return [m.stats.to_v2() for m in self._registry.loaded()]
+
+    # ------------------------------------------------------------ model control
+    async def load_model(self, name: str) -> None:
+        """Load or reload ``name`` from the repository (new versions swap in at once).
+
+        Raises:
+            InvalidInputError, ModelNotFoundError, ModelLoadError, MemoryBudgetError.
+        """
+        self._check_running()
+        await self._registry.load(name)
+
+    async def unload_model(self, name: str) -> None:
+        """Stop serving ``name``; its accepted requests finish first."""
+        self._check_running()
+        await self._registry.unload(name)
+
+    async def poll_repository(self) -> None:
+        """Pick up new, changed and removed models and versions (what the poller does)."""
+        await self._registry.poll()
 
     # ----------------------------------------------------------------- inference
     def _check_running(self) -> None:
-        if self._state is not EngineState.RUNNING:
+        if self._state not in (EngineState.RUNNING, EngineState.DRAINING):
             raise ShuttingDownError(
                 f"the engine is {self._state.value} and takes no new requests; retry elsewhere"
             )
+
+    @asynccontextmanager
+    async def _request(self, name: str, version: int | None) -> AsyncIterator[LoadedModel]:
+        """One accepted request: counted until answered, so a drain can wait for it."""
+        self._check_running()
+        self._inflight += 1
+        self._idle.clear()
+        model: LoadedModel | None = None
+        try:
+            model = await self._registry.acquire(name, version)
+            model.inflight += 1
+            yield model
+        finally:
+            if model is not None:
+                model.inflight -= 1
+            self._inflight -= 1
+            if self._inflight == 0:
+                self._idle.set()
 
     async def infer(
         self,
@@ -446,25 +452,32 @@ class Engine:
             InvalidInputError, ModelNotFoundError, UnavailableError, DeadlineExceededError,
             InferenceError: see tensorgate.errors.
         """
-        self._check_running()
-        model = self.model(name, version)
-        check_inputs(name, model.config.inputs, inputs, model.config.max_batch_size)
-        if outputs is not None:
-            check_outputs(name, model.config.outputs, outputs)
-        result = await self._submit(model, inputs, timeout_s)
+        async with self._request(name, version) as model:
+            check_inputs(name, model.config.inputs, inputs, model.config.max_batch_size)
+            if outputs is not None:
+                check_outputs(name, model.config.outputs, outputs)
+            result = await self._submit(model, version, inputs, timeout_s)
         if outputs is not None:
             return {k: result[k] for k in outputs}
         return result
 
     async def _submit(
-        self, model: LoadedModel, inputs: Tensors, timeout_s: float | None
+        self, model: LoadedModel, version: int | None, inputs: Tensors, timeout_s: float | None
     ) -> dict[str, Array]:
         name = model.key.name
         started = self._clock.now()
         limit = self.settings.request_timeout_s
         deadline = started + (limit if timeout_s is None else min(timeout_s, limit))
         try:
-            future = model.batcher.submit(inputs, deadline)
+            try:
+                future = model.batcher.submit(inputs, deadline)
+            except ShuttingDownError:
+                if not model.retired:
+                    raise
+                # A newer copy replaced this version after the request looked it up (a
+                # hot swap while it was decoding): the replacement takes it.
+                model = self._registry.model(name, version)
+                future = model.batcher.submit(inputs, deadline)
         except TensorgateError as exc:
             self.metrics.rejected.labels(name, type(exc).__name__).inc()
             raise
@@ -484,12 +497,10 @@ class Engine:
             self.metrics.requests.labels(name, outcome).inc()
             self.metrics.request_duration.labels(name).observe(elapsed)
 
-    def _image_model(
-        self, name: str, version: int | None, top: int | None
-    ) -> tuple[LoadedModel, ImagePipeline, PostprocessSpec]:
-        """The model, checked to take images, with its pipeline and postprocess spec."""
-        self._check_running()
-        model = self.model(name, version)
+    @staticmethod
+    def _image_model(model: LoadedModel, top: int | None) -> tuple[ImagePipeline, PostprocessSpec]:
+        """The model's pipeline and postprocess spec, checked to exist."""
+        name = model.key.name
         if model.pipeline is None or model.config.postprocess is None:
             raise InvalidInputError(
                 f"model {name!r} has no preprocess/postprocess spec in its config.yaml, so it "
@@ -497,7 +508,7 @@ class Engine:
             )
         if top is not None and top < 1:
             raise InvalidInputError(f"top_k is {top}; it must be at least 1")
-        return model, model.pipeline, model.config.postprocess
+        return model.pipeline, model.config.postprocess
 
     async def classify(
         self,
@@ -514,12 +525,16 @@ class Engine:
         batches. Returns, per image, the ``top`` best classes (default: the model's
         ``postprocess.top_k``).
         """
-        model, pipeline, post = self._image_model(name, version, top)
-        return await self._classify_images(model, pipeline, post, images, top, timeout_s)
+        async with self._request(name, version) as model:
+            pipeline, post = self._image_model(model, top)
+            return await self._classify_images(
+                model, version, pipeline, post, images, top, timeout_s
+            )
 
     async def _classify_images(
         self,
         model: LoadedModel,
+        version: int | None,
         pipeline: ImagePipeline,
         post: PostprocessSpec,
         images: Sequence[bytes],
@@ -529,7 +544,7 @@ class Engine:
         tensors = await asyncio.gather(*(self._decode(model, pipeline, d) for d in images))
         input_name = pipeline.spec.input or model.config.inputs[0].name
         results = await asyncio.gather(
-            *(self._submit(model, {input_name: t[np.newaxis]}, timeout_s) for t in tensors)
+            *(self._submit(model, version, {input_name: t[np.newaxis]}, timeout_s) for t in tensors)
         )
         output = post.output or model.config.outputs[0].name
         k = top or post.top_k
@@ -546,19 +561,20 @@ class Engine:
     ) -> list[list[Classification] | TensorgateError]:
         """Fetch ``s3://`` / ``https://`` sources concurrently and classify each; every
         item is answered on its own (its classes, or the error that stopped it)."""
-        model, pipeline, post = self._image_model(name, version, top)
+        async with self._request(name, version) as model:
+            pipeline, post = self._image_model(model, top)
 
-        async def one(source: str) -> list[Classification] | TensorgateError:
-            try:
-                data = await self._sources.fetch(source)
-                (answer,) = await self._classify_images(
-                    model, pipeline, post, [data], top, timeout_s
-                )
-            except TensorgateError as exc:
-                return exc
-            return answer
+            async def one(source: str) -> list[Classification] | TensorgateError:
+                try:
+                    data = await self._sources.fetch(source)
+                    (answer,) = await self._classify_images(
+                        model, version, pipeline, post, [data], top, timeout_s
+                    )
+                except TensorgateError as exc:
+                    return exc
+                return answer
 
-        return list(await asyncio.gather(*(one(s) for s in sources)))
+            return list(await asyncio.gather(*(one(s) for s in sources)))
 
     async def _decode(self, model: LoadedModel, pipeline: ImagePipeline, data: bytes) -> Array:
         assert self._decode_pool is not None

@@ -15,6 +15,10 @@ gRPC status code it maps to, so every adapter answers the same failure the same 
     │       ├── SourceNotFoundError      404  NOT_FOUND          no such object / URL
     │       └── SourceTooLargeError      413  INVALID_ARGUMENT   fetched body over the limit
     ├── ConfigError                      500  INVALID_ARGUMENT   bad config.yaml / settings
+    ├── ModelLoadError                   400  INVALID_ARGUMENT   a load request failed
+    ├── MemoryBudgetError                507  RESOURCE_EXHAUSTED model does not fit the budget
+    ├── UnauthenticatedError             401  UNAUTHENTICATED    missing or wrong bearer token
+    ├── ControlDisabledError             403  PERMISSION_DENIED  model control is off
     ├── ModelNotFoundError               404  NOT_FOUND          unknown model or version
     ├── UnavailableError                 503  UNAVAILABLE        cannot take the request now
     │   ├── ModelNotReadyError           503  UNAVAILABLE        model is not READY
@@ -33,11 +37,14 @@ from typing import ClassVar
 __all__ = [
     "BlockedSourceError",
     "ConfigError",
+    "ControlDisabledError",
     "DeadlineExceededError",
     "ImageError",
     "ImageTooLargeError",
     "InferenceError",
     "InvalidInputError",
+    "MemoryBudgetError",
+    "ModelLoadError",
     "ModelNotFoundError",
     "ModelNotReadyError",
     "PayloadTooLargeError",
@@ -48,6 +55,7 @@ __all__ = [
     "SourceNotFoundError",
     "SourceTooLargeError",
     "TensorgateError",
+    "UnauthenticatedError",
     "UnavailableError",
     "UnsupportedImageError",
 ]
@@ -128,6 +136,36 @@ class ConfigError(TensorgateError):
     """
 
     grpc_code = "INVALID_ARGUMENT"
+
+
+class ModelLoadError(TensorgateError):
+    """A load request (or a repository poll) could not load a model version; whatever
+    versions were serving keep serving."""
+
+    http_status = 400
+    grpc_code = "INVALID_ARGUMENT"
+
+
+class MemoryBudgetError(TensorgateError):
+    """A model does not fit the device's memory budget, even after evicting every idle
+    model (or it is larger than the whole budget)."""
+
+    http_status = 507
+    grpc_code = "RESOURCE_EXHAUSTED"
+
+
+class UnauthenticatedError(TensorgateError):
+    """A request lacks the bearer token its route needs, or sent a wrong one."""
+
+    http_status = 401
+    grpc_code = "UNAUTHENTICATED"
+
+
+class ControlDisabledError(TensorgateError):
+    """A model-control request (load / unload) reached a server started without it."""
+
+    http_status = 403
+    grpc_code = "PERMISSION_DENIED"
 
 
 class ModelNotFoundError(TensorgateError):

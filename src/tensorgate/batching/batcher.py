@@ -168,6 +168,13 @@ class Batcher:
         """Rows waiting in the queue (including requests dropped but not yet swept)."""
         return self._queued_rows
 
+    @property
+    def busy(self) -> bool:
+        """Requests are queued or a batch is running."""
+        if self._state is BatcherState.STOPPED:
+            return False
+        return self._queued_rows > 0 or self._idle < len(self._workers)
+
     def start(self) -> None:
         """Start one worker task per instance on the running loop."""
         if self._state is not BatcherState.NEW:

@@ -57,6 +57,20 @@ class Metrics:
             ["model"], buckets=_LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
 
+        self.model_memory = Gauge(
+            "tensorgate_model_memory_bytes", "Memory the model version took when it loaded.",
+            ["model", "version", "device"], registry=r,
+        )  # fmt: skip
+        self.evictions = Counter(
+            "tensorgate_model_evictions", "Models unloaded to fit the memory budget.",
+            ["model"], registry=r,
+        )  # fmt: skip
+        self.cold_start = Histogram(
+            "tensorgate_model_cold_start_seconds",
+            "Time a request waited for its evicted model to load again.",
+            ["model"], buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+
     def render(self) -> bytes:
         """The Prometheus text exposition of every instrument."""
         return generate_latest(self.registry)
