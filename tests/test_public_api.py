@@ -12,7 +12,8 @@ def test_exported_members() -> None:
     assert sorted(tensorgate.__all__) == sorted(
         [
             "AsyncClient", "BlockedSourceError", "Classification", "Client", "ConfigError",
-            "DeadlineExceededError", "Prediction", "Predictor", "RetryPolicy",
+            "ControlDisabledError", "DeadlineExceededError", "MemoryBudgetError",
+            "ModelLoadError", "UnauthenticatedError", "Prediction", "Predictor", "RetryPolicy",
             "Engine", "EngineSettings", "ImageError", "ImageTooLargeError", "InferenceError",
             "InvalidInputError", "ModelKey", "ModelNotFoundError", "ModelNotReadyError",
             "ModelState", "ModelStatus", "PayloadTooLargeError", "ProtocolError",

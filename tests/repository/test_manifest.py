@@ -131,7 +131,21 @@ def test_symlink_out_of_the_repository_is_refused(tmp_path: Path) -> None:
     (repo / "m" / "2" / "model.onnx").symlink_to(outside)
     (entry,) = scan_repository(repo)
     assert isinstance(entry, BrokenModel)
-    assert "outside the repository" in entry.reason
+    assert "m/2/model.onnx is a symlink; tensorgate serves only real files" in entry.reason
+
+
+def test_symlinks_inside_the_repository_are_refused_too(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    model_dir(repo, "{}", "real")
+    (repo / "alias").symlink_to(repo / "real")
+    model_dir(repo, "{}", "m")
+    (repo / "m" / "7").symlink_to(repo / "m" / "1")
+    found = {e.name: e for e in scan_repository(repo)}
+    assert isinstance(found["real"], ModelEntry)
+    for name in ("alias", "m"):
+        entry = found[name]
+        assert isinstance(entry, BrokenModel)
+        assert "is a symlink" in entry.reason
 
 
 def test_missing_repository_says_how_to_fill_it(tmp_path: Path) -> None:

@@ -48,16 +48,31 @@ def resolve_inside(root: Path, path: Path) -> Path:
     return resolved
 
 
+def _refuse_symlink(path: Path) -> None:
+    # A symlink could point anywhere later, whatever it points at now: refuse them all.
+    if path.is_symlink():
+        raise ConfigError(
+            f"{path} is a symlink; tensorgate serves only real files and directories inside "
+            "the repository — copy the model in instead"
+        )
+
+
 def scan_model(root: Path, directory: Path) -> ModelEntry:
     """Read one model directory: its config and the version files its policy selects."""
     name = check_model_name(directory.name, f"{directory}: model directory name")
+    _refuse_symlink(directory)
     resolve_inside(root, directory)
+    _refuse_symlink(directory / "config.yaml")
     config = load_config(directory)
     on_disk: dict[int, Path] = {}
     for child in directory.iterdir():
-        if not child.is_dir() or not child.name.isdigit() or child.name.startswith("0"):
+        if not child.name.isdigit() or child.name.startswith("0"):
+            continue
+        _refuse_symlink(child)
+        if not child.is_dir():
             continue
         model_file = child / config.default_model_filename
+        _refuse_symlink(model_file)
         if model_file.is_file():
             on_disk[int(child.name)] = resolve_inside(root, model_file)
     if not on_disk:

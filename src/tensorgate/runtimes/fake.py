@@ -3,10 +3,21 @@
 By default each output row is computed from the first input row so that results can be
 checked exactly: ``output[b, j] = sum(first_input[b]) + j`` (as the output's dtype).
 A custom function may replace that, e.g. to raise on a given input.
+
+A ``backend: fake`` model file may hold one line of JSON that shapes the runtime, so
+tests can tell versions apart and build slow or broken ones from files alone::
+
+    {"offset": 100}          every output value + 100 (say which version answered)
+    {"delay_s": 0.2}         each batch takes 0.2 s more (a slow model)
+    {"fail": "no weights"}   loading fails with that reason
+
+Lines after the first are ignored (tests pad files to give a model a size).
 """
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -53,7 +64,12 @@ class FakeRuntime:
         outputs: tuple[TensorSpec, ...],
         fn: InferFn | None = None,
         device: DeviceId = "cpu",
+        *,
+        offset: float = 0.0,
+        delay_s: float = 0.0,
     ) -> None:
+        self._offset = offset
+        self._delay_s = delay_s
         self._inputs = inputs
         self._outputs = outputs
         self._fn = fn
@@ -76,9 +92,17 @@ class FakeRuntime:
 
     def infer(self, inputs: Tensors) -> Tensors:
         self.calls.append(next(iter(inputs.values())).shape[0])
+        if self._delay_s:
+            time.sleep(self._delay_s)  # stands for compute time; runs on the instance thread
         if self._fn is not None:
             return self._fn(inputs)
-        return fake_outputs(inputs, self._outputs)
+        outputs = fake_outputs(inputs, self._outputs)
+        if self._offset:
+            return {
+                k: v if v.dtype == object else (v + self._offset).astype(v.dtype)
+                for k, v in outputs.items()
+            }
+        return outputs
 
     def close(self) -> None:
         self.closed = True
@@ -90,4 +114,20 @@ def load_fake(path: Path, options: RuntimeOptions) -> FakeRuntime:
         raise ConfigError(
             f"{path}: a fake-backend model needs 'inputs' and 'outputs' in its config.yaml"
         )
-    return FakeRuntime(options.inputs, options.outputs, device=options.device)
+    with open(path, "rb") as handle:
+        first = handle.readline().strip()
+    try:
+        shape = json.loads(first) if first else {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: the first line is not JSON: {exc}") from None
+    if not isinstance(shape, dict):
+        raise ConfigError(f"{path}: the first line must be a JSON object, got {first[:40]!r}")
+    if "fail" in shape:
+        raise ConfigError(f"{path}: {shape['fail']}")
+    return FakeRuntime(
+        options.inputs,
+        options.outputs,
+        device=options.device,
+        offset=float(shape.get("offset", 0.0)),
+        delay_s=float(shape.get("delay_s", 0.0)),
+    )
