@@ -28,7 +28,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 models_app = typer.Typer(
-    help="List the models of a repository or a running server.", no_args_is_help=True
+    help="List the models of a repository or a running server; load and unload them.",
+    no_args_is_help=True,
 )
 zoo_app = typer.Typer(help="Pretrained models shipped in PyPI packages.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
@@ -66,7 +67,9 @@ def _remote(url: str, token: str | None) -> httpx.Client:
     return httpx.Client(base_url=url.rstrip("/"), timeout=60.0, headers=headers)
 
 
-def _call(client: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
+def _call(
+    client: httpx.Client, method: str, path: str, *, empty: bool = False, **kwargs: Any
+) -> Any:
     """Send one request; on failure print what the server (or the network) said and exit 1."""
     import httpx
 
@@ -82,7 +85,7 @@ def _call(client: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
             message = response.text
         typer.echo(f"error: HTTP {response.status_code}: {message}", err=True)
         raise typer.Exit(1)
-    return response.json()
+    return None if empty else response.json()
 
 
 def _fail(exc: TensorgateError) -> typer.Exit:
@@ -142,8 +145,45 @@ def serve(
         list[str] | None,
         typer.Option(help="CIDR trusted even though not public (repeatable)."),
     ] = None,
+    grpc_port: Annotated[
+        int,
+        typer.Option(
+            envvar="TENSORGATE_GRPC_PORT", help="gRPC port (0: any free one; -1: no gRPC)."
+        ),
+    ] = 8001,
+    model_control: Annotated[
+        bool,
+        typer.Option(
+            "--model-control", help="Serve repository load/unload (needs --control-token)."
+        ),
+    ] = False,
+    control_token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="TENSORGATE_CONTROL_TOKEN",
+            help="Bearer token of load/unload (default: --auth-token).",
+        ),
+    ] = None,
+    memory_budget: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--memory-budget",
+            help="Model memory per device: 4GiB (cpu) or cuda:0=20GiB (repeatable).",
+        ),
+    ] = None,
+    repository_poll: Annotated[
+        float | None,
+        typer.Option(
+            "--repository-poll",
+            help="Re-read the repository every SECONDS (new models and versions load).",
+        ),
+    ] = None,
+    shutdown_delay: Annotated[
+        float,
+        typer.Option(help="After SIGTERM, seconds to keep serving with readiness off."),
+    ] = 0.0,
 ) -> None:
-    """Serve a model repository over HTTP (KServe V2 and /classify)."""
+    """Serve a model repository over HTTP (KServe V2 and /classify) and gRPC."""
     from tensorgate.server.runner import serve as run_server
     from tensorgate.sources import S3Policy, SourcePolicy, UrlPolicy
 
@@ -155,9 +195,13 @@ def serve(
         ),
         s3=S3Policy(allowed=tuple(s3_allow or ()), endpoint_url=s3_endpoint, region=s3_region),
     )
+    from tensorgate.memory import parse_budget
+
     try:
         engine_settings = EngineSettings(
             repository=repository or default_repository(),
+            memory_budget=parse_budget(memory_budget or []),
+            repository_poll_s=repository_poll,
             models=tuple(model or ()),
             instances=instances,
             device=device,
@@ -166,7 +210,15 @@ def serve(
             request_timeout_s=request_timeout,
             sources=sources,
         )
-        server_settings = ServerSettings(host=host, port=port, auth_token=auth_token)
+        server_settings = ServerSettings(
+            host=host,
+            port=port,
+            auth_token=auth_token,
+            model_control=model_control,
+            control_token=control_token,
+            grpc_port=None if grpc_port < 0 else grpc_port,
+            shutdown_delay_s=shutdown_delay,
+        )
         run_server(engine_settings, server_settings, log_level=log_level)
     except TensorgateError as exc:
         raise _fail(exc) from None
@@ -315,6 +367,48 @@ def models_list(
                 for version in entry.versions:
                     rows.append((entry.name, str(version), "ON DISK"))
     _print_table(rows)
+
+
+ControlTokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--control-token",
+        envvar="TENSORGATE_CONTROL_TOKEN",
+        help="Bearer token of model control (default: --auth-token).",
+    ),
+]
+ServerUrl = Annotated[
+    str,
+    typer.Option(
+        "--url", envvar="TENSORGATE_URL", help="The running server, e.g. http://127.0.0.1:8000."
+    ),
+]
+
+
+@models_app.command("load")
+def models_load(
+    name: Annotated[str, typer.Argument(help="Model name in the server's repository.")],
+    url: ServerUrl = "http://127.0.0.1:8000",
+    control_token: ControlTokenOption = None,
+    auth_token: TokenOption = None,
+) -> None:
+    """Load (or reload) a model on a running server; new versions swap in at once."""
+    with _remote(url, control_token or auth_token) as client:
+        _call(client, "POST", f"/v2/repository/models/{name}/load", json={}, empty=True)
+    typer.echo(f"loaded {name}")
+
+
+@models_app.command("unload")
+def models_unload(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    url: ServerUrl = "http://127.0.0.1:8000",
+    control_token: ControlTokenOption = None,
+    auth_token: TokenOption = None,
+) -> None:
+    """Unload a model from a running server (its accepted requests finish first)."""
+    with _remote(url, control_token or auth_token) as client:
+        _call(client, "POST", f"/v2/repository/models/{name}/unload", json={}, empty=True)
+    typer.echo(f"unloaded {name}")
 
 
 @zoo_app.command("list")

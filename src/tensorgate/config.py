@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tensorgate.access import AccessPolicy
 from tensorgate.errors import ConfigError
 from tensorgate.imaging.spec import ImageLimits
 from tensorgate.sources import SourcePolicy
@@ -105,6 +106,11 @@ class ServerSettings:
         max_json_bytes: JSON V2 body limit (413 above).
         max_tensor_bytes: V2 body limit with the binary tensor extension (413 above).
         max_images_per_request: images in one classify request at most.
+        model_control: serve repository load / unload (HTTP and gRPC); needs a token.
+        control_token: bearer token of load / unload (None: ``auth_token``).
+        grpc_port: port of the gRPC door (0 picks a free one; None: no gRPC).
+        shutdown_delay_s: after SIGTERM, keep serving this long with readiness off
+            (so load balancers stop sending) before refusing new requests and draining.
     """
 
     host: str = "127.0.0.1"
@@ -114,15 +120,29 @@ class ServerSettings:
     max_json_bytes: int = 10 * MiB
     max_tensor_bytes: int = 64 * MiB
     max_images_per_request: int = 64
+    model_control: bool = False
+    control_token: str | None = None
+    grpc_port: int | None = None
+    shutdown_delay_s: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port is {self.port}; it must be 0–65535")
+        if self.grpc_port is not None and not 0 <= self.grpc_port <= 65535:
+            raise ConfigError(f"grpc_port is {self.grpc_port}; it must be 0–65535")
+        if self.shutdown_delay_s < 0:
+            raise ConfigError(f"shutdown_delay_s is {self.shutdown_delay_s}; it must be >= 0")
+        self.access  # noqa: B018 (validates the token settings)
         if not self.is_loopback and not self.auth_token:
             raise ConfigError(
                 f"host {self.host!r} is not a loopback address; binding it exposes the server, "
                 "so set an auth token (--auth-token or TENSORGATE_AUTH_TOKEN) or bind 127.0.0.1"
             )
+
+    @property
+    def access(self) -> AccessPolicy:
+        """The token policy both doors enforce."""
+        return AccessPolicy(self.auth_token, self.model_control, self.control_token)
 
     @property
     def is_loopback(self) -> bool:

@@ -380,11 +380,14 @@ class Engine:
         """V2 ``model_stats`` entries of one model (or all), READY versions only."""
         if name is not None:
             if version is not None:
-                return [self.model(name, version).stats.to_v2()]
-            self.model(name)  # raises for unknown names
-            versions = self._registry.versions(name)
-            return [versions[v].stats.to_v2() for v in sorted(versions)]
-        return [m.stats.to_v2() for m in self._registry.loaded()]
+                chosen = [self.model(name, version)]
+            else:
+                self.model(name)  # raises for unknown names
+                versions = self._registry.versions(name)
+                chosen = [versions[v] for v in sorted(versions)]
+        else:
+            chosen = self._registry.loaded()
+        return [_stats_v2(m) for m in chosen]
 
     # ------------------------------------------------------------ model control
     async def load_model(self, name: str) -> None:
@@ -452,14 +455,29 @@ class Engine:
             InvalidInputError, ModelNotFoundError, UnavailableError, DeadlineExceededError,
             InferenceError: see tensorgate.errors.
         """
+        _, result = await self.infer_keyed(
+            name, inputs, version=version, outputs=outputs, timeout_s=timeout_s
+        )
+        return result
+
+    async def infer_keyed(
+        self,
+        name: str,
+        inputs: Tensors,
+        *,
+        version: int | None = None,
+        outputs: Sequence[str] | None = None,
+        timeout_s: float | None = None,
+    ) -> tuple[ModelKey, dict[str, Array]]:
+        """``infer``, also saying which model version answered (protocol responses)."""
         async with self._request(name, version) as model:
             check_inputs(name, model.config.inputs, inputs, model.config.max_batch_size)
             if outputs is not None:
                 check_outputs(name, model.config.outputs, outputs)
             result = await self._submit(model, version, inputs, timeout_s)
         if outputs is not None:
-            return {k: result[k] for k in outputs}
-        return result
+            return model.key, {k: result[k] for k in outputs}
+        return model.key, result
 
     async def _submit(
         self, model: LoadedModel, version: int | None, inputs: Tensors, timeout_s: float | None
@@ -583,6 +601,20 @@ class Engine:
         tensor = await loop.run_in_executor(self._decode_pool, pipeline, data)
         self.metrics.decode_duration.labels(model.key.name).observe(time.perf_counter() - started)
         return tensor
+
+
+def _stats_v2(model: LoadedModel) -> dict[str, Any]:
+    """A version's V2 statistics, with the memory it took when it loaded."""
+    doc = model.stats.to_v2()
+    kind, _, index = model.device.partition(":")
+    doc["memory_usage"] = [
+        {
+            "type": "CPU" if kind == "cpu" else "GPU",
+            "id": int(index or 0),
+            "byte_size": model.memory,
+        }
+    ]
+    return doc
 
 
 def preflight(settings: EngineSettings) -> list[ModelEntry | BrokenModel]:

@@ -13,13 +13,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tensorgate.access import AccessPolicy
 from tensorgate.errors import (
     DeadlineExceededError,
     ModelNotFoundError,
     QueueFullError,
     TensorgateError,
 )
-from tensorgate.server.app import PUBLIC_PATHS, BearerAuth
+from tensorgate.server.app import PUBLIC_PATHS, AccessGuard
 from tensorgate.server.http import error_response, read_body
 
 
@@ -80,7 +81,7 @@ async def test_body_limit_and_compressed_bodies() -> None:
 
 @pytest.mark.parametrize("header", [None, "Bearer wrong", "Basic c2VjcmV0", "bearer s3cret"])
 async def test_bearer_auth_refuses_without_the_token(header: str | None) -> None:
-    client = client_for(BearerAuth(echo_app(1000), "s3cret"))
+    client = client_for(AccessGuard(echo_app(1000), AccessPolicy("s3cret")))
     headers = {} if header is None else {"Authorization": header}
     response = await client.post("/echo", content=b"hi", headers=headers)
     assert response.status_code == 401
@@ -89,7 +90,7 @@ async def test_bearer_auth_refuses_without_the_token(header: str | None) -> None
 
 
 async def test_bearer_auth_admits_the_token_and_the_probes() -> None:
-    client = client_for(BearerAuth(echo_app(1000), "s3cret"))
+    client = client_for(AccessGuard(echo_app(1000), AccessPolicy("s3cret")))
     ok = await client.post("/echo", content=b"hi", headers={"Authorization": "Bearer s3cret"})
     assert ok.content == b"hi"
     assert (await client.get("/v2/health/live")).content == b"alive"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tensorgate.access import AccessPolicy
 from tensorgate.config import ServerSettings
 from tensorgate.engine import Engine
 from tensorgate.errors import TensorgateError
@@ -22,33 +23,34 @@ from tensorgate.server.http import ClientDisconnected, error_response, json_resp
 from tensorgate.server.images import image_routes
 from tensorgate.server.v2 import v2_routes
 
-__all__ = ["PUBLIC_PATHS", "BearerAuth", "create_app"]
+__all__ = ["CONTROL_PATH", "PUBLIC_PATHS", "AccessGuard", "create_app"]
 
 log = logging.getLogger("tensorgate.server")
 
 #: Paths answered without a token even when one is set (probes must work).
 PUBLIC_PATHS = frozenset({"/v2/health/live", "/v2/health/ready"})
+#: Model-control paths (Triton's repository extension): guarded by the control token.
+CONTROL_PATH = re.compile(r"^/v2/repository/models/[^/]+/(load|unload)$")
 
 
-class BearerAuth:
-    """Requires ``Authorization: Bearer <token>`` on every path but the health probes."""
+class AccessGuard:
+    """Applies the AccessPolicy to every HTTP request before routing."""
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(self, app: ASGIApp, policy: AccessPolicy) -> None:
         self.app = app
-        self._expected = f"Bearer {token}".encode()
+        self.policy = policy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] not in PUBLIC_PATHS:
-            given = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self._expected):
-                response = json_response(
-                    {
-                        "error": "missing or wrong bearer token; "
-                        "send 'Authorization: Bearer <token>'"
-                    },
-                    401,
-                    {"WWW-Authenticate": "Bearer"},
+            given = dict(scope["headers"]).get(b"authorization")
+            try:
+                self.policy.check(
+                    given.decode("latin-1") if given is not None else None,
+                    control=CONTROL_PATH.match(scope["path"]) is not None,
                 )
+            except TensorgateError as exc:
+                headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+                response = json_response({"error": exc.message}, exc.http_status, headers)
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -112,6 +114,4 @@ def create_app(engine: Engine, settings: ServerSettings | None = None) -> ASGIAp
             Exception: _unexpected,
         },
     )
-    if settings.auth_token:
-        return BearerAuth(app, settings.auth_token)
-    return app
+    return AccessGuard(app, settings.access)

@@ -27,6 +27,7 @@ class ServerProcess:
 
     process: subprocess.Popen[str]
     url: str
+    grpc: str | None = None
 
     @property
     def host_port(self) -> str:
@@ -41,9 +42,13 @@ def spawn_server(
     env: dict[str, str] | None = None,
     start_timeout: float = 120.0,
 ) -> Iterator[ServerProcess]:
-    """Start ``tensorgate serve REPOSITORY --port 0 ARGS`` and yield once it listens;
-    on exit send SIGTERM (the server drains) and wait for it."""
-    command = [sys.executable, "-m", "tensorgate", "serve", str(repository), "--port", "0", *args]
+    """Start ``tensorgate serve REPOSITORY --port 0 --grpc-port 0 ARGS`` and yield once it
+    listens (ARGS may override both ports); on exit send SIGTERM (the server drains) and
+    wait for it."""
+    command = [
+        sys.executable, "-m", "tensorgate", "serve", str(repository),
+        "--port", "0", "--grpc-port", "0", *args,
+    ]  # fmt: skip
     process = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
@@ -53,8 +58,8 @@ def spawn_server(
     )
     assert process.stdout is not None
     try:
-        url = _wait_for_url(process, start_timeout)
-        yield ServerProcess(process, url)
+        url, grpc = _wait_for_url(process, start_timeout)
+        yield ServerProcess(process, url, grpc)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -68,7 +73,7 @@ def spawn_server(
                 stream.close()
 
 
-def _wait_for_url(process: subprocess.Popen[str], start_timeout: float) -> str:
+def _wait_for_url(process: subprocess.Popen[str], start_timeout: float) -> tuple[str, str | None]:
     assert process.stdout is not None
     deadline = time.monotonic() + start_timeout
     while True:
@@ -88,4 +93,5 @@ def _wait_for_url(process: subprocess.Popen[str], start_timeout: float) -> str:
         except json.JSONDecodeError:
             continue
         if isinstance(message, dict) and message.get("event") == "listening":
-            return str(message["url"])
+            grpc = message.get("grpc")
+            return str(message["url"]), None if grpc is None else str(grpc)

@@ -3,11 +3,14 @@ real address can be announced), announcing readiness as one JSON line on stdout.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import signal
 import socket
 import sys
 from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -18,6 +21,8 @@ from tensorgate.logs import configure_logging
 from tensorgate.server.app import create_app
 
 __all__ = ["announce", "bind_socket", "serve"]
+
+log = logging.getLogger("tensorgate.server")
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -30,22 +35,77 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def announce(url: str) -> None:
-    """Print the line tests and scripts wait for: ``{"event": "listening", "url": ...}``."""
-    sys.stdout.write(json.dumps({"event": "listening", "url": url}) + "\n")
+def announce(url: str, grpc: str | None = None) -> None:
+    """Print the line tests and scripts wait for:
+    ``{"event": "listening", "url": "http://…", "grpc": "host:port" or null}``."""
+    sys.stdout.write(json.dumps({"event": "listening", "url": url, "grpc": grpc}) + "\n")
     sys.stdout.flush()
 
 
 class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, url: str, on_ready: Callable[[str], None]) -> None:
+    """uvicorn with our shutdown sequence and the gRPC door on the same loop.
+
+    On SIGTERM / SIGINT: readiness turns 503 at once while requests are still served for
+    ``shutdown_delay_s`` (load balancers notice and stop sending); then the engine refuses
+    new requests (503) and waits for the accepted ones, up to ``drain_timeout_s``; then
+    gRPC stops, uvicorn closes the listener and the lifespan frees the models. A second
+    SIGINT forces the exit.
+    """
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        engine: Engine,
+        settings: ServerSettings,
+        url: str,
+        on_ready: Callable[[str, str | None], None],
+    ) -> None:
         super().__init__(config)
+        self._engine = engine
+        self._settings = settings
         self._url = url
         self._on_ready = on_ready
+        self._grpc: Any = None
+        self._draining: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
         await super().startup(sockets)
-        if not self.should_exit:
-            self._on_ready(self._url)
+        if self.should_exit:
+            return
+        grpc_url = None
+        if self._settings.grpc_port is not None:
+            from tensorgate.grpc.service import create_grpc_server
+
+            self._grpc, port = create_grpc_server(self._engine, self._settings)
+            await self._grpc.start()
+            host = self._settings.host
+            grpc_url = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self._on_ready(self._url, grpc_url)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._draining is not None or self._loop is None or self.should_exit:
+            super().handle_exit(sig, frame)  # a second signal: uvicorn's own (force) exit
+            return
+        self._captured_signals.append(sig)
+        self._engine.begin_drain()
+        self._draining = self._loop.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        if self._settings.shutdown_delay_s:
+            await asyncio.sleep(self._settings.shutdown_delay_s)
+        drained = await self._engine.drain()
+        if not drained:
+            log.warning("drain timed out; requests still running are cancelled")
+        if self._grpc is not None:
+            await self._grpc.stop(grace=1.0)
+        self.should_exit = True
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._grpc is not None and self._draining is None:
+            await self._grpc.stop(grace=1.0)
+        await super().shutdown(sockets)
 
 
 def _loop() -> str:
@@ -61,9 +121,10 @@ def serve(
     server_settings: ServerSettings,
     *,
     log_level: str = "info",
-    on_ready: Callable[[str], None] = announce,
+    on_ready: Callable[[str, str | None], None] = announce,
 ) -> None:
-    """Load the repository and serve it until SIGINT/SIGTERM (then drain and exit)."""
+    """Load the repository and serve it over HTTP (and gRPC) until SIGINT/SIGTERM, then
+    drain and exit."""
     preflight(engine_settings)  # a missing repository or model fails here, not mid-startup
     configure_logging(log_level)
     engine = Engine(engine_settings)
@@ -85,4 +146,4 @@ def serve(
     # signal. A no-op handler lets a drained server exit 0, as orchestrators expect.
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, lambda signum, frame: None)
-    _Server(config, f"http://{shown}:{port}", on_ready).run(sockets=[sock])
+    _Server(config, engine, server_settings, f"http://{shown}:{port}", on_ready).run(sockets=[sock])

@@ -10,9 +10,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tensorgate import describe
 from tensorgate._version import __version__
 from tensorgate.config import ServerSettings
-from tensorgate.engine import Engine, LoadedModel
+from tensorgate.engine import Engine
 from tensorgate.errors import (
     ModelNotFoundError,
     ProtocolError,
@@ -20,81 +21,8 @@ from tensorgate.errors import (
 )
 from tensorgate.protocol.v2 import encode_infer_response, parse_header_length, parse_infer_request
 from tensorgate.server.http import json_response, path_version, read_body, until_disconnect
-from tensorgate.types import TensorSpec
 
-__all__ = ["EXTENSIONS", "model_config_json", "v2_routes"]
-
-#: Protocol extensions this server implements, as reported by server metadata.
-EXTENSIONS = ("binary_tensor_data", "model_configuration", "statistics", "image_classification")
-
-_TRITON_TYPES = {"BYTES": "TYPE_STRING"}
-
-
-def _tensor_json(spec: TensorSpec, batched: bool) -> dict[str, Any]:
-    return {
-        "name": spec.name,
-        "datatype": spec.datatype,
-        "shape": ([-1] if batched else []) + list(spec.shape),
-    }
-
-
-def model_config_json(model: LoadedModel) -> dict[str, Any]:
-    """The model's effective configuration in Triton's model-config JSON shape."""
-    cfg = model.config
-
-    def tensors(specs: tuple[TensorSpec, ...]) -> list[dict[str, Any]]:
-        return [
-            {
-                "name": s.name,
-                "data_type": _TRITON_TYPES.get(s.datatype, f"TYPE_{s.datatype}"),
-                "dims": list(s.shape),
-            }
-            for s in specs
-        ]
-
-    device = model.runtimes[0].device
-    policy = cfg.version_policy
-    version_policy: dict[str, Any] = (
-        {"all": {}}
-        if policy.kind == "all"
-        else {"specific": {"versions": list(policy.versions)}}
-        if policy.kind == "specific"
-        else {"latest": {"num_versions": policy.latest}}
-    )
-    doc: dict[str, Any] = {
-        "name": cfg.name,
-        "platform": model.platform,
-        "backend": cfg.backend,
-        "version_policy": version_policy,
-        "max_batch_size": cfg.max_batch_size,
-        "input": tensors(cfg.inputs),
-        "output": tensors(cfg.outputs),
-        "dynamic_batching": {
-            "preferred_batch_size": list(cfg.batching.preferred_batch_sizes),
-            "max_queue_delay_microseconds": round(cfg.batching.max_queue_delay_s * 1e6),
-            "default_queue_policy": {"max_queue_size": model.batcher.policy.max_queue_rows},
-        },
-        "instance_group": [
-            {
-                "name": f"{cfg.name}_0",
-                "kind": "KIND_CPU" if device == "cpu" else "KIND_GPU",
-                "count": len(model.runtimes),
-                "gpus": [] if device == "cpu" else [int(device.partition(":")[2] or 0)],
-            }
-        ],
-        "default_model_filename": cfg.default_model_filename,
-    }
-    if cfg.preprocess is not None:
-        p = cfg.preprocess
-        doc["parameters"] = {
-            "preprocess": {
-                "string_value": (
-                    f"resize={p.resize} mode={p.mode} crop={p.crop} mean={list(p.mean)} "
-                    f"std={list(p.std)} layout={p.layout} color={p.color}"
-                )
-            }
-        }
-    return doc
+__all__ = ["v2_routes"]
 
 
 def v2_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
@@ -108,22 +36,13 @@ def v2_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
 
     async def server_metadata(request: Request) -> Response:
         return json_response(
-            {"name": "tensorgate", "version": __version__, "extensions": list(EXTENSIONS)}
+            {"name": "tensorgate", "version": __version__, "extensions": list(describe.EXTENSIONS)}
         )
 
     async def model_metadata(request: Request) -> Response:
         name = request.path_params["name"]
         model = engine.model(name, path_version(request))
-        versions = [str(s.version) for s in engine.statuses() if s.name == name and s.version]
-        return json_response(
-            {
-                "name": name,
-                "versions": versions,
-                "platform": model.platform,
-                "inputs": [_tensor_json(s, True) for s in model.config.inputs],
-                "outputs": [_tensor_json(s, True) for s in model.config.outputs],
-            }
-        )
+        return json_response(describe.model_metadata(engine, name, model))
 
     async def model_ready(request: Request) -> Response:
         version = path_version(request)
@@ -137,7 +56,7 @@ def v2_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
 
     async def model_config(request: Request) -> Response:
         model = engine.model(request.path_params["name"], path_version(request))
-        return json_response(model_config_json(model))
+        return json_response(describe.model_config_json(model))
 
     async def model_stats(request: Request) -> Response:
         name = request.path_params.get("name")
@@ -151,18 +70,30 @@ def v2_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
             raise ProtocolError(f"repository index body is not valid JSON: {exc}") from None
         if not isinstance(options, dict) or not isinstance(options.get("ready", False), bool):
             raise ProtocolError('repository index body must be {} or {"ready": true|false}')
-        ready_only = options.get("ready", False)
-        index = [
-            {
-                "name": s.name,
-                "version": "" if s.version is None else str(s.version),
-                "state": s.state.value,
-                "reason": s.reason,
-            }
-            for s in engine.statuses()
-            if not ready_only or s.state.value == "READY"
-        ]
+        index = describe.repository_index(engine, options.get("ready", False))
         return json_response(index)
+
+    async def control_body(request: Request) -> dict[str, Any]:
+        body = await read_body(request, settings.max_json_bytes)
+        try:
+            doc = json.loads(body) if body.strip() else {}
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ProtocolError(f"repository request body is not valid JSON: {exc}") from None
+        parameters = doc.get("parameters", {}) if isinstance(doc, dict) else None
+        if not isinstance(parameters, dict):
+            raise ProtocolError('repository request body must be {} or {"parameters": {...}}')
+        return parameters
+
+    async def repository_load(request: Request) -> Response:
+        parameters = await control_body(request)
+        describe.refuse_load_parameters(parameters)
+        await engine.load_model(request.path_params["name"])
+        return Response(status_code=200)
+
+    async def repository_unload(request: Request) -> Response:
+        await control_body(request)  # unload_dependents: there are no dependents here
+        await engine.unload_model(request.path_params["name"])
+        return Response(status_code=200)
 
     async def infer(request: Request) -> Response:
         name = request.path_params["name"]
@@ -172,20 +103,13 @@ def v2_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
         body = await read_body(request, limit, "infer request body")
         parsed = parse_infer_request(body, parse_header_length(header, len(body)))
         wanted = None if parsed.outputs is None else [o.name for o in parsed.outputs]
-        model = engine.model(name, version)
-        outputs = await until_disconnect(
+        key, outputs = await until_disconnect(
             request,
-            engine.infer(
-                name,
-                parsed.inputs,
-                version=model.key.version,
-                outputs=wanted,
-                timeout_s=parsed.timeout_s,
+            engine.infer_keyed(
+                name, parsed.inputs, version=version, outputs=wanted, timeout_s=parsed.timeout_s
             ),
         )
-        payload, header_length = encode_infer_response(
-            name, str(model.key.version), parsed, outputs
-        )
+        payload, header_length = encode_infer_response(name, str(key.version), parsed, outputs)
         if header_length is None:
             return Response(payload, media_type="application/json")
         return Response(
@@ -202,6 +126,8 @@ def v2_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
         Route("/v2", server_metadata, methods=["GET"]),
         Route("/v2/models/stats", model_stats, methods=["GET"]),
         Route("/v2/repository/index", repository_index, methods=["POST"]),
+        Route("/v2/repository/models/{name}/load", repository_load, methods=["POST"]),
+        Route("/v2/repository/models/{name}/unload", repository_unload, methods=["POST"]),
     ]
     for base in (model_path, version_path):
         routes += [
