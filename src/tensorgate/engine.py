@@ -155,6 +155,11 @@ class Engine:
             self._poller = asyncio.create_task(self._poll_forever(self.settings.repository_poll_s))
         self._state = EngineState.RUNNING
 
+    @property
+    def draining(self) -> bool:
+        """Shutting down: readiness is off (requests may still be served)."""
+        return self._state in (EngineState.DRAINING, EngineState.STOPPING, EngineState.STOPPED)
+
     def begin_drain(self) -> None:
         """Turn readiness off (load balancers stop sending) while requests still run."""
         if self._state is EngineState.RUNNING:

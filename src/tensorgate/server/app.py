@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tensorgate.access import AccessPolicy
 from tensorgate.config import ServerSettings
@@ -54,6 +54,29 @@ class AccessGuard:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+class CloseWhenDraining:
+    """Once the engine drains, every response says ``Connection: close``: clients open
+    a new connection for their next request, so none is left on a kept-alive connection
+    that the server closes when it exits (a refused connect is a clean refusal)."""
+
+    def __init__(self, app: ASGIApp, engine: Engine) -> None:
+        self.app = app
+        self.engine = engine
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_closing(message: Message) -> None:
+            if message["type"] == "http.response.start" and self.engine.draining:
+                headers = [h for h in message.get("headers", []) if h[0].lower() != b"connection"]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, receive, send_closing)
 
 
 async def _tensorgate_error(request: Request, exc: Exception) -> Response:
@@ -114,4 +137,4 @@ def create_app(engine: Engine, settings: ServerSettings | None = None) -> ASGIAp
             Exception: _unexpected,
         },
     )
-    return AccessGuard(app, settings.access)
+    return AccessGuard(CloseWhenDraining(app, engine), settings.access)

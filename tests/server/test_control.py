@@ -1,0 +1,214 @@
+"""Model control over HTTP: tokens on every route, load / unload / reload on a real
+server under load, and the CLI commands that drive it."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import tritonclient.grpc as grpcclient
+import tritonclient.http as httpclient
+from starlette.applications import Starlette
+from starlette.routing import Route
+from tritonclient.utils import InferenceServerException
+from typer.testing import CliRunner
+
+from tensorgate.cli import app as cli_app
+from tensorgate.config import EngineSettings, ServerSettings
+from tensorgate.engine import Engine
+from tensorgate.server.app import (
+    CONTROL_PATH,
+    PUBLIC_PATHS,
+    AccessGuard,
+    CloseWhenDraining,
+    create_app,
+)
+from tensorgate.server.process import ServerProcess, spawn_server
+from tests.test_registry import add_version
+
+API, CONTROL = "api-secret", "ctl-secret"
+
+
+@pytest.fixture(scope="module")
+def control_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = tmp_path_factory.mktemp("control")
+    add_version(repo, "m", 1, offset=1000, delay_s=0.001)
+    add_version(repo, "other", 1)
+    return repo
+
+
+@pytest.fixture(scope="module")
+def control_server(control_repo: Path) -> Iterator[ServerProcess]:
+    with spawn_server(
+        control_repo, "--model-control", "--control-token", CONTROL, "--instances", "1"
+    ) as process:
+        yield process
+
+
+def call(url: str, path: str, token: str | None = None, **kw: object) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.post(url + path, headers=headers, timeout=30, **kw)  # type: ignore[arg-type]
+
+
+async def test_every_route_refuses_without_its_token(control_repo: Path) -> None:
+    engine = Engine(EngineSettings(repository=control_repo, instances=1))
+    settings = ServerSettings(auth_token=API, model_control=True, control_token=CONTROL)
+    guard = create_app(engine, settings)
+    assert isinstance(guard, AccessGuard)
+    closer = guard.app
+    assert isinstance(closer, CloseWhenDraining)
+    starlette = closer.app
+    assert isinstance(starlette, Starlette)
+    await engine.start()
+    try:
+        transport = httpx.ASGITransport(app=guard)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            checked = 0
+            for route in starlette.routes:
+                assert isinstance(route, Route)
+                path = re.sub(r"\{version\}", "1", re.sub(r"\{name\}", "other", route.path))
+                for method in sorted(route.methods or ()):
+                    if method == "HEAD":
+                        continue
+                    answers = {
+                        token: (await client.request(method, path, headers=header)).status_code
+                        for token, header in (
+                            ("none", {}),
+                            ("api", {"Authorization": f"Bearer {API}"}),
+                            ("control", {"Authorization": f"Bearer {CONTROL}"}),
+                        )
+                    }
+                    if path in PUBLIC_PATHS:
+                        assert answers["none"] == 200, (method, path)
+                    elif CONTROL_PATH.match(path):
+                        assert answers["none"] == answers["api"] == 401, (method, path)
+                        assert answers["control"] == 200, (method, path)
+                    else:
+                        assert answers["none"] == answers["control"] == 401, (method, path)
+                        assert answers["api"] != 401, (method, path)
+                    checked += 1
+            assert checked >= 20  # every V2, image, control and metrics route
+    finally:
+        await engine.stop()
+
+
+def test_control_is_off_by_default_and_needs_a_token() -> None:
+    with pytest.raises(Exception, match="model control is on but no token guards it"):
+        ServerSettings(model_control=True)
+
+
+def test_load_and_unload_through_tritonclient(control_server: ServerProcess) -> None:
+    client = httpclient.InferenceServerClient(control_server.host_port)
+    with pytest.raises(InferenceServerException, match="missing or wrong bearer token"):
+        client.unload_model("other")
+    auth = {"Authorization": f"Bearer {CONTROL}"}
+    client.unload_model("other", headers=auth)
+    assert not client.is_model_ready("other")
+    assert client.is_server_ready()  # unloaded on purpose: the server stays ready
+    index = {m["name"]: m for m in client.get_model_repository_index()}
+    assert index["other"]["state"] == "UNAVAILABLE"
+    assert "unloaded by request" in index["other"]["reason"]
+    client.load_model("other", headers=auth)
+    assert client.is_model_ready("other")
+    assert control_server.grpc is not None
+    over_grpc = grpcclient.InferenceServerClient(control_server.grpc)
+    grpc_auth = {"authorization": f"Bearer {CONTROL}"}
+    over_grpc.unload_model("other", headers=grpc_auth)
+    assert not over_grpc.is_model_ready("other")
+    over_grpc.load_model("other", headers=grpc_auth)
+    assert over_grpc.is_model_ready("other")
+    with pytest.raises(InferenceServerException, match="UNAUTHENTICATED"):
+        over_grpc.load_model("other")
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "message"),
+    [
+        ("/v2/repository/models/%2E%2E/load", None, 400, "model name '..' is not valid"),
+        ("/v2/repository/models/..%2F..%2Fetc/load", None, 404, "no route"),
+        ("/v2/repository/models/-rf/load", None, 400, "model name '-rf' is not valid"),
+        ("/v2/repository/models/nope/load", None, 404, "model 'nope' is not in the repository"),
+        (
+            "/v2/repository/models/m/load",
+            {"parameters": {"config": '{"backend": "onnxruntime"}'}},
+            400,
+            "load parameter 'config' is not accepted",
+        ),
+        (
+            "/v2/repository/models/m/load",
+            {"parameters": {"file:1/model.onnx": "AAAA"}},
+            400,
+            "load parameter 'file:1/model.onnx' is not accepted",
+        ),
+        ("/v2/repository/models/m/unload", {"parameters": 3}, 400, "must be {}"),
+    ],
+)
+def test_bad_control_requests_are_refused(
+    control_server: ServerProcess, path: str, body: object, status: int, message: str
+) -> None:
+    response = call(control_server.url, path, CONTROL, json=body)
+    assert response.status_code == status
+    assert message in response.json()["error"]
+    assert call(control_server.url, "/v2/models/m/infer", json=_feed()).status_code == 200
+
+
+def _feed() -> dict[str, object]:
+    return {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 3], "data": [1, 1, 1]}]}
+
+
+def test_reloads_under_load_fail_no_request(
+    control_server: ServerProcess, control_repo: Path
+) -> None:
+    """4 clients, 1,200 requests, 3 new versions swapped in meanwhile: none fails."""
+    answers: list[float] = []
+    failures: list[str] = []
+    progress = threading.Condition()
+
+    def client() -> None:
+        with httpx.Client(base_url=control_server.url, timeout=30) as http:
+            for _ in range(300):
+                response = http.post("/v2/models/m/infer", json=_feed())
+                with progress:
+                    if response.status_code == 200:
+                        answers.append(response.json()["outputs"][0]["data"][0])
+                    else:
+                        failures.append(f"{response.status_code}: {response.text}")
+                    progress.notify_all()
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for version in (2, 3, 4):
+        with progress:  # let traffic flow between reloads
+            target = 250 * (version - 1)
+            progress.wait_for(lambda n=target: len(answers) + len(failures) >= n, 60)
+        add_version(control_repo, "m", version, offset=1000 * version, delay_s=0.001)
+        assert call(control_server.url, "/v2/repository/models/m/load", CONTROL).status_code == 200
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert len(answers) == 1200
+    assert {1003.0, 4003.0} <= set(answers)  # both the first and the last version answered
+    assert answers[-1] == 4003.0
+
+
+def test_cli_models_load_unload_list(control_server: ServerProcess) -> None:
+    runner = CliRunner()
+    url = ["--url", control_server.url]
+    result = runner.invoke(cli_app, ["models", "unload", "other", *url])
+    assert result.exit_code == 1
+    assert "HTTP 401: missing or wrong bearer token" in result.output
+    token = ["--control-token", CONTROL]
+    result = runner.invoke(cli_app, ["models", "unload", "other", *url, *token])
+    assert result.exit_code == 0, result.output
+    assert result.output == "unloaded other\n"
+    listing = runner.invoke(cli_app, ["models", "list", *url]).output
+    assert re.search(r"other\s+1\s+UNAVAILABLE", listing)
+    result = runner.invoke(cli_app, ["models", "load", "other", *url, *token])
+    assert result.output == "loaded other\n"
+    listing = runner.invoke(cli_app, ["models", "list", *url]).output
+    assert re.search(r"other\s+1\s+READY", listing)
