@@ -47,3 +47,21 @@ def test_decode_and_sources_benches_run(zoo_repository: Path) -> None:
         )
         assert result.returncode == 0, result.stderr
         assert "tensorgate" in result.stdout or "bound" in result.stdout
+
+
+@pytest.mark.slow
+def test_protocol_and_lifecycle_benches_run(zoo_repository: Path) -> None:
+    for command, rows in (
+        (["bench.protocols", "--seconds", "0.5", "--concurrency", "2"], ["grpc/http throughput"]),
+        (["bench.lifecycle", "--swaps", "1", "--rounds", "1"], ["cold-start", "during swap"]),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", *command],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+        for row in rows:
+            assert row in result.stdout

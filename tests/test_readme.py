@@ -40,7 +40,7 @@ def run(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def test_readme_has_the_examples() -> None:
     assert len(EXAMPLE_LINES) >= 6
-    assert len(blocks("python")) == 3
+    assert len(blocks("python")) == 4
 
 
 @pytest.mark.parametrize("line", EXAMPLE_LINES)
@@ -80,3 +80,12 @@ def test_python_tritonclient_example(workdir: Path, server: ServerProcess) -> No
     result = run(f"{sys.executable} -W ignore {script}", workdir)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "(4, 1000)"
+
+
+def test_python_grpc_example(workdir: Path, server: ServerProcess) -> None:
+    assert server.grpc is not None
+    script = workdir / "grpc_example.py"
+    script.write_text(blocks("python")[3].replace("127.0.0.1:8001", server.grpc))
+    result = run(f"{sys.executable} -W ignore {script}", workdir)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "(2, 1000)"

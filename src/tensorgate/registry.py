@@ -436,7 +436,10 @@ class Registry:
         model = await self._build(entry, version, path, device)
         after = self._probe.used(device)
         grown = after - before if before is not None and after is not None else 0
-        model.memory = max(grown, _version_bytes(path))
+        # Freed pages of an earlier model (or of this one before its eviction) can be
+        # reused without the resident size growing: never count less than the files, nor
+        # less than this version measured the last time it loaded.
+        model.memory = max(grown, _version_bytes(path), self._sizes.get((name, version), 0))
         model.last_used = self._now()
         self._sizes[(name, version)] = model.memory
         self._metrics.model_load.labels(name, str(version)).set(model.load_seconds)
