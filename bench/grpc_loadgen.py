@@ -10,12 +10,13 @@ Prints one JSON line: requests, images, seconds, images_per_s and latency percen
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import time
 
 import numpy as np
 import tritonclient.grpc.aio as grpcclient
+
+from bench.summary import print_summary
 
 
 async def run(target: str, concurrency: int, seconds: float, rows: int) -> list[float]:
@@ -48,20 +49,7 @@ def main() -> None:
     started = time.perf_counter()
     latencies = asyncio.run(run(target, concurrency, seconds, rows))
     elapsed = time.perf_counter() - started - min(1.0, seconds / 5)
-    ms = np.array(latencies) * 1000
-    print(
-        json.dumps(
-            {
-                "requests": len(latencies),
-                "images": len(latencies) * rows,
-                "seconds": elapsed,
-                "images_per_s": len(latencies) * rows / elapsed,
-                "p50_ms": float(np.percentile(ms, 50)),
-                "p90_ms": float(np.percentile(ms, 90)),
-                "p99_ms": float(np.percentile(ms, 99)),
-            }
-        )
-    )
+    print_summary(latencies, rows, elapsed)
 
 
 if __name__ == "__main__":

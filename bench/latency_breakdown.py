@@ -54,8 +54,8 @@ def main() -> None:
 
     v2_module.read_body = timed_read_body  # type: ignore[assignment]
 
-    def timed_runner(instances: int) -> Any:
-        run, shutdown = thread_runner(instances)
+    def timed_runner(instances: int, cores: Any = ()) -> Any:
+        run, shutdown = thread_runner(instances, cores)
 
         async def timed_run(index: int, fn: Callable[[Tensors], Tensors], arg: Tensors) -> Tensors:
             def in_thread(x: Tensors) -> Tensors:
@@ -71,7 +71,7 @@ def main() -> None:
 
     engine_module.thread_runner = timed_runner  # type: ignore[assignment]
     engine = Engine(EngineSettings(repository=default_repository(), instances=2))
-    infer = engine.infer
+    infer = engine.infer_keyed
 
     async def timed_infer(*a: Any, **k: Any) -> Any:
         current["submit"] = time.perf_counter()
@@ -79,7 +79,7 @@ def main() -> None:
         current["resolved"] = time.perf_counter()
         return result
 
-    engine.infer = timed_infer  # type: ignore[method-assign]
+    engine.infer_keyed = timed_infer  # type: ignore[method-assign]
     inner = create_app(engine, ServerSettings())
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -108,10 +108,10 @@ def main() -> None:
     def drive() -> None:
         while not server.started:
             time.sleep(0.05)
-        loadgen = Path(__file__).with_name("loadgen.py")
         url = f"http://127.0.0.1:{port}"
         out = subprocess.run(
-            [sys.executable, str(loadgen), "prebuilt", url, "1", str(args.seconds)],
+            [sys.executable, "-m", "bench.loadgen", "prebuilt", url, "1", str(args.seconds)],
+            cwd=Path(__file__).resolve().parents[1],
             capture_output=True,
             text=True,
         )

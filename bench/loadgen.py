@@ -1,9 +1,9 @@
 """Closed-loop load from a separate process: C greenlets, each with one request in flight.
 
-    python bench/loadgen.py tensor URL CONCURRENCY SECONDS [ROWS]
-    python bench/loadgen.py prebuilt URL CONCURRENCY SECONDS [ROWS]
-    python bench/loadgen.py tiny URL CONCURRENCY SECONDS
-    python bench/loadgen.py jpeg URL CONCURRENCY SECONDS IMAGE_PATH
+    python -m bench.loadgen tensor URL CONCURRENCY SECONDS [ROWS]
+    python -m bench.loadgen prebuilt URL CONCURRENCY SECONDS [ROWS]
+    python -m bench.loadgen tiny URL CONCURRENCY SECONDS
+    python -m bench.loadgen jpeg URL CONCURRENCY SECONDS IMAGE_PATH
 
 Prints one JSON line: requests, images, seconds, images_per_s and latency percentiles (ms).
 The tensor mode goes through the official tritonclient (binary tensors); prebuilt sends
@@ -24,6 +24,8 @@ from collections.abc import Callable  # noqa: E402
 
 import gevent  # noqa: E402
 import numpy as np  # noqa: E402
+
+from bench.summary import print_summary  # noqa: E402
 
 
 def run(call: Callable[[], None], concurrency: int, seconds: float) -> list[float]:
@@ -148,20 +150,7 @@ def main() -> None:
     started = time.perf_counter()
     latencies = run(call, concurrency, seconds)
     elapsed = time.perf_counter() - started
-    ms = np.array(latencies) * 1000
-    print(
-        json.dumps(
-            {
-                "requests": len(latencies),
-                "images": len(latencies) * rows,
-                "seconds": elapsed,
-                "images_per_s": len(latencies) * rows / elapsed,
-                "p50_ms": float(np.percentile(ms, 50)),
-                "p90_ms": float(np.percentile(ms, 90)),
-                "p99_ms": float(np.percentile(ms, 99)),
-            }
-        )
-    )
+    print_summary(latencies, rows, elapsed)
 
 
 if __name__ == "__main__":

@@ -143,7 +143,8 @@ def jpeg_1_5mp() -> bytes:
 
 def loadgen(*args: str) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, str(HERE / "loadgen.py"), *args],
+        [sys.executable, "-m", "bench.loadgen", *args],
+        cwd=HERE.parent,
         capture_output=True,
         text=True,
         check=True,

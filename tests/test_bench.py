@@ -50,10 +50,11 @@ def test_decode_and_sources_benches_run(zoo_repository: Path) -> None:
 
 
 @pytest.mark.slow
-def test_protocol_and_lifecycle_benches_run(zoo_repository: Path) -> None:
+def test_protocol_lifecycle_and_breakdown_benches_run(zoo_repository: Path) -> None:
     for command, rows in (
         (["bench.protocols", "--seconds", "0.5", "--concurrency", "2"], ["grpc/http throughput"]),
         (["bench.lifecycle", "--swaps", "1", "--rounds", "1"], ["cold-start", "during swap"]),
+        (["bench.latency_breakdown", "--seconds", "0.5"], ["server total"]),
     ):
         result = subprocess.run(
             [sys.executable, "-m", *command],

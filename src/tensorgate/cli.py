@@ -393,9 +393,7 @@ def models_load(
     auth_token: TokenOption = None,
 ) -> None:
     """Load (or reload) a model on a running server; new versions swap in at once."""
-    with _remote(url, control_token or auth_token) as client:
-        _call(client, "POST", f"/v2/repository/models/{name}/load", json={}, empty=True)
-    typer.echo(f"loaded {name}")
+    _control(url, control_token or auth_token, name, "load")
 
 
 @models_app.command("unload")
@@ -406,9 +404,13 @@ def models_unload(
     auth_token: TokenOption = None,
 ) -> None:
     """Unload a model from a running server (its accepted requests finish first)."""
-    with _remote(url, control_token or auth_token) as client:
-        _call(client, "POST", f"/v2/repository/models/{name}/unload", json={}, empty=True)
-    typer.echo(f"unloaded {name}")
+    _control(url, control_token or auth_token, name, "unload")
+
+
+def _control(url: str, token: str | None, name: str, action: str) -> None:
+    with _remote(url, token) as client:
+        _call(client, "POST", f"/v2/repository/models/{name}/{action}", json={}, empty=True)
+    typer.echo(f"{action}ed {name}")
 
 
 @zoo_app.command("list")

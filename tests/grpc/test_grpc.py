@@ -39,14 +39,19 @@ def stub(server: ServerProcess) -> Iterator[service_pb2_grpc.GRPCInferenceServic
         yield service_pb2_grpc.GRPCInferenceServiceStub(channel)
 
 
+def datatype(array: np.ndarray) -> str:
+    if array.dtype == object:
+        return "BYTES"
+    name = str(array.dtype).upper()
+    return {"FLOAT32": "FP32"}.get(name, name)
+
+
 def grpc_infer(
     client: grpcclient.InferenceServerClient, model: str, feed: dict[str, np.ndarray], **kw: str
 ) -> grpcclient.InferResult:
     inputs = []
     for name, array in feed.items():
-        datatype = "BYTES" if array.dtype == object else str(array.dtype).upper()
-        datatype = {"FLOAT32": "FP32"}.get(datatype, datatype)
-        item = grpcclient.InferInput(name, list(array.shape), datatype)
+        item = grpcclient.InferInput(name, list(array.shape), datatype(array))
         item.set_data_from_numpy(array)
         inputs.append(item)
     return client.infer(model, inputs, **kw)
@@ -57,9 +62,7 @@ def http_infer(
 ) -> httpclient.InferResult:
     inputs = []
     for name, array in feed.items():
-        datatype = "BYTES" if array.dtype == object else str(array.dtype).upper()
-        datatype = {"FLOAT32": "FP32"}.get(datatype, datatype)
-        item = httpclient.InferInput(name, list(array.shape), datatype)
+        item = httpclient.InferInput(name, list(array.shape), datatype(array))
         item.set_data_from_numpy(array, binary_data=True)
         inputs.append(item)
     return client.infer(model, inputs)
