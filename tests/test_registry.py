@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -288,3 +290,38 @@ def test_eviction_plan_takes_least_recently_used_idle_models() -> None:
     assert plan_eviction(residents, need=6, budget=16) == ["old"]
     assert plan_eviction(residents, need=10, budget=16) == ["old", "new"]
     assert plan_eviction(residents, need=13, budget=16) is None
+
+
+async def test_classify_loads_an_evicted_image_model_again(
+    tmp_path: Path, lite0_dir: Path, cat_jpeg: bytes
+) -> None:
+    import httpx
+
+    from tensorgate.server.app import create_app
+
+    for name in ("a", "b"):
+        shutil.copytree(lite0_dir, tmp_path / name)
+        config = tmp_path / name / "config.yaml"
+        config.write_text(re.sub(r"(?m)^name: .*$", f"name: {name}", config.read_text()))
+    size = (lite0_dir / "1" / "model.onnx").stat().st_size
+    engine = engine_for(tmp_path, instances=1, memory_budget={"cpu": int(size * 1.5)})
+    await engine.start()  # b evicted a
+    try:
+        transport = httpx.ASGITransport(app=create_app(engine))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            for name in ("a", "b", "a"):
+                response = await client.post(f"/v2/models/{name}/classify", content=cat_jpeg)
+                assert response.status_code == 200, response.text
+                (best, *_) = response.json()["results"][0]["predictions"]
+                assert best["index"] in range(281, 286)  # a cat
+                sources = await client.post(
+                    f"/v2/models/{'b' if name == 'a' else 'a'}/classify/sources",
+                    json={"sources": ["s3://not-allowed/cat.jpg"]},
+                )
+                assert sources.status_code == 200, sources.text
+                assert sources.json()["results"][0]["status"] == 403  # the bucket, not the model
+        cold = engine.metrics.render().decode()
+        for name in ("a", "b"):  # each request for the evicted one loaded it again
+            assert f'tensorgate_model_cold_start_seconds_count{{model="{name}"}} 2.0' in cold
+    finally:
+        await engine.stop()

@@ -157,6 +157,7 @@ class Batcher:
         self._waiters: set[asyncio.Future[None]] = set()
         self._workers: list[asyncio.Task[None]] = []
         self._idle = 0
+        self._running = 0
         self._state = BatcherState.NEW
 
     @property
@@ -171,9 +172,7 @@ class Batcher:
     @property
     def busy(self) -> bool:
         """Requests are queued or a batch is running."""
-        if self._state is BatcherState.STOPPED:
-            return False
-        return self._queued_rows > 0 or self._idle < len(self._workers)
+        return self._queued_rows > 0 or self._running > 0
 
     def start(self) -> None:
         """Start one worker task per instance on the running loop."""
@@ -296,6 +295,7 @@ class Batcher:
             batch = await self._next_batch()
             if batch is None:
                 return
+            self._running += 1
             try:
                 async with instance.gate.slot():
                     live = [p for p in batch if not p.future.done()]
@@ -305,6 +305,8 @@ class Batcher:
                 # Stopped past the drain timeout: no request of this batch may hang.
                 self._fail(batch, self._stopped_error())
                 raise
+            finally:
+                self._running -= 1
 
     def _stopped_error(self) -> ShuttingDownError:
         return ShuttingDownError(

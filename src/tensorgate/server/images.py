@@ -65,11 +65,12 @@ def image_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
             if not raw_top.isdigit() or int(raw_top) < 1:
                 raise InvalidInputError(f"top_k must be an integer >= 1, got {raw_top!r}")
             top = int(raw_top)
-        model = engine.model(name, version)
+        # acquire: an evicted model loads again. The engine gets the version asked for
+        # (not the one found now), so a hot swap while images decode does not fail them.
+        model = await engine.acquire(name, version)
         images = await _images(request, settings)
         answers = await until_disconnect(
-            request,
-            engine.classify(name, [data for _, data in images], top=top, version=model.key.version),
+            request, engine.classify(name, [data for _, data in images], top=top, version=version)
         )
         results: list[dict[str, Any]] = [
             {"filename": filename, "predictions": _predictions(answer)}
@@ -81,12 +82,12 @@ def image_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
 
     async def classify_sources(request: Request) -> Response:
         name = request.path_params["name"]
-        model = engine.model(name, path_version(request))
+        version = path_version(request)
+        model = await engine.acquire(name, version)
         body = await read_body(request, settings.max_json_bytes, "sources request body")
         sources, top = _sources_request(body, settings.max_images_per_request)
         answers = await until_disconnect(
-            request,
-            engine.classify_sources(name, sources, top=top, version=model.key.version),
+            request, engine.classify_sources(name, sources, top=top, version=version)
         )
         results: list[dict[str, Any]] = []
         for source, answer in zip(sources, answers, strict=True):
