@@ -50,19 +50,20 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[mi
         work: Callable[[], Awaitable[R]],
         *,
         control: bool = False,
-        public: bool = False,
     ) -> R:
         """Check the token, run ``work``, map our errors to gRPC statuses."""
         try:
-            if not public:
-                metadata = dict(context.invocation_metadata() or ())
-                self._access.check(metadata.get("authorization"), control=control)
+            self._authorize(context, control=control)
             return await work()
         except TensorgateError as exc:
             if exc.http_status >= 500 and not isinstance(exc, UnavailableError):
                 log.warning("rpc failed", extra={"error": exc.message})
             await context.abort(grpc.StatusCode[exc.grpc_code], exc.message)
             raise  # abort raises; this line is for type checkers
+
+    def _authorize(self, context: Context, *, control: bool) -> None:
+        metadata = dict(context.invocation_metadata() or ())
+        self._access.check(metadata.get("authorization"), control=control)
 
     # ------------------------------------------------------------------ health
     async def ServerLive(self, request: Any, context: Context) -> Any:
@@ -138,9 +139,8 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[mi
     ) -> AsyncIterator[Any]:
         """One response per request, in order; a failed request answers with its
         ``error_message`` and the stream goes on."""
-        metadata = dict(context.invocation_metadata() or ())
         try:
-            self._access.check(metadata.get("authorization"), control=False)
+            self._authorize(context, control=False)
         except TensorgateError as exc:
             await context.abort(grpc.StatusCode[exc.grpc_code], exc.message)
         async for request in request_iterator:
