@@ -75,11 +75,18 @@ class EngineState(enum.Enum):
     STOPPED = "stopped"
 
 
+def _load_torch(path: Path, options: RuntimeOptions) -> Runtime:
+    # Imported here, so that serving ONNX models never imports torch.
+    from tensorgate.runtimes.pytorch import load_torch
+
+    return load_torch(path, options)
+
+
 def _default_factories() -> dict[str, RuntimeFactory]:
     from tensorgate.runtimes.fake import load_fake
     from tensorgate.runtimes.onnx import load_onnx
 
-    return {"onnxruntime": load_onnx, "fake": load_fake}
+    return {"onnxruntime": load_onnx, "fake": load_fake, "pytorch": _load_torch}
 
 
 class Engine:
@@ -265,7 +272,13 @@ class Engine:
         except KeyError:
             raise ConfigError(f"{path}: backend {config.backend!r} has no runtime here") from None
         count = config.instances.count or default_instances(device)
-        options = RuntimeOptions(device, config.instances.threads, config.inputs, config.outputs)
+        options = RuntimeOptions(
+            device,
+            config.instances.threads,
+            config.inputs,
+            config.outputs,
+            max_batch_size=config.max_batch_size,
+        )
         runtimes: list[Runtime] = []
         try:
             for _ in range(count):

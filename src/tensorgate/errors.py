@@ -25,7 +25,9 @@ gRPC status code it maps to, so every adapter answers the same failure the same 
     │   ├── QueueFullError               503  UNAVAILABLE        batcher queue at its bound
     │   └── ShuttingDownError            503  UNAVAILABLE        server is draining
     ├── DeadlineExceededError            504  DEADLINE_EXCEEDED  request ran past its deadline
-    └── InferenceError                   500  INTERNAL           the runtime failed on a batch
+    ├── InferenceError                   500  INTERNAL           the runtime failed on a batch
+    └── ConversionError                  500  INTERNAL           convert / optimize failed
+        └── AccuracyError                500  INTERNAL           result disagrees with its source
 
 Messages say what was wrong, the offending value, and how to fix it.
 """
@@ -35,9 +37,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "AccuracyError",
     "BlockedSourceError",
     "ConfigError",
     "ControlDisabledError",
+    "ConversionError",
     "DeadlineExceededError",
     "ImageError",
     "ImageTooLargeError",
@@ -209,3 +213,12 @@ class DeadlineExceededError(TensorgateError):
 
 class InferenceError(TensorgateError):
     """The runtime failed while running a batch; every request of that batch gets this."""
+
+
+class ConversionError(TensorgateError):
+    """``convert`` or ``optimize`` could not produce a model faithful to its source."""
+
+
+class AccuracyError(ConversionError):
+    """A converted or optimized model disagrees with its source beyond the threshold;
+    nothing was written."""

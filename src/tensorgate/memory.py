@@ -12,13 +12,13 @@ idle, just enough of them to fit the new one.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from tensorgate import nvml
 from tensorgate.errors import ConfigError
 
 __all__ = [
@@ -141,7 +141,6 @@ class ProcessMemory:
 
     def __init__(self) -> None:
         self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-        self._nvml: ctypes.CDLL | bool | None = False  # False: not tried yet
 
     def used(self, device: str) -> int | None:
         if device == "cpu":
@@ -157,38 +156,10 @@ class ProcessMemory:
         except (OSError, ValueError, IndexError):
             return None
 
-    def _gpu_used(self, index: int) -> int | None:
-        if self._nvml is False:
-            self._nvml = _open_nvml()
-        nvml = self._nvml
-        if not isinstance(nvml, ctypes.CDLL):
-            return None
-        handle = ctypes.c_void_p()
-        if nvml.nvmlDeviceGetHandleByIndex_v2(ctypes.c_uint(index), ctypes.byref(handle)) != 0:
-            return None
-        info = _NvmlMemory()
-        if nvml.nvmlDeviceGetMemoryInfo(handle, ctypes.byref(info)) != 0:
-            return None
-        return int(info.used)
-
-
-class _NvmlMemory(ctypes.Structure):
-    _fields_ = [
-        ("total", ctypes.c_ulonglong),
-        ("free", ctypes.c_ulonglong),
-        ("used", ctypes.c_ulonglong),
-    ]
-
-
-def _open_nvml() -> ctypes.CDLL | None:
-    """The NVIDIA management library, initialised; None without a driver."""
-    try:
-        nvml = ctypes.CDLL("libnvidia-ml.so.1")
-    except OSError:
-        return None
-    if nvml.nvmlInit_v2() != 0:
-        return None
-    return nvml
+    @staticmethod
+    def _gpu_used(index: int) -> int | None:
+        info = nvml.memory(index)
+        return None if info is None else info.used
 
 
 def file_size(paths: Mapping[int, os.PathLike[str] | str]) -> int:

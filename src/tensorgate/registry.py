@@ -45,6 +45,9 @@ __all__ = ["LoadedModel", "ModelState", "ModelStatus", "Registry"]
 
 log = logging.getLogger("tensorgate.registry")
 
+#: Triton's platform names, which its clients show.
+_PLATFORMS = {"onnxruntime": "onnxruntime_onnx", "pytorch": "pytorch_libtorch"}
+
 #: Why a model that is not served now was taken down (its status reason).
 UNLOADED = "unloaded by request; load it again through the repository API"
 EVICTED = "evicted to fit the memory budget; the next request loads it again"
@@ -100,7 +103,7 @@ class LoadedModel:
 
     @property
     def platform(self) -> str:
-        return "onnxruntime_onnx" if self.config.backend == "onnxruntime" else self.config.backend
+        return _PLATFORMS.get(self.config.backend, self.config.backend)
 
     @property
     def idle(self) -> bool:

@@ -42,8 +42,8 @@ __all__ = [
 
 #: Model names: a letter or digit first, then letters, digits, ``_ . -``; 64 at most.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-BACKENDS = ("onnxruntime", "fake")
-_DEFAULT_FILENAMES = {"onnxruntime": "model.onnx", "fake": "model.fake"}
+BACKENDS = ("onnxruntime", "pytorch", "fake")
+_DEFAULT_FILENAMES = {"onnxruntime": "model.onnx", "pytorch": "model.pt", "fake": "model.fake"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,12 +20,14 @@ class RuntimeOptions:
         threads: intra-op threads (one by default: instances scale better than threads).
         inputs: declared input specs from config.yaml (empty: use the model's own).
         outputs: declared output specs (empty: use the model's own).
+        max_batch_size: the most rows one batch holds (0: not known).
     """
 
     device: DeviceId = "cpu"
     threads: int = 1
     inputs: tuple[TensorSpec, ...] = ()
     outputs: tuple[TensorSpec, ...] = ()
+    max_batch_size: int = 0
 
 
 @runtime_checkable

@@ -39,8 +39,11 @@ _ONNX_TO_V2 = {
 
 
 def auto_device() -> DeviceId:
-    """``cuda:0`` when this onnxruntime build can use CUDA, else ``cpu``."""
-    return "cuda:0" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
+    """``cuda:0`` when a GPU is visible and this onnxruntime build can use CUDA, else ``cpu``."""
+    from tensorgate.devices import visible_gpus
+
+    usable = "CUDAExecutionProvider" in ort.get_available_providers()
+    return "cuda:0" if usable and visible_gpus() else "cpu"
 
 
 def providers_for(device: DeviceId) -> list[str | tuple[str, dict[str, Any]]]:
