@@ -34,7 +34,7 @@ Messages say what was wrong, the offending value, and how to fix it.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 __all__ = [
     "AccuracyError",
@@ -221,4 +221,8 @@ class ConversionError(TensorgateError):
 
 class AccuracyError(ConversionError):
     """A converted or optimized model disagrees with its source beyond the threshold;
-    nothing was written."""
+    nothing was written. ``report`` holds what was measured, where there is one."""
+
+    def __init__(self, message: str, report: Any = None) -> None:
+        super().__init__(message)
+        self.report = report

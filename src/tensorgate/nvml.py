@@ -14,7 +14,7 @@ from dataclasses import dataclass
 __all__ = ["GpuMemory", "count", "memory", "name"]
 
 _lock = threading.Lock()
-_library: ctypes.CDLL | None | bool = False  # False: not tried yet
+_library: ctypes.CDLL | bool | None = False  # False: not tried yet
 
 
 @dataclass(frozen=True, slots=True)

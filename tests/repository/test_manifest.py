@@ -60,7 +60,7 @@ version_policy: {latest: 2}
         ("max_batch_size: many", "field 'max_batch_size' must be an integer, got 'many'"),
         (
             "backend: tensorflow",
-            "field 'backend' is 'tensorflow'; must be one of onnxruntime, fake",
+            "field 'backend' is 'tensorflow'; must be one of onnxruntime, pytorch, fake",
         ),
         ("name: other", "field 'name' is 'other' but the directory is 'm'; they must match"),
         ("colour: red", "field 'colour' is not a known field"),

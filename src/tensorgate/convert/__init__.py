@@ -65,7 +65,8 @@ def convert(
         )
     if importlib.util.find_spec("torch") is None:
         raise ConversionError(
-            f"converting {source!r} needs torch; install the zoo extra: pip install 'tensorgate[zoo]'"
+            f"converting {source!r} needs torch; install the zoo extra: "
+            "pip install 'tensorgate[zoo]'"
         )
     if input_shape is None:
         raise ConversionError(

@@ -109,7 +109,7 @@ def _check(model: Path, reference: Path, tolerance: float) -> tuple[float, float
         index = 0
         while f"input_{index}" in saved:
             x = saved[f"input_{index}"]
-            want = []
+            want: list[np.ndarray] = []
             while f"output_{index}_{len(want)}" in saved:
                 want.append(saved[f"output_{index}_{len(want)}"])
             try:

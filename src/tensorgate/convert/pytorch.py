@@ -64,8 +64,8 @@ def export_module(
                 "--input-shape"
             ) from None
     count = len(expected[0])
-    names = output_names if len(output_names) == count else tuple(
-        f"output__{i}" for i in range(count)
+    names = (
+        output_names if len(output_names) == count else tuple(f"output__{i}" for i in range(count))
     )
     axes = {name: {0: "batch"} for name in (input_name, *names)}
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):

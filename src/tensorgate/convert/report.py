@@ -65,8 +65,7 @@ def relative_error(expected: Sequence[Array], got: Sequence[Array]) -> tuple[flo
     """(max |got − expected|, that divided by max(1, max |expected|)) over all outputs."""
     if len(expected) != len(got):
         raise AccuracyError(
-            f"the converted model returns {len(got)} output(s); the source returns "
-            f"{len(expected)}"
+            f"the converted model returns {len(got)} output(s); the source returns {len(expected)}"
         )
     worst = 0.0
     scale = 1.0

@@ -12,7 +12,7 @@ import importlib.util
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -69,9 +69,7 @@ def load_checkpoint(path: Path) -> Mapping[str, torch.Tensor]:
             if isinstance(inner, Mapping) and inner:
                 data = inner
                 break
-    if not isinstance(data, Mapping) or not all(
-        isinstance(v, torch.Tensor) for v in data.values()
-    ):
+    if not isinstance(data, Mapping) or not all(isinstance(v, torch.Tensor) for v in data.values()):
         raise ConversionError(
             f"checkpoint {path} holds no state dict (a mapping of names to tensors); save "
             "it with torch.save(model.state_dict(), path)"
@@ -79,7 +77,7 @@ def load_checkpoint(path: Path) -> Mapping[str, torch.Tensor]:
     prefix = "module."  # saved from DataParallel / DistributedDataParallel
     if data and all(str(k).startswith(prefix) for k in data):
         data = {str(k)[len(prefix) :]: v for k, v in data.items()}
-    return data
+    return cast("Mapping[str, torch.Tensor]", data)
 
 
 def load_module(source: str, checkpoint: Path | None = None) -> torch.nn.Module:
@@ -104,7 +102,8 @@ def load_module(source: str, checkpoint: Path | None = None) -> torch.nn.Module:
                 raise ConversionError(f"{source}: not a torch.export archive: {exc}") from None
             return module
         try:
-            return torch.jit.load(str(path), map_location="cpu").eval()
+            scripted = torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
+            return cast("torch.nn.Module", scripted.eval())
         except Exception as exc:
             raise ConversionError(
                 f"{source} is not a TorchScript archive ({exc}); if it is a checkpoint, "
@@ -125,7 +124,9 @@ def load_module(source: str, checkpoint: Path | None = None) -> torch.nn.Module:
         try:
             result = built.load_state_dict(state, strict=False)
         except RuntimeError as exc:  # shapes that do not match
-            raise ConversionError(f"checkpoint {checkpoint} does not fit {source!r}: {exc}") from None
+            raise ConversionError(
+                f"checkpoint {checkpoint} does not fit {source!r}: {exc}"
+            ) from None
         if result.missing_keys or result.unexpected_keys:
             missing = ", ".join(result.missing_keys[:3]) or "none"
             extra = ", ".join(result.unexpected_keys[:3]) or "none"

@@ -38,7 +38,7 @@ def keras_export(args: dict[str, Any]) -> dict[str, Any]:
     import tf2onnx
 
     model = keras.models.load_model(args["source"], compile=False)
-    declared = [d for d in model.inputs[0].shape[1:]]
+    declared = list(model.inputs[0].shape[1:])
     shape = args.get("input_shape") or declared
     if any(d is None for d in shape):
         raise SystemExit(f"the model's input shape is {declared}; give --input-shape")
@@ -48,9 +48,18 @@ def keras_export(args: dict[str, Any]) -> dict[str, Any]:
     tf2onnx.convert.from_keras(
         model, input_signature=spec, opset=args["opset"], output_path=args["target"]
     )
-    versions = {"tensorflow": tf.__version__, "keras": keras.__version__, "tf2onnx": tf2onnx.__version__}
-    return {"input_name": args["input_name"], "input_shape": list(shape), "samples": samples,
-            "expected": expected, "versions": versions}
+    versions = {
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "tf2onnx": tf2onnx.__version__,
+    }
+    return {
+        "input_name": args["input_name"],
+        "input_shape": list(shape),
+        "samples": samples,
+        "expected": expected,
+        "versions": versions,
+    }
 
 
 def mxnet_export(args: dict[str, Any]) -> dict[str, Any]:
@@ -64,16 +73,24 @@ def mxnet_export(args: dict[str, Any]) -> dict[str, Any]:
         raise SystemExit("an MXNet symbol carries no input shape; give --input-shape")
     sym = mx.sym.load(symbol)
     arg_params = set(mx.nd.load(params))
-    names = [n for n in sym.list_inputs() if f"arg:{n}" not in arg_params
-             and f"aux:{n}" not in arg_params and n not in arg_params]
+    names = [
+        n
+        for n in sym.list_inputs()
+        if f"arg:{n}" not in arg_params and f"aux:{n}" not in arg_params and n not in arg_params
+    ]
     if len(names) != 1:
         raise SystemExit(f"the symbol has {len(names)} data inputs ({names}); convert needs one")
     net = mx.gluon.SymbolBlock.imports(symbol, names, params)
     samples = _samples(shape, args["seed"])
     expected = [[o.asnumpy() for o in _as_list(net(mx.nd.array(x)))] for x in samples]
     mx.onnx.export_model(
-        symbol, params, in_shapes=[(1, *shape)], in_types=[np.float32],
-        onnx_file_path=args["target"], dynamic=True, dynamic_input_shapes=[(None, *shape)],
+        symbol,
+        params,
+        in_shapes=[(1, *shape)],
+        in_types=[np.float32],
+        onnx_file_path=args["target"],
+        dynamic=True,
+        dynamic_input_shapes=[(None, *shape)],
     )
     import onnx
 
@@ -84,8 +101,13 @@ def mxnet_export(args: dict[str, Any]) -> dict[str, Any]:
     del model.graph.input[:]
     model.graph.input.extend(data)
     onnx.save(model, args["target"])
-    return {"input_name": names[0], "input_shape": list(shape), "samples": samples,
-            "expected": expected, "versions": {"mxnet": mx.__version__, "onnx": onnx.__version__}}
+    return {
+        "input_name": names[0],
+        "input_shape": list(shape),
+        "samples": samples,
+        "expected": expected,
+        "versions": {"mxnet": mx.__version__, "onnx": onnx.__version__},
+    }
 
 
 def main() -> None:
@@ -93,7 +115,8 @@ def main() -> None:
     export = {"keras": keras_export, "mxnet": mxnet_export}[args["framework"]]
     result = export(args)
     arrays: dict[str, Any] = {}
-    for i, (x, outputs) in enumerate(zip(result.pop("samples"), result.pop("expected"))):
+    pairs = zip(result.pop("samples"), result.pop("expected"), strict=True)
+    for i, (x, outputs) in enumerate(pairs):
         arrays[f"input_{i}"] = x
         for j, y in enumerate(outputs):
             arrays[f"output_{i}_{j}"] = y

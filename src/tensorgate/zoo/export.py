@@ -12,7 +12,7 @@ import numpy as np
 
 from tensorgate.zoo.catalog import ZooModel
 
-__all__ = ["build_torch_model", "export_onnx", "imagenet_labels"]
+__all__ = ["build_torch_model", "export_onnx", "export_program", "imagenet_labels"]
 
 
 def build_torch_model(model: ZooModel) -> Any:
@@ -29,34 +29,42 @@ def build_torch_model(model: ZooModel) -> Any:
     return net.eval()
 
 
-def export_onnx(model: ZooModel, target: Path) -> float:
-    """Export with a dynamic batch axis; return max |onnxruntime − torch| on 4 random images."""
+def _quiet_build(model: ZooModel) -> Any:
     import contextlib
     import io
 
-    import onnxruntime as ort
+    with contextlib.redirect_stdout(io.StringIO()):  # the package prints on load
+        return build_torch_model(model)
+
+
+def export_onnx(model: ZooModel, target: Path) -> float:
+    """Export with a dynamic batch axis; return max |onnxruntime − torch| (batches 1, 3)."""
+    from tensorgate.convert.pytorch import export_module
+
+    size = model.image_size
+    absolute, _ = export_module(
+        _quiet_build(model), (3, size, size), target, output_names=("logits",)
+    )
+    return absolute
+
+
+def export_program(model: ZooModel, target: Path) -> float:
+    """Save a ``torch.export`` archive with a dynamic batch axis (up to 64); return max
+    |archive − eager module| on a random batch of 3."""
     import torch
 
-    with contextlib.redirect_stdout(io.StringIO()):  # the package prints on load
-        net = build_torch_model(model)
+    net = _quiet_build(model)
     size = model.image_size
-    sample = torch.randn(4, 3, size, size, generator=torch.Generator().manual_seed(0))
+    sample = torch.randn(3, 3, size, size, generator=torch.Generator().manual_seed(0))
+    batch = torch.export.Dim("batch", min=1, max=64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(
-            net,
-            (sample[:1],),
-            str(target),
-            input_names=["input"],
-            output_names=["logits"],
-            dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-            opset_version=17,
-            dynamo=False,
-        )
+        program = torch.export.export(net, (sample,), dynamic_shapes=({0: batch},))
+    torch.export.save(program, str(target))
+    loaded = torch.export.load(str(target)).module()
     with torch.inference_mode():
         expected = net(sample).numpy()
-    session = ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
-    got = session.run(None, {"input": sample.numpy()})[0]
+        got = loaded(sample).numpy()
     return float(np.abs(got - expected).max())
 
 
