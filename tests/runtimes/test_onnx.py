@@ -66,7 +66,7 @@ def test_providers_follow_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
     assert chosen[1] == ("CUDAExecutionProvider", {"device_id": 1})
     monkeypatch.setattr(devices, "visible_gpus", lambda: [0])
     assert auto_device() == "cuda:0"
-    monkeypatch.setattr(devices, "visible_gpus", lambda: [])
+    monkeypatch.setattr(devices, "visible_gpus", list)
     assert auto_device() == "cpu", "a CUDA build of onnxruntime on a machine without a GPU"
     monkeypatch.setenv("TENSORGATE_TENSORRT", "0")
     assert [p if isinstance(p, str) else p[0] for p in providers_for("cuda:0")] == available[1:]

@@ -76,7 +76,9 @@ def relative_error(expected: Sequence[Array], got: Sequence[Array]) -> tuple[flo
                 f"has {list(want.shape)}"
             )
         want64 = want.astype(np.float64)
-        worst = max(worst, float(np.abs(have.astype(np.float64) - want64).max(initial=0.0)))
+        diff = np.abs(have.astype(np.float64) - want64)
+        # NaN or inf where the source is finite is as wrong as it gets.
+        worst = max(worst, float(diff.max(initial=0.0)) if np.isfinite(diff).all() else np.inf)
         scale = max(scale, float(np.abs(want64).max(initial=0.0)))
     return worst, worst / scale
 

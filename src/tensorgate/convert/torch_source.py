@@ -11,6 +11,7 @@ import importlib
 import importlib.util
 import sys
 from collections.abc import Mapping
+import warnings
 from pathlib import Path
 from typing import Any, cast
 
@@ -102,7 +103,9 @@ def load_module(source: str, checkpoint: Path | None = None) -> torch.nn.Module:
                 raise ConversionError(f"{source}: not a torch.export archive: {exc}") from None
             return module
         try:
-            scripted = torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript, torch 2.13
+                scripted = torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
             return cast("torch.nn.Module", scripted.eval())
         except Exception as exc:
             raise ConversionError(

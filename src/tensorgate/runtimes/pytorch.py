@@ -15,6 +15,7 @@ declared, else ``output__0``, ``output__1``, … (Triton's convention).
 from __future__ import annotations
 
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -120,9 +121,12 @@ class TorchRuntime:
             if path.suffix == ".pt2":
                 self._module, found = self._load_exported(path, options)
             else:
-                scripted = torch.jit.load(  # type: ignore[no-untyped-call]
-                    str(path), map_location=self._torch_device
-                )
+                with warnings.catch_warnings():
+                    # torch 2.13 deprecates TorchScript; archives still load and serve.
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    scripted = torch.jit.load(  # type: ignore[no-untyped-call]
+                        str(path), map_location=self._torch_device
+                    )
                 self._module = scripted.eval()
                 found = ((), ())
         except ConfigError:
