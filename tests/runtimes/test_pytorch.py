@@ -39,7 +39,7 @@ def test_torchscript_runs_with_the_declared_signature(tmp_path: Path) -> None:
     runtime = load_torch(path, RuntimeOptions(inputs=IN, outputs=OUT))
     got = runtime.infer({"image": X[:3]})["logits"]
     np.testing.assert_allclose(got, eager(net, X[:3]), rtol=1e-5, atol=1e-6)
-    with pytest.raises(ConfigError, match="needs 'inputs' and 'outputs' in its config.yaml"):
+    with pytest.raises(ConfigError, match=r"needs 'inputs' and 'outputs' in its config\.yaml"):
         load_torch(path, RuntimeOptions())
 
 

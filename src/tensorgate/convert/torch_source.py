@@ -10,8 +10,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from collections.abc import Mapping
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
