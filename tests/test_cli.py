@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,7 @@ def test_classify_unknown_model_says_so(
 def test_models_list_reads_a_repository(zoo_repository: Path) -> None:
     result = CliRunner().invoke(app, ["models", "list", "--repository", str(zoo_repository)])
     assert result.exit_code == 0
-    assert "efficientnet-lite0  1" in result.output
+    assert re.search(r"^efficientnet-lite0\s+1\s", result.output, re.MULTILINE), result.output
 
 
 def test_zoo_pull_of_an_unknown_model(tmp_path: Path) -> None:

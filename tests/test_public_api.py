@@ -44,7 +44,9 @@ from tensorgate.server.runner import serve
 from tensorgate.cli import app
 
 async def main():
-    settings = EngineSettings(repository=Path({str(zoo_repository)!r}), instances=1)
+    settings = EngineSettings(
+        repository=Path({str(zoo_repository)!r}), models=("efficientnet-lite0",), instances=1
+    )
     async with Engine(settings) as e:
         await e.classify("efficientnet-lite0", [sys.stdin.buffer.read()])
 

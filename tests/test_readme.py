@@ -51,6 +51,8 @@ def test_shell_example(line: str, server: ServerProcess, workdir: Path) -> None:
         assert re.search(
             r"(tabby|tiger cat|Egyptian cat|Persian cat|Siamese cat)", result.stdout
         ), result.stdout
+    elif line.startswith("tensorgate devices"):
+        assert "auto       onnxruntime -> cpu" in result.stdout or "cuda:0" in result.stdout
     else:
         assert "efficientnet-lite0" in result.stdout
 
