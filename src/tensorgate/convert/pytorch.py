@@ -19,6 +19,7 @@ import torch
 from tensorgate.convert.report import DEFAULT_TOLERANCE, ConversionReport, check_outputs
 from tensorgate.convert.torch_source import load_module
 from tensorgate.errors import ConversionError
+from tensorgate.runtimes.pytorch import output_tensors
 
 __all__ = ["CHECK_BATCHES", "export_module", "torch_to_onnx"]
 
@@ -27,16 +28,13 @@ CHECK_BATCHES = (1, 3)
 
 
 def _outputs(result: object) -> list[torch.Tensor]:
-    if isinstance(result, torch.Tensor):
-        return [result]
-    if isinstance(result, list | tuple) and all(isinstance(v, torch.Tensor) for v in result):
-        return list(result)
-    if isinstance(result, dict) and all(isinstance(v, torch.Tensor) for v in result.values()):
-        return list(result.values())
-    raise ConversionError(
-        f"the model returns {type(result).__name__}; convert models that return a tensor, "
-        "a tuple of tensors or a dict of tensors"
-    )
+    tensors = output_tensors(result)
+    if tensors is None:
+        raise ConversionError(
+            f"the model returns {type(result).__name__}; convert models that return a tensor, "
+            "a tuple of tensors or a dict of tensors"
+        )
+    return tensors
 
 
 def export_module(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -18,6 +17,7 @@ from typing import Any, cast
 import torch
 
 from tensorgate.errors import ConversionError
+from tensorgate.runtimes.pytorch import load_torchscript
 
 __all__ = ["load_checkpoint", "load_module"]
 
@@ -103,10 +103,7 @@ def load_module(source: str, checkpoint: Path | None = None) -> torch.nn.Module:
                 raise ConversionError(f"{source}: not a torch.export archive: {exc}") from None
             return module
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript, torch 2.13
-                scripted = torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
-            return cast("torch.nn.Module", scripted.eval())
+            return load_torchscript(path, torch.device("cpu"))
         except Exception as exc:
             raise ConversionError(
                 f"{source} is not a TorchScript archive ({exc}); if it is a checkpoint, "

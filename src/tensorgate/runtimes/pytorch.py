@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -26,7 +26,14 @@ from tensorgate.errors import ConfigError, InferenceError
 from tensorgate.runtimes.base import RuntimeOptions
 from tensorgate.types import DeviceId, Tensors, TensorSpec
 
-__all__ = ["TorchRuntime", "auto_device", "datatype_of_torch", "load_torch"]
+__all__ = [
+    "TorchRuntime",
+    "auto_device",
+    "datatype_of_torch",
+    "load_torch",
+    "load_torchscript",
+    "output_tensors",
+]
 
 _TORCH_TO_V2: dict[torch.dtype, str] = {
     torch.bool: "BOOL",
@@ -121,13 +128,7 @@ class TorchRuntime:
             if path.suffix == ".pt2":
                 self._module, found = self._load_exported(path, options)
             else:
-                with warnings.catch_warnings():
-                    # torch 2.13 deprecates TorchScript; archives still load and serve.
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                    scripted = torch.jit.load(  # type: ignore[no-untyped-call]
-                        str(path), map_location=self._torch_device
-                    )
-                self._module = scripted.eval()
+                self._module = load_torchscript(path, self._torch_device)
                 found = ((), ())
         except ConfigError:
             raise
@@ -157,12 +158,12 @@ class TorchRuntime:
         names, examples = _exported_inputs(program, path)
         specs: list[TensorSpec] = []
         for name, example in zip(names, examples, strict=True):
-            shape = tuple(d if isinstance(d, int) else -1 for d in example.shape)
+            shape = _dims(example.shape)
             if not shape:
                 raise ConfigError(
                     f"{path}: exported input {name!r} is a scalar; it needs a batch axis"
                 )
-            if isinstance(shape[0], int) and shape[0] != -1 and options.max_batch_size > shape[0]:
+            if shape[0] != -1 and options.max_batch_size > shape[0]:
                 raise ConfigError(
                     f"{path}: input {name!r} was exported with a fixed batch of {shape[0]}, "
                     f"but max_batch_size is {options.max_batch_size}; export with "
@@ -175,7 +176,7 @@ class TorchRuntime:
             TensorSpec(
                 f"output__{i}",
                 datatype_of_torch(value.dtype, f"{path}: exported output {i}"),
-                tuple(d if isinstance(d, int) else -1 for d in value.shape[1:]),
+                _dims(value.shape[1:]),
             )
             for i, value in enumerate(_exported_outputs(program, path))
         )
@@ -221,7 +222,12 @@ class TorchRuntime:
                     for name in self._input_names
                 ]
                 result = self._module(*args)
-                values = _flatten(result)
+                values = output_tensors(result)
+                if values is None:
+                    raise InferenceError(
+                        f"the model returned {type(result).__name__}; tensorgate serves models "
+                        "that return a tensor, a tuple or list of tensors, or a dict of tensors"
+                    )
                 arrays = [v.detach().to("cpu").numpy() for v in values]
         except Exception as exc:  # torch raises its own untyped errors
             raise InferenceError(f"torch failed on a batch: {exc}") from exc
@@ -238,18 +244,30 @@ class TorchRuntime:
             torch.cuda.empty_cache()
 
 
-def _flatten(result: Any) -> list[torch.Tensor]:
-    """A model's outputs as a list: one tensor, a tuple/list, or a dict in key order."""
+def output_tensors(result: Any) -> list[torch.Tensor] | None:
+    """A model's outputs as a list — one tensor, a tuple/list, or a dict in key order —
+    or None when the model returned anything else."""
     if isinstance(result, torch.Tensor):
         return [result]
     if isinstance(result, dict):
         result = list(result.values())
     if isinstance(result, list | tuple) and all(isinstance(v, torch.Tensor) for v in result):
         return list(result)
-    raise InferenceError(
-        f"the model returned {type(result).__name__}; tensorgate serves models that return "
-        "a tensor, a tuple or list of tensors, or a dict of tensors"
-    )
+    return None
+
+
+def load_torchscript(path: Path, device: torch.device) -> torch.nn.Module:
+    """A TorchScript archive in eval mode on ``device`` (torch's own errors pass through)."""
+    with warnings.catch_warnings():
+        # torch 2.13 deprecates TorchScript; archives still load and serve.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        scripted = torch.jit.load(str(path), map_location=device)  # type: ignore[no-untyped-call]
+    return cast("torch.nn.Module", scripted.eval())
+
+
+def _dims(shape: Any) -> tuple[int, ...]:
+    """A fake tensor's shape with every symbolic (dynamic) size as -1."""
+    return tuple(d if isinstance(d, int) else -1 for d in shape)
 
 
 def load_torch(path: Path, options: RuntimeOptions) -> TorchRuntime:
