@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import tempfile
-import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ import numpy as np
 from bench.photos import write_calibration_set
 from tensorgate.config import default_repository
 from tensorgate.optimize.calibration import load_calibration
+from tensorgate.optimize.evaluate import alternate
 from tensorgate.optimize.quantize import transform
 from tensorgate.repository.manifest import load_config
 from tensorgate.runtimes.base import Runtime, RuntimeOptions
@@ -68,18 +69,12 @@ def main() -> None:
         print(f"EfficientNet-Lite0, CPU, 1 thread per runtime, {len(x)} photo views")
         for batch in (1, 8):
             sample = np.ascontiguousarray(np.resize(x, (batch, *x.shape[1:])))
-            totals = dict.fromkeys(runtimes, 0.0)
-            rounds = 0
-            deadline = time.perf_counter() + args.seconds
-            while rounds < 3 or time.perf_counter() < deadline:
-                for name, runtime in runtimes.items():
-                    started = time.perf_counter()
-                    runtime.infer({"input": sample})
-                    totals[name] += time.perf_counter() - started
-                rounds += 1
-            base = rounds * batch / totals["onnxruntime fp32"]
-            for name in runtimes:
-                rate = rounds * batch / totals[name]
+            calls = [partial(runtime.infer, {"input": sample}) for runtime in runtimes.values()]
+            rates = dict(
+                zip(runtimes, alternate(calls, args.seconds, batch, min_rounds=3), strict=True)
+            )
+            base = rates["onnxruntime fp32"]
+            for name, rate in rates.items():
                 agree = float((logits[name].argmax(1) == reference).mean())
                 print(
                     f"batch {batch:>2}  {name:<24} {rate:7.1f} img/s  x{rate / base:4.2f}  "

@@ -6,9 +6,11 @@ the repository) never sees half a file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +19,28 @@ import yaml
 from tensorgate.errors import ConfigError
 from tensorgate.repository.manifest import check_model_name
 
-__all__ = ["install_file", "model_directory", "next_version"]
+__all__ = ["install_file", "model_directory", "next_version", "staged_directory"]
 
 
 def next_version(model_dir: Path) -> int:
     """One more than the highest numbered version in ``model_dir`` (1 if none)."""
     numbers = [int(p.name) for p in model_dir.glob("*") if p.is_dir() and p.name.isdigit()]
     return max(numbers, default=0) + 1
+
+
+@contextlib.contextmanager
+def staged_directory(target: Path) -> Iterator[Path]:
+    """A scratch directory beside ``target`` that replaces it (and anything there) in one
+    rename when the block succeeds, and is removed when it fails."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        yield staging
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def install_file(source: Path, target: Path) -> Path:

@@ -8,7 +8,7 @@ with the source reaches ``min_agreement`` on at least ``MIN_IMAGES`` images.
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -17,12 +17,14 @@ from pathlib import Path
 
 import yaml
 
+from tensorgate.convert.output import staged_directory
 from tensorgate.errors import AccuracyError, ConfigError
 from tensorgate.memory import format_bytes
 from tensorgate.optimize.calibration import find_images, load_calibration
 from tensorgate.optimize.evaluate import Measurement, measure
 from tensorgate.optimize.quantize import MODES, transform
-from tensorgate.repository.manifest import check_model_name, load_config
+from tensorgate.repository.manifest import check_model_name
+from tensorgate.repository.store import scan_model
 
 __all__ = [
     "DEFAULT_MIN_AGREEMENT",
@@ -95,16 +97,14 @@ def optimize(
     """
     if mode not in MODES:
         raise ConfigError(f"mode {mode!r} is not one of {', '.join(MODES)}")
-    config = load_config(model_dir)
+    entry = scan_model(model_dir.parent, model_dir)
+    config = entry.config
     if config.backend != "onnxruntime":
         raise ConfigError(
             f"{model_dir}: backend is {config.backend!r}; optimize works on ONNX models "
             "(tensorgate convert makes one)"
         )
-    versions = sorted(int(p.name) for p in model_dir.iterdir() if p.name.isdigit())
-    if not versions:
-        raise ConfigError(f"{model_dir} has no numbered version directory")
-    source = model_dir / str(versions[-1]) / config.default_model_filename
+    source = entry.versions[max(entry.versions)]  # the latest version served
     target_name = check_model_name(name or f"{config.name}-{mode}", "--name")
     target_dir = model_dir.parent / target_name
     if target_dir.exists():
@@ -145,15 +145,12 @@ def optimize(
                 report,
             )
         written = _write_model(model_dir, target_dir, staged)
-    return OptimizeReport(
-        mode, source, written, report.source_bytes, report.target_bytes, result, min_agreement
-    )
+    return dataclasses.replace(report, written=written)
 
 
 def _write_model(model_dir: Path, target_dir: Path, model_file: Path) -> Path:
     """A new model directory beside ``model_dir``: its config renamed, its labels, 1/."""
-    staging = Path(tempfile.mkdtemp(prefix=f".{target_dir.name}-", dir=model_dir.parent))
-    try:
+    with staged_directory(target_dir) as staging:
         data = yaml.safe_load((model_dir / "config.yaml").read_text(encoding="utf-8")) or {}
         data["name"] = target_dir.name
         data.pop("version_policy", None)
@@ -166,7 +163,4 @@ def _write_model(model_dir: Path, target_dir: Path, model_file: Path) -> Path:
         (staging / "config.yaml").write_text(
             yaml.safe_dump(data, sort_keys=False), encoding="utf-8"
         )
-        os.replace(staging, target_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return target_dir / "1" / "model.onnx"

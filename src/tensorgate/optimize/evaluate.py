@@ -8,8 +8,9 @@ both alike.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from tensorgate.errors import ConversionError
 from tensorgate.optimize.calibration import CalibrationSet
 from tensorgate.types import Array
 
-__all__ = ["CONFIDENT", "Measurement", "agreement", "measure", "session"]
+__all__ = ["CONFIDENT", "Measurement", "agreement", "alternate", "measure", "session"]
 
 #: fp32 top-1 probability above which an image counts as confidently classified.
 CONFIDENT = 0.5
@@ -75,6 +76,28 @@ def session(path: Path, device: str) -> ort.InferenceSession:
         raise ConversionError(f"onnxruntime cannot load {path}: {exc}") from None
 
 
+def alternate(
+    calls: Sequence[Callable[[], object]],
+    seconds: float,
+    rows: int,
+    *,
+    min_rounds: int = 2,
+    clock: Callable[[], float] = time.perf_counter,
+) -> list[float]:
+    """Rows per second of each call, timed in alternating rounds for about ``seconds``
+    (at least ``min_rounds`` each), so machine noise falls on all of them alike."""
+    totals = [0.0] * len(calls)
+    rounds = 0
+    deadline = clock() + seconds
+    while rounds < min_rounds or clock() < deadline:
+        for index, call in enumerate(calls):
+            started = clock()
+            call()
+            totals[index] += clock() - started
+        rounds += 1
+    return [rounds * rows / total for total in totals]
+
+
 def _run_all(run: Callable[[Array], Array], calibration: CalibrationSet, batch: int) -> Array:
     return np.concatenate([run(b) for b in calibration.batches(batch)])
 
@@ -110,15 +133,7 @@ def measure(
     sure = float(1.0 - differ[confident].mean()) if confident.any() else 0.0
     disagreements = tuple(n for n, d in zip(calibration.names, differ, strict=True) if d)
     sample = np.resize(calibration.tensors, (batch_size, *calibration.tensors.shape[1:]))
-    totals = [0.0, 0.0]
-    rounds = 0
-    deadline = clock() + seconds
-    while rounds < 2 or clock() < deadline:  # at least two rounds each, alternating
-        for index, run in enumerate(runs):
-            started = clock()
-            run(sample)
-            totals[index] += clock() - started
-        rounds += 1
+    rates = alternate([partial(run, sample) for run in runs], seconds, batch_size, clock=clock)
     provider = str(sessions[0].get_providers()[0])
     return Measurement(
         images=len(calibration),
@@ -126,8 +141,8 @@ def measure(
         confident_images=int(confident.sum()),
         confident_agreement=sure,
         disagreements=disagreements,
-        source_images_per_s=rounds * batch_size / totals[0],
-        target_images_per_s=rounds * batch_size / totals[1],
+        source_images_per_s=rates[0],
+        target_images_per_s=rates[1],
         batch_size=batch_size,
         provider=provider,
     )

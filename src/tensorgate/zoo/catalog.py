@@ -7,14 +7,12 @@ ONNX model does not import torch.
 from __future__ import annotations
 
 import importlib.util
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from tensorgate.convert.output import staged_directory
 from tensorgate.errors import ConfigError, ModelNotFoundError
 
 __all__ = ["CATALOG", "FORMATS", "PullResult", "ZooModel", "directory_name", "pull", "resolve"]
@@ -162,9 +160,7 @@ def pull(name: str, repository: Path, *, force: bool = False, fmt: str = "onnx")
         )
     from tensorgate.zoo.export import export_onnx, export_program, imagenet_labels
 
-    repository.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=repository))
-    try:
+    with staged_directory(directory) as staging:
         (staging / "1").mkdir()
         if fmt == "onnx":
             error = export_onnx(model, staging / "1" / "model.onnx")
@@ -174,9 +170,4 @@ def pull(name: str, repository: Path, *, force: bool = False, fmt: str = "onnx")
         (staging / "config.yaml").write_text(
             yaml.safe_dump(model.config(fmt), sort_keys=False), encoding="utf-8"
         )
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(staging, directory)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return PullResult(directory, True, error)
