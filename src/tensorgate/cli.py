@@ -512,6 +512,11 @@ def devices(
             f"torch      {found.torch or 'not installed'}"
             + (f"; CUDA {'yes' if found.torch_cuda else 'no'}" if found.torch else "")
         )
+    typer.echo(
+        f"decode     JPEG on the model's GPU via {found.gpu_decoder} (nvJPEG), else CPU"
+        if found.gpu_decoder
+        else "decode     CPU (libjpeg-turbo); no GPU JPEG decoder installed"
+    )
     typer.echo("auto       " + ", ".join(f"{b} -> {d}" for b, d in auto.items()))
 
 

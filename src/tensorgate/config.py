@@ -62,6 +62,8 @@ class EngineSettings:
         memory_budget: bytes of models allowed per device (``cpu``, ``cuda:N``); loading
             past it evicts the least recently used idle model. Absent devices: no limit.
         repository_poll_s: re-read the repository this often (None: never).
+        gpu_decode: decode JPEGs on a model's GPU when a GPU JPEG decoder is installed
+            (torchvision or nvImageCodec); False keeps every decode on the CPU.
     """
 
     repository: Path = field(default_factory=default_repository)
@@ -78,6 +80,7 @@ class EngineSettings:
     sources: SourcePolicy = field(default_factory=SourcePolicy)
     memory_budget: Mapping[str, int] = field(default_factory=dict)
     repository_poll_s: float | None = None
+    gpu_decode: bool = True
 
     def __post_init__(self) -> None:
         if self.repository_poll_s is not None and self.repository_poll_s <= 0:

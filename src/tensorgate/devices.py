@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from tensorgate import nvml
 from tensorgate.errors import ConfigError
+from tensorgate.imaging.gpu import gpu_decoder
 from tensorgate.types import DeviceId
 
 __all__ = [
@@ -71,6 +72,8 @@ class Inventory:
         onnxruntime_providers: the execution providers this onnxruntime build has.
         torch: the installed torch version (None: not installed, or not asked).
         torch_cuda: whether that torch sees a CUDA device.
+        gpu_decoder: the GPU JPEG decoder installed (``torchvision``, ``nvimgcodec``), used
+            for models on a GPU; None: JPEGs decode on the CPU everywhere.
     """
 
     cpu: CpuInfo
@@ -78,6 +81,7 @@ class Inventory:
     onnxruntime_providers: tuple[str, ...] = ()
     torch: str | None = None
     torch_cuda: bool = False
+    gpu_decoder: str | None = None
 
 
 def cpu_count() -> int:
@@ -165,6 +169,7 @@ def discover(*, probe_torch: bool = False) -> Inventory:
         onnxruntime_providers=tuple(ort.get_available_providers()),
         torch=torch_version,
         torch_cuda=torch_cuda,
+        gpu_decoder=gpu_decoder(),
     )
 
 

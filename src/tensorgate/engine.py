@@ -43,7 +43,8 @@ from tensorgate.errors import (
     ShuttingDownError,
     TensorgateError,
 )
-from tensorgate.imaging.pipeline import ImagePipeline
+from tensorgate.imaging.gpu import choose_pipeline
+from tensorgate.imaging.pipeline import ImageTransform
 from tensorgate.imaging.spec import PostprocessSpec
 from tensorgate.logs import event
 from tensorgate.memory import MemoryProbe, ProcessMemory
@@ -287,7 +288,7 @@ class Engine:
             _check_declared(path, "input", config.inputs, first.inputs)
             _check_declared(path, "output", config.outputs, first.outputs)
             config = replace(config, inputs=first.inputs, outputs=first.outputs)
-            pipeline = self._pipeline(path, config)
+            pipeline = self._pipeline(path, config, device)
             for runtime in runtimes:
                 _warm_up(runtime)
         except BaseException:
@@ -318,7 +319,7 @@ class Engine:
             key, config, runtimes, batcher, stats, pipeline, shutdown, 0.0, device=device
         )
 
-    def _pipeline(self, path: Path, config: ModelConfig) -> ImagePipeline | None:
+    def _pipeline(self, path: Path, config: ModelConfig, device: str) -> ImageTransform | None:
         spec = config.preprocess
         if spec is None:
             return None
@@ -335,7 +336,12 @@ class Engine:
             )
         if len(config.inputs) != 1:
             raise ConfigError(f"{path}: 'preprocess' needs a model with exactly one input")
-        return ImagePipeline(replace(spec, input=name), self.settings.image_limits)
+        return choose_pipeline(
+            replace(spec, input=name),
+            self.settings.image_limits,
+            device,
+            allow_gpu=self.settings.gpu_decode,
+        )
 
     def _close(self, model: LoadedModel) -> None:
         model.shutdown()
@@ -534,7 +540,7 @@ class Engine:
             self.metrics.request_duration.labels(name).observe(elapsed)
 
     @staticmethod
-    def _image_model(model: LoadedModel, top: int | None) -> tuple[ImagePipeline, PostprocessSpec]:
+    def _image_model(model: LoadedModel, top: int | None) -> tuple[ImageTransform, PostprocessSpec]:
         """The model's pipeline and postprocess spec, checked to exist."""
         name = model.key.name
         if model.pipeline is None or model.config.postprocess is None:
@@ -571,7 +577,7 @@ class Engine:
         self,
         model: LoadedModel,
         version: int | None,
-        pipeline: ImagePipeline,
+        pipeline: ImageTransform,
         post: PostprocessSpec,
         images: Sequence[bytes],
         top: int | None,
@@ -612,7 +618,7 @@ class Engine:
 
             return list(await asyncio.gather(*(one(s) for s in sources)))
 
-    async def _decode(self, model: LoadedModel, pipeline: ImagePipeline, data: bytes) -> Array:
+    async def _decode(self, model: LoadedModel, pipeline: ImageTransform, data: bytes) -> Array:
         assert self._decode_pool is not None
         loop = asyncio.get_running_loop()
         started = time.perf_counter()

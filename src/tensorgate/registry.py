@@ -32,7 +32,7 @@ from tensorgate.errors import (
     ModelNotReadyError,
     TensorgateError,
 )
-from tensorgate.imaging.pipeline import ImagePipeline
+from tensorgate.imaging.pipeline import ImageTransform
 from tensorgate.memory import MemoryProbe, Resident, format_bytes, plan_eviction
 from tensorgate.metrics.prometheus import Metrics
 from tensorgate.metrics.stats import ModelStatistics
@@ -92,7 +92,7 @@ class LoadedModel:
     runtimes: list[Runtime]
     batcher: Batcher
     stats: ModelStatistics
-    pipeline: ImagePipeline | None
+    pipeline: ImageTransform | None
     shutdown: Callable[[], None]
     load_seconds: float
     device: str = "cpu"

@@ -23,7 +23,7 @@ from tensorgate.errors import ImageError, ImageTooLargeError, UnsupportedImageEr
 from tensorgate.imaging.spec import ImageLimits
 from tensorgate.types import Array
 
-__all__ = ["decode_image", "orient", "sniff_format"]
+__all__ = ["ORIENTATION_STEPS", "decode_image", "jpeg_geometry", "orient", "sniff_format"]
 
 _SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
     (b"\xff\xd8\xff", 0, "JPEG"),
@@ -68,22 +68,28 @@ def _check_size(width: int, height: int, limits: ImageLimits) -> None:
         )
 
 
+#: EXIF orientation → (transpose, flip rows, flip columns), applied in that order.
+ORIENTATION_STEPS: dict[int, tuple[bool, bool, bool]] = {
+    1: (False, False, False),
+    2: (False, False, True),
+    3: (False, True, True),
+    4: (False, True, False),
+    5: (True, False, False),
+    6: (True, False, True),
+    7: (True, True, True),
+    8: (True, True, False),
+}
+
+
 def orient(pixels: Array, orientation: int) -> Array:
     """Apply an EXIF orientation (1–8) to an HWC array, as Pillow's ``exif_transpose``."""
-    if orientation == 2:
-        return pixels[:, ::-1]
-    if orientation == 3:
-        return pixels[::-1, ::-1]
-    if orientation == 4:
-        return pixels[::-1]
-    if orientation == 5:
-        return pixels.transpose(1, 0, 2)
-    if orientation == 6:
-        return np.rot90(pixels, k=-1)
-    if orientation == 7:
-        return pixels[::-1, ::-1].transpose(1, 0, 2)
-    if orientation == 8:
-        return np.rot90(pixels, k=1)
+    transpose, flip_rows, flip_columns = ORIENTATION_STEPS.get(orientation, (False, False, False))
+    if transpose:
+        pixels = pixels.transpose(1, 0, 2)
+    if flip_rows:
+        pixels = pixels[::-1]
+    if flip_columns:
+        pixels = pixels[:, ::-1]
     return pixels
 
 
@@ -96,21 +102,29 @@ def _jpeg_orientation(data: bytes) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def _decode_jpeg(data: bytes, limits: ImageLimits, min_side: int) -> Image.Image:
+def jpeg_geometry(data: bytes, limits: ImageLimits) -> tuple[int, int, int]:
+    """A JPEG's ``(width, height, EXIF orientation)`` from its header, checked against
+    ``limits`` before any pixel is decoded."""
     try:
         height, width, _, _ = simplejpeg.decode_jpeg_header(data)
     except ValueError as exc:
         raise ImageError(f"JPEG image header is corrupt: {exc}") from None
     _check_size(width, height, limits)
-    target = min(min_side, width, height)
     try:
         orientation = _jpeg_orientation(data)
+    except Exception as exc:  # Pillow raises many kinds on a hostile EXIF block
+        raise ImageError(f"JPEG image data is truncated or corrupt: {exc}") from None
+    return width, height, orientation
+
+
+def _decode_jpeg(data: bytes, limits: ImageLimits, min_side: int) -> Image.Image:
+    width, height, orientation = jpeg_geometry(data, limits)
+    target = min(min_side, width, height)
+    try:
         pixels = simplejpeg.decode_jpeg(
             data, colorspace="RGB", min_height=target, min_width=target, strict=True
         )
-    except ImageError:
-        raise
-    except Exception as exc:  # libjpeg and Pillow raise many kinds on hostile bytes
+    except Exception as exc:  # libjpeg raises many kinds on hostile bytes
         raise ImageError(f"JPEG image data is truncated or corrupt: {exc}") from None
     return Image.fromarray(np.ascontiguousarray(orient(pixels, orientation)))
 

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from tensorgate.imaging.decode import decode_image
 from tensorgate.imaging.spec import ImageLimits, PreprocessSpec
 from tensorgate.imaging.transforms import preprocess
 from tensorgate.types import Array
 
-__all__ = ["ImagePipeline"]
+__all__ = ["ImagePipeline", "ImageTransform"]
+
+
+class ImageTransform(Protocol):
+    """Encoded image bytes → one model input tensor (the CPU or the GPU path)."""
+
+    @property
+    def spec(self) -> PreprocessSpec: ...
+
+    def __call__(self, data: bytes) -> Array: ...
 
 
 @dataclass(frozen=True, slots=True)

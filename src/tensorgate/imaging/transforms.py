@@ -12,10 +12,10 @@ from PIL import Image
 from tensorgate.imaging.spec import PreprocessSpec
 from tensorgate.types import Array
 
-__all__ = ["letterbox", "preprocess", "resize_and_crop"]
+__all__ = ["letterbox", "preprocess", "resize_and_crop", "source_box"]
 
 
-def _source_box(
+def source_box(
     width: int, height: int, spec: PreprocessSpec
 ) -> tuple[tuple[int, int], tuple[float, float, float, float]]:
     """Output size and the source box that maps onto it."""
@@ -38,7 +38,7 @@ def _source_box(
 
 def resize_and_crop(image: Image.Image, spec: PreprocessSpec) -> Image.Image:
     """Resize (bilinear, antialiased) and centre-crop in a single pass."""
-    size, box = _source_box(image.width, image.height, spec)
+    size, box = source_box(image.width, image.height, spec)
     if size == image.size and box == (0.0, 0.0, float(image.width), float(image.height)):
         return image
     return image.resize(size, Image.Resampling.BILINEAR, box=box)
