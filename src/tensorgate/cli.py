@@ -646,6 +646,73 @@ def optimize(
         typer.echo(line)
 
 
+@app.command()
+def batch(
+    model: Annotated[str, typer.Option("--model", "-m", help="The model that scores.")],
+    inputs: Annotated[
+        str,
+        typer.Option(
+            "--input", "-i", help="A directory, a glob, a manifest file or s3://bucket/prefix."
+        ),
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Output file: .parquet, .csv or .jsonl.")
+    ],
+    engine: Annotated[str, typer.Option(help="local (this process), ray or spark.")] = "local",
+    top_k: Annotated[int, typer.Option(help="Classes kept per input.")] = 5,
+    repository: RepositoryOption = None,
+    device: Annotated[
+        str | None, typer.Option(help="auto, cpu or cuda:N (default: the model's config).")
+    ] = None,
+    instances: Annotated[
+        int | None, typer.Option(help="Model instances per engine (default: per core).")
+    ] = None,
+    s3_endpoint: Annotated[
+        str | None, typer.Option(help="S3-compatible endpoint URL for s3:// inputs.")
+    ] = None,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray cluster to join (default: a local one).")
+    ] = None,
+    spark_master: Annotated[
+        str | None, typer.Option(help="Spark master (default: local[CORES]).")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Discard an existing output and unfinished state first.")
+    ] = False,
+    commit_every: Annotated[
+        int, typer.Option(help="Make results durable at least every this many rows.")
+    ] = 4096,
+    quiet: Annotated[bool, typer.Option(help="No progress line.")] = False,
+) -> None:
+    """Score every image of a folder, glob, manifest or S3 prefix into a file; rerun the
+    same command after a crash to resume."""
+    import sys
+
+    from tensorgate.pipeline import run as run_job
+    from tensorgate.sources import S3Policy
+
+    try:
+        root = repository or default_repository()
+        _pull_named_zoo_models(root, [model])
+        summary = run_job(
+            model,
+            inputs,
+            output,
+            engine=engine,
+            top_k=top_k,
+            settings=EngineSettings(repository=root, device=device, instances=instances),
+            s3=S3Policy(endpoint_url=s3_endpoint),
+            overwrite=overwrite,
+            progress=None if quiet else sys.stderr,
+            ray_address=ray_address,
+            spark_master=spark_master,
+            commit_rows=commit_every,
+        )
+    except TensorgateError as exc:
+        raise _fail(exc) from None
+    typer.echo(summary.render())
+
+
 def main() -> None:
     """Entry point of the ``tensorgate`` script."""
     app()

@@ -26,8 +26,9 @@ gRPC status code it maps to, so every adapter answers the same failure the same 
     │   └── ShuttingDownError            503  UNAVAILABLE        server is draining
     ├── DeadlineExceededError            504  DEADLINE_EXCEEDED  request ran past its deadline
     ├── InferenceError                   500  INTERNAL           the runtime failed on a batch
-    └── ConversionError                  500  INTERNAL           convert / optimize failed
-        └── AccuracyError                500  INTERNAL           result disagrees with its source
+    ├── ConversionError                  500  INTERNAL           convert / optimize failed
+    │   └── AccuracyError                500  INTERNAL           result disagrees with its source
+    └── JobError                         400  INVALID_ARGUMENT   a batch job cannot start or resume
 
 Messages say what was wrong, the offending value, and how to fix it.
 """
@@ -47,6 +48,7 @@ __all__ = [
     "ImageTooLargeError",
     "InferenceError",
     "InvalidInputError",
+    "JobError",
     "MemoryBudgetError",
     "ModelLoadError",
     "ModelNotFoundError",
@@ -226,3 +228,11 @@ class AccuracyError(ConversionError):
     def __init__(self, message: str, report: Any = None) -> None:
         super().__init__(message)
         self.report = report
+
+
+class JobError(TensorgateError):
+    """An offline batch job cannot start or resume: no inputs matched, an output format
+    we cannot write, or another job's unfinished state where this one would write."""
+
+    http_status = 400
+    grpc_code = "INVALID_ARGUMENT"

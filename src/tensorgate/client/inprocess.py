@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -106,6 +106,12 @@ class Predictor:
         """Run tensors (rows first) through a model."""
         self._check_open()
         return self._call(self._engine.infer(model or self.model, inputs))
+
+    def run(self, work: Callable[[Engine], Coroutine[Any, Any, T]]) -> Future[T]:
+        """Run ``work(engine)`` on the engine's loop (for adapters such as the batch
+        pipeline that need the Engine's async API from another thread)."""
+        self._check_open()
+        return self._call(work(self._engine))
 
     def _check_open(self) -> None:
         if self._closed:

@@ -78,7 +78,8 @@ class S3Fetcher:
         self._client: Any = None
         self._lock = threading.Lock()
 
-    def _s3(self) -> Any:
+    def client(self) -> Any:
+        """The shared boto3 S3 client, created on first use."""
         with self._lock:
             if self._client is None:
                 try:
@@ -112,7 +113,7 @@ class S3Fetcher:
 
         where = f"s3://{bucket}/{key}"
         try:
-            answer = self._s3().get_object(Bucket=bucket, Key=key)
+            answer = self.client().get_object(Bucket=bucket, Key=key)
             size = int(answer.get("ContentLength", 0))
             if size > self.policy.max_bytes:
                 answer["Body"].close()

@@ -1,0 +1,13 @@
+"""Offline batch scoring: ``run`` a job locally, on Ray or on Spark; resumable.
+
+``run(model, inputs, output)`` is what ``tensorgate batch`` calls. ``Scorer`` and
+``score_partition`` / ``score_frame`` are the scoring function every engine shares, for
+use inside your own Ray or Spark jobs (docs/batch.md).
+"""
+
+from tensorgate.pipeline.job import run
+from tensorgate.pipeline.progress import Summary
+from tensorgate.pipeline.rows import COLUMNS, Row
+from tensorgate.pipeline.scoring import Scorer, score_frame, score_partition
+
+__all__ = ["COLUMNS", "Row", "Scorer", "Summary", "run", "score_frame", "score_partition"]

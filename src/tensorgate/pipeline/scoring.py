@@ -1,0 +1,178 @@
+"""The one scoring function every engine runs: ``(index, input)`` pairs → rows.
+
+``Scorer`` loads one model into an in-process Engine (the server's batching, device gate
+and decode pool) and scores items concurrently, so a chunk's images share batches.
+Each item is read (local file or ``s3://``), decoded and classified on its own: a
+missing file or a corrupt image becomes that item's error row and nothing else fails.
+
+The local runner keeps several chunks in flight on one Scorer; Ray runs one Scorer per
+actor and Spark one per Python worker, both through ``score_frame``. In your own Ray or
+Spark job, call it the same way::
+
+    scorer = Scorer("efficientnet-lite0")          # once per worker process
+    frame = score_frame(pandas_frame, scorer)      # columns: index, input
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tensorgate.client.inprocess import Predictor
+from tensorgate.config import EngineSettings
+from tensorgate.engine import Engine
+from tensorgate.errors import SourceError, SourceNotFoundError, SourceTooLargeError, TensorgateError
+from tensorgate.pipeline.rows import COLUMNS, Row, error_row, result_row
+from tensorgate.sources.s3 import S3Fetcher, S3Policy, parse_s3_uri
+
+if TYPE_CHECKING:
+    import pandas
+
+__all__ = ["Item", "Scorer", "rows_from_frame", "score_frame", "score_partition"]
+
+#: ``(index, input)``: an input's position in the job and its path or ``s3://`` URI.
+Item = tuple[int, str]
+
+MiB = 1024 * 1024
+
+
+def _read_file(path: str, max_bytes: int) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise SourceNotFoundError(f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise SourceError(f"{path} is a directory, not an image file") from None
+    except OSError as exc:
+        raise SourceError(f"{path} could not be read: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        raise SourceTooLargeError(f"{path} is over the {max_bytes:,}-byte limit")
+    return data
+
+
+class Scorer:
+    """One model, loaded once, scoring items in this process.
+
+    Args:
+        model: the repository model to use.
+        settings: engine settings (repository, device, instances…); ``models`` is
+            replaced by ``(model,)``.
+        top_k: classes kept per input (None: the model's default).
+        s3: endpoint and region for ``s3://`` inputs; any bucket the job names is read.
+        max_bytes: largest input file accepted.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        settings: EngineSettings | None = None,
+        *,
+        top_k: int | None = None,
+        s3: S3Policy | None = None,
+        max_bytes: int = 20 * MiB,
+    ) -> None:
+        self.model = model
+        self.top_k = top_k
+        self.max_bytes = max_bytes
+        self._s3_policy = s3 or S3Policy()
+        self._fetchers: dict[str, S3Fetcher] = {}
+        settings = replace(settings or EngineSettings(), models=(model,))
+        self._predictor = Predictor(settings, model)
+        loaded = self._predictor.run(self._describe).result()
+        self.max_batch_size, self.capacity = loaded
+
+    async def _describe(self, engine: Engine) -> tuple[int, int]:
+        model = engine.model(self.model)
+        return model.config.max_batch_size, model.batcher.policy.max_queue_rows
+
+    def _fetcher(self, bucket: str) -> S3Fetcher:
+        if bucket not in self._fetchers:
+            policy = replace(self._s3_policy, allowed=(bucket,), max_bytes=self.max_bytes)
+            self._fetchers[bucket] = S3Fetcher(policy)
+        return self._fetchers[bucket]
+
+    async def _read(self, source: str) -> bytes:
+        if source.startswith("s3://"):
+            bucket, key = parse_s3_uri(source)
+            return await asyncio.to_thread(self._fetcher(bucket).fetch, bucket, key)
+        return await asyncio.to_thread(_read_file, source, self.max_bytes)
+
+    async def _score(self, engine: Engine, items: Sequence[Item]) -> list[Row]:
+        async def one(index: int, source: str) -> Row:
+            try:
+                data = await self._read(source)
+                (classes,) = await engine.classify(self.model, [data], top=self.top_k)
+            except TensorgateError as exc:
+                return error_row(index, source, exc)
+            return result_row(index, source, classes)
+
+        return list(await asyncio.gather(*(one(i, s) for i, s in items)))
+
+    def submit(self, items: Sequence[Item]) -> Future[list[Row]]:
+        """Score ``items`` in the background; one row each, in order."""
+        return self._predictor.run(lambda engine: self._score(engine, items))
+
+    def score(self, items: Sequence[Item]) -> list[Row]:
+        """Score ``items``; one row each, in order."""
+        return self.submit(items).result()
+
+    def close(self) -> None:
+        self._predictor.close()
+
+    def __enter__(self) -> Scorer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def score_partition(items: Sequence[Item], scorer: Scorer) -> list[Row]:
+    """The shared partition-scoring function: the rows of ``items``."""
+    return scorer.score(items)
+
+
+def score_frame(frame: pandas.DataFrame, scorer: Scorer) -> pandas.DataFrame:
+    """``score_partition`` over a pandas frame with ``index`` and ``input`` columns (a
+    Ray Data batch, a Spark ``mapInPandas`` chunk); a frame of ``COLUMNS`` back."""
+    import pandas
+
+    items = [(int(i), str(s)) for i, s in zip(frame["index"], frame["input"], strict=True)]
+    rows = score_partition(items, scorer)
+    return pandas.DataFrame.from_records(rows, columns=list(COLUMNS))
+
+
+def _none_if_missing(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value
+
+
+def rows_from_frame(frame: pandas.DataFrame) -> list[Row]:
+    """Rows back from a scored frame (pandas turns None into NaN in numeric columns)."""
+    rows: list[Row] = []
+    for record in frame.to_dict("records"):
+        class_index = _none_if_missing(record["class_index"])
+        score = _none_if_missing(record["score"])
+        rows.append(
+            Row(
+                index=int(record["index"]),
+                input=str(record["input"]),
+                label=_none_if_missing(record["label"]),
+                class_index=None if class_index is None else int(class_index),
+                score=None if score is None else float(score),
+                top_k=_none_if_missing(record["top_k"]),
+                error=_none_if_missing(record["error"]),
+            )
+        )
+    return rows
+
+
+def resolve_local(source: str) -> str:
+    """An absolute path for a local input (S3 URIs unchanged)."""
+    return source if source.startswith("s3://") else str(Path(source).resolve())

@@ -1,0 +1,188 @@
+"""``run`` and ``tensorgate batch`` on the local engine: every input once, in every
+format, bad inputs recorded, bad jobs refused."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from tensorgate.cli import app
+from tensorgate.config import EngineSettings
+from tensorgate.errors import JobError, ModelNotFoundError
+from tensorgate.pipeline import COLUMNS, Scorer, run, score_partition
+from tests.conftest import CAT_CLASSES, ESPRESSO
+
+MODEL = "efficientnet-lite0"
+
+
+def read_rows(path: Path) -> list[dict[str, object]]:
+    if path.suffix == ".parquet":
+        return pq.read_table(path).to_pylist()
+    if path.suffix == ".csv":
+        with path.open(newline="") as handle:
+            return [
+                {k: (v if v != "" else None) for k, v in row.items()}
+                for row in csv.DictReader(handle)
+            ]
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl"])
+def test_a_folder_is_scored_with_bad_inputs_recorded(
+    photos: Path, zoo_repository: Path, tmp_path: Path, suffix: str
+) -> None:
+    output = tmp_path / f"out{suffix}"
+    stream = io.StringIO()
+    summary = run(
+        MODEL,
+        str(photos),
+        output,
+        top_k=3,
+        settings=EngineSettings(repository=zoo_repository),
+        progress=stream,
+    )
+    rows = sorted(read_rows(output), key=lambda r: int(str(r["index"])))
+    assert [list(r) for r in rows] == [list(COLUMNS)] * 4
+    by_name = {Path(str(r["input"])).name: r for r in rows}
+    assert set(by_name) == {"a.jpg", "b.jpg", "d.png", "e.jpg"}
+    assert int(str(by_name["a.jpg"]["class_index"])) in CAT_CLASSES
+    assert int(str(by_name["d.png"]["class_index"])) == ESPRESSO
+    assert len(json.loads(str(by_name["a.jpg"]["top_k"]))) == 3
+    assert by_name["a.jpg"]["error"] is None
+    assert str(by_name["e.jpg"]["error"]).startswith("ImageError: JPEG image")
+    assert by_name["e.jpg"]["label"] is None
+    assert (summary.total, summary.scored, summary.failed, summary.resumed) == (4, 4, 1, 0)
+    assert "4/4 (100.0%)" in stream.getvalue()
+    assert not output.with_name(output.name + ".parts").exists()
+
+
+def test_a_manifest_with_repeats_and_missing_files(
+    photos: Path, zoo_repository: Path, tmp_path: Path
+) -> None:
+    manifest = tmp_path / "list.txt"
+    manifest.write_text(f"{photos}/a.jpg\n{photos}/a.jpg\n{photos}/gone.jpg\n{photos}\n")
+    output = tmp_path / "out.jsonl"
+    summary = run(
+        MODEL,
+        str(manifest),
+        output,
+        settings=EngineSettings(repository=zoo_repository),
+        progress=None,
+    )
+    rows = read_rows(output)
+    assert [r["index"] for r in rows] == [0, 1, 2, 3]
+    assert rows[0]["label"] == rows[1]["label"]
+    assert str(rows[2]["error"]).startswith("SourceNotFoundError: ")
+    assert "does not exist" in str(rows[2]["error"])
+    assert str(rows[3]["error"]).startswith("SourceError: ")  # a directory is no image
+    assert summary.failed == 2
+
+
+def test_s3_inputs_from_a_real_server(s3_env: object, zoo_repository: Path, tmp_path: Path) -> None:
+    from tensorgate.sources import S3Policy
+
+    endpoint = s3_env.endpoint  # type: ignore[attr-defined]
+    output = tmp_path / "out.jsonl"
+    run(
+        MODEL,
+        "s3://photos/",
+        output,
+        settings=EngineSettings(repository=zoo_repository),
+        s3=S3Policy(endpoint_url=endpoint),
+        progress=None,
+    )
+    rows = {r["input"]: r for r in read_rows(output)}
+    assert int(str(rows["s3://photos/cats/cat.jpg"]["class_index"])) in CAT_CLASSES
+    assert int(str(rows["s3://photos/coffee.png"]["class_index"])) == ESPRESSO
+    assert str(rows["s3://photos/broken.jpg"]["error"]).startswith("ImageError")
+
+
+def test_a_finished_job_run_again_does_nothing(
+    photos: Path, zoo_repository: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "out.csv"
+    settings = EngineSettings(repository=zoo_repository)
+    run(MODEL, str(photos), output, settings=settings, progress=None)
+    before = output.read_bytes()
+    again = run(MODEL, str(photos), output, settings=settings, progress=None)
+    assert again.state == "complete"
+    assert again.scored == 0
+    assert output.read_bytes() == before
+    redone = run(MODEL, str(photos), output, settings=settings, progress=None, overwrite=True)
+    assert redone.scored == 4
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"output": "out.xlsx"}, JobError, "suffix '.xlsx'"),
+        ({"engine": "dask"}, JobError, "engine 'dask' is unknown"),
+        ({"top_k": 0}, JobError, "at least 1"),
+        ({"model": "nope"}, ModelNotFoundError, "'nope' is not in the repository"),
+        ({"inputs": "/no/such/dir"}, JobError, "is not a directory"),
+        ({"output": "missing/out.csv"}, JobError, "does not exist; create it first"),
+    ],
+)
+def test_bad_jobs_are_refused_before_any_work(
+    photos: Path,
+    zoo_repository: Path,
+    tmp_path: Path,
+    kwargs: dict[str, object],
+    error: type[Exception],
+    match: str,
+) -> None:
+    arguments: dict[str, object] = {
+        "model": MODEL,
+        "inputs": str(photos),
+        "output": "out.csv",
+    }
+    arguments.update(kwargs)
+    arguments["output"] = tmp_path / str(arguments["output"])
+    with pytest.raises(error, match=match):
+        run(  # type: ignore[arg-type]
+            **arguments, settings=EngineSettings(repository=zoo_repository), progress=None
+        )
+    assert not list(tmp_path.glob("out*"))
+
+
+def test_an_empty_folder_is_a_job_error(zoo_repository: Path, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(JobError, match="matched no images"):
+        run(
+            MODEL,
+            str(tmp_path / "empty"),
+            tmp_path / "out.csv",
+            settings=EngineSettings(repository=zoo_repository),
+            progress=None,
+        )
+
+
+def test_the_partition_function_scores_items_in_order(photos: Path, zoo_repository: Path) -> None:
+    with Scorer(MODEL, EngineSettings(repository=zoo_repository), top_k=1) as scorer:
+        rows = score_partition([(7, str(photos / "e.jpg")), (3, str(photos / "a.jpg"))], scorer)
+    assert [r["index"] for r in rows] == [7, 3]
+    assert rows[0]["error"] is not None
+    assert rows[1]["class_index"] in CAT_CLASSES
+
+
+def test_the_cli_runs_a_job_and_prints_a_summary(
+    photos: Path, zoo_repository: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "scores.parquet"
+    command = ["batch", "-m", MODEL, "-i", str(photos), "-o", str(output)]
+    result = CliRunner().invoke(app, [*command, "-r", str(zoo_repository), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"wrote {output}: 4 inputs; 4 scored this run")
+    assert "1 failed" in result.output
+    assert pq.read_table(output).num_rows == 4
+    bad = CliRunner().invoke(
+        app, [*command[:-1], str(tmp_path / "x.txt"), "-r", str(zoo_repository)]
+    )
+    assert bad.exit_code == 1
+    assert "error: output" in bad.output
