@@ -51,6 +51,11 @@ def test_shell_example(line: str, server: ServerProcess, workdir: Path) -> None:
         assert re.search(
             r"(tabby|tiger cat|Egyptian cat|Persian cat|Siamese cat)", result.stdout
         ), result.stdout
+    elif line.startswith("tensorgate batch"):
+        assert "1 input; 1 scored this run" in result.stdout, result.stdout
+        assert re.search(
+            r"cat\.jpg,(tabby|tiger cat|Egyptian cat)", (workdir / "scores.csv").read_text()
+        )
     elif line.startswith("tensorgate devices"):
         assert "auto       onnxruntime -> cpu" in result.stdout or "cuda:0" in result.stdout
     else:

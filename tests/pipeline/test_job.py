@@ -186,3 +186,25 @@ def test_the_cli_runs_a_job_and_prints_a_summary(
     )
     assert bad.exit_code == 1
     assert "error: output" in bad.output
+
+
+def test_the_docs_python_example_runs(photos: Path, zoo_repository: Path) -> None:
+    import re
+    import subprocess
+    import sys
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "batch.md"
+    example = re.findall(r"```python\n(.*?)```", docs.read_text(), flags=re.S)[0]
+    script = photos.parent / "example.py"
+    script.write_text(example)
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=photos.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("wrote ")
+    assert "4 inputs; 4 scored this run" in result.stdout
+    assert (photos.parent / "scores.parquet").is_file()

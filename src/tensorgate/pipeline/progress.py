@@ -53,7 +53,7 @@ class Summary:
         if self.state == "complete" and self.scored == 0:
             return f"{self.output} is complete: nothing to do (pass --overwrite to score again)"
         parts = [
-            f"{self.total:,} inputs",
+            f"{self.total:,} input{'' if self.total == 1 else 's'}",
             f"{self.scored:,} scored this run in {format_duration(self.seconds)} "
             f"({self.rate:.1f} img/s, engine {self.engine})",
         ]
