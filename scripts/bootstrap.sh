@@ -13,5 +13,5 @@ fi
 echo "bootstrap: installing tensorgate and its pinned dependencies into .venv" >&2
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check \
-  -c constraints.txt -e ".[zoo,s3,grpc,batch,ray,spark,dev]" 2> >(grep -v "^WARNING: Location" >&2)
+  -c constraints.txt -e ".[zoo,s3,grpc,batch,ray,spark,lab,dev]" 2> >(grep -v "^WARNING: Location" >&2)
 echo "$stamp_now" > "$stamp_file"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from tensorgate.config import EngineSettings, ServerSettings, default_repository
-from tensorgate.errors import TensorgateError
+from tensorgate.errors import ConfigError, TensorgateError
 
 if TYPE_CHECKING:
     import httpx
@@ -711,6 +711,89 @@ def batch(
     except TensorgateError as exc:
         raise _fail(exc) from None
     typer.echo(summary.render())
+
+
+@app.command()
+def plan(
+    images_per_month: Annotated[
+        str | None, typer.Option(help="Monthly volume to plan for: 50M, 1.5B, 2e9.")
+    ] = None,
+    throughput: Annotated[
+        list[str] | None,
+        typer.Option(help="OPTION=IMAGES_PER_S[@P99_MS] per instance (repeatable)."),
+    ] = None,
+    latency: Annotated[
+        list[str] | None,
+        typer.Option(help="Serverless OPTION=MS_PER_REQUEST[@P99_MS] (repeatable)."),
+    ] = None,
+    measured: Annotated[
+        Path | None, typer.Option(help="JSON capacities, as tensorgate bench writes them.")
+    ] = None,
+    prices: Annotated[
+        Path | None, typer.Option(help="Price table YAML (default: the shipped one).")
+    ] = None,
+    peak_to_average: Annotated[float, typer.Option(help="Peak rate over average.")] = 3.0,
+    headroom: Annotated[float, typer.Option(help="Spare capacity at peak (0.3 = 30%).")] = 0.3,
+    min_instances: Annotated[int, typer.Option(help="Instances kept for redundancy.")] = 2,
+    p99_target_ms: Annotated[
+        float | None, typer.Option(help="Options slower than this at p99 are infeasible.")
+    ] = None,
+    volumes: Annotated[
+        str, typer.Option(help="Range for the table, chart and crossovers: LOW..HIGH.")
+    ] = "1M..10B",
+    chart: Annotated[Path | None, typer.Option(help="Write a PNG of cost by volume.")] = None,
+    write_prices: Annotated[
+        Path | None, typer.Option(help="Copy the shipped price table here to edit; exit.")
+    ] = None,
+) -> None:
+    """Monthly cost of each deployment option from measured capacity, a dated price table
+    and traffic; the crossover volumes; a chart."""
+    from tensorgate.plan import crossovers, default_prices, load_prices
+    from tensorgate.plan.cost import Traffic
+    from tensorgate.plan.prices import default_text
+    from tensorgate.plan.report import parse_capacity, parse_count, read_measured, render
+
+    if write_prices is not None:
+        if write_prices.exists():
+            raise _fail(ConfigError(f"{write_prices} exists; choose another path"))
+        write_prices.write_text(default_text(), encoding="utf-8")
+        typer.echo(
+            f"wrote {write_prices}: edit the prices and the date, then --prices {write_prices}"
+        )
+        return
+    try:
+        if images_per_month is None:
+            raise ConfigError("give --images-per-month (e.g. 50M)")
+        table = load_prices(prices) if prices else default_prices()
+        capacities = read_measured(measured) if measured else []
+        capacities += [parse_capacity(t, serverless=False) for t in throughput or []]
+        capacities += [parse_capacity(t, serverless=True) for t in latency or []]
+        if not capacities:
+            raise ConfigError(
+                "give at least one option's capacity: --throughput OPTION=IMG_PER_S, "
+                "--latency OPTION=MS (serverless) or --measured FILE"
+            )
+        for capacity in capacities:
+            table.option(capacity.option)  # unknown names fail here, listing the table
+        low_text, _, high_text = volumes.partition("..")
+        low, high = parse_count(low_text), parse_count(high_text or low_text)
+        if not 0 < low < high:
+            raise ConfigError(f"--volumes {volumes!r} must be LOW..HIGH with 0 < LOW < HIGH")
+        traffic = Traffic(
+            parse_count(images_per_month), peak_to_average, headroom, min_instances, p99_target_ms
+        )
+        decades = [low * 10**i for i in range(20) if low * 10**i <= high]
+        crossings = crossovers(table, capacities, traffic, [low, high])
+        for line in render(table, capacities, traffic, decades, crossings):
+            typer.echo(line)
+        if chart is not None:
+            from tensorgate.plan.chart import cost_chart
+
+            points = [low * (high / low) ** (i / 200) for i in range(201)]
+            cost_chart(chart, table, capacities, traffic, points, crossings)
+            typer.echo(f"\nchart: {chart}")
+    except TensorgateError as exc:
+        raise _fail(exc) from None
 
 
 def main() -> None:

@@ -1,0 +1,160 @@
+"""Parsing the planner's command-line figures and laying out its answer (pure text)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from tensorgate.errors import ConfigError
+from tensorgate.plan.cost import Capacity, Crossover, Traffic, monthly_cost
+from tensorgate.plan.prices import PriceTable
+
+__all__ = ["format_count", "parse_capacity", "parse_count", "read_measured", "render"]
+
+_SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
+
+
+def parse_count(text: str) -> float:
+    """``50M`` → 5e7; also ``500k``, ``1.5B``, ``2e9``, ``1,000,000``."""
+    cleaned = text.strip().replace(",", "").replace("_", "")
+    scale = _SUFFIXES.get(cleaned[-1:].lower(), 1.0)
+    number = cleaned[:-1] if scale != 1.0 else cleaned
+    try:
+        value = float(number) * scale
+    except ValueError:
+        raise ConfigError(f"{text!r} is not a count; write e.g. 50M, 1.5B or 2e9") from None
+    if value < 0:
+        raise ConfigError(f"{text!r} is negative; a count is ≥ 0")
+    return value
+
+
+def format_count(value: float) -> str:
+    """5e7 → ``50M``."""
+    for suffix, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+def parse_capacity(text: str, *, serverless: bool) -> Capacity:
+    """``OPTION=IMG_PER_S[@P99_MS]`` (or ``OPTION=LATENCY_MS[@P99_MS]`` for serverless)."""
+    name, sep, figures = text.partition("=")
+    value, _, p99 = figures.partition("@")
+    try:
+        number = float(value)
+        p99_ms = float(p99) if p99 else None
+    except ValueError:
+        number = -1.0
+        p99_ms = None
+    if not sep or not name or number <= 0:
+        shape = "OPTION=LATENCY_MS[@P99_MS]" if serverless else "OPTION=IMAGES_PER_S[@P99_MS]"
+        raise ConfigError(f"{text!r} is not {shape}; e.g. c7i.large=110@180")
+    if serverless:
+        return Capacity(name, latency_ms=number, p99_ms=p99_ms)
+    return Capacity(name, images_per_s=number, p99_ms=p99_ms)
+
+
+def read_measured(path: Path) -> list[Capacity]:
+    """Capacities from a JSON file: a list (or one) of ``{"option", "images_per_s",
+    "latency_ms", "p99_ms", "images_per_request"}`` — what ``tensorgate bench`` writes."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not JSON: {exc}") from None
+    entries = document if isinstance(document, list) else [document]
+    capacities = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("option"), str):
+            raise ConfigError(f"{path}: each entry needs an 'option' name (got {entry!r:.80})")
+        try:
+            capacities.append(
+                Capacity(
+                    option=entry["option"],
+                    images_per_s=float(entry.get("images_per_s", 0.0)),
+                    latency_ms=float(entry.get("latency_ms", 0.0)),
+                    p99_ms=None if entry.get("p99_ms") is None else float(entry["p99_ms"]),
+                    images_per_request=int(entry.get("images_per_request", 1)),
+                    source=f"measured: {path.name}",
+                )
+            )
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"{path}: entry {entry!r:.80} has a figure that is not a number"
+            ) from None
+    return capacities
+
+
+def render(
+    table: PriceTable,
+    capacities: Sequence[Capacity],
+    traffic: Traffic,
+    volumes: Sequence[float],
+    crossings: Sequence[Crossover],
+) -> list[str]:
+    """The answer as Markdown lines: the month at the planned volume, cost by volume,
+    the crossovers."""
+    money = table.currency
+    peak = traffic.images_per_month / (table.hours_per_month * 3600) * traffic.peak_to_average
+    lines = [
+        f"Plan for {format_count(traffic.images_per_month)} images/month "
+        f"(peak {peak:,.1f} img/s = ×{traffic.peak_to_average:g} the average; headroom "
+        f"{traffic.headroom:.0%}; ≥ {traffic.min_instances} instances"
+        + (f"; p99 ≤ {traffic.p99_target_ms:g} ms" if traffic.p99_target_ms else "")
+        + f"), prices of {table.date} ({table.source})",
+        "",
+        f"| option | kind | capacity (source) | at peak | {money}/month | |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    costs = []
+    for capacity in capacities:
+        option = table.option(capacity.option)
+        cost = monthly_cost(option, capacity, traffic, table.hours_per_month)
+        costs.append(cost)
+        figure = (
+            f"{capacity.latency_ms:g} ms/request"
+            if option.kind == "serverless"
+            else f"{capacity.images_per_s:,.1f} img/s"
+        )
+        if capacity.p99_ms is not None:
+            figure += f", p99 {capacity.p99_ms:g} ms"
+        lines.append(
+            f"| {option.name} | {option.kind} | {figure} ({capacity.source}) | {cost.note} | "
+            f"{cost.monthly:,.2f} | {'' if cost.feasible else 'infeasible'} |"
+        )
+    feasible = [c for c in costs if c.feasible]
+    if feasible:
+        best = min(feasible, key=lambda c: c.monthly)
+        lines += ["", f"Cheapest: {best.option}, {best.monthly:,.2f} {money}/month."]
+    header = "| images/month | " + " | ".join(c.option for c in capacities) + " |"
+    lines += ["", header, "|" + " --- |" * (len(capacities) + 1)]
+    for volume in volumes:
+        cells = []
+        for capacity in capacities:
+            cost = monthly_cost(
+                table.option(capacity.option), capacity, traffic.at(volume), table.hours_per_month
+            )
+            cells.append(f"{cost.monthly:,.0f}" + ("" if cost.feasible else " ✗"))
+        lines.append(f"| {format_count(volume)} | " + " | ".join(cells) + " |")
+    lines.append("")
+    if crossings:
+        lines.append("Crossovers (where the cheapest option changes):")
+        for c in crossings:
+            if not c.flips:
+                lines.append(f"- {format_count(c.volume)} images/month: {c.below} → {c.above}")
+            elif c.below == c.above:
+                lines.append(
+                    f"- {format_count(c.volume)}–{format_count(c.until)} images/month: "
+                    f"{c.between} is cheaper in stretches as instances step up; "
+                    f"{c.below} again above"
+                )
+            else:
+                lines.append(
+                    f"- {format_count(c.volume)}–{format_count(c.until)} images/month: "
+                    f"{c.below} → {c.above} (they alternate in between as instances step up)"
+                )
+    else:
+        lines.append("No crossover: one option is cheapest across the whole range.")
+    return lines
