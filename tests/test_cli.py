@@ -20,6 +20,11 @@ COMMANDS = [
     ["zoo"],
     ["zoo", "list"],
     ["zoo", "pull"],
+    ["devices"],
+    ["convert"],
+    ["optimize"],
+    ["batch"],
+    ["plan"],
 ]
 
 
