@@ -25,6 +25,7 @@ COMMANDS = [
     ["optimize"],
     ["batch"],
     ["plan"],
+    ["bench"],
 ]
 
 

@@ -713,6 +713,107 @@ def batch(
     typer.echo(summary.render())
 
 
+def _levels(text: str | None, kind: type[int] | type[float], what: str) -> tuple[Any, ...]:
+    if not text:
+        return ()
+    try:
+        return tuple(kind(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a list of {what} like 1,2,4,8") from None
+
+
+@app.command("bench")
+def bench_command(
+    url: Annotated[
+        str | None, typer.Option(help="A running server (default: start one here).")
+    ] = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="The model to load.")] = (
+        "efficientnet-lite0"
+    ),
+    repository: RepositoryOption = None,
+    protocol: Annotated[str, typer.Option(help="http or grpc.")] = "http",
+    payload: Annotated[str, typer.Option(help="tensor (random rows) or image (JPEG).")] = (
+        "tensor"
+    ),
+    image: Annotated[Path | None, typer.Option(help="The image for image payloads.")] = None,
+    grpc_url: Annotated[
+        str | None, typer.Option(help="HOST:PORT of the gRPC door of --url's server.")
+    ] = None,
+    rows: Annotated[int, typer.Option(help="Rows per tensor request.")] = 1,
+    concurrency: Annotated[
+        str, typer.Option(help="Closed-loop levels, e.g. 1,2,4,8 (empty: none).")
+    ] = "1,2,4,8",
+    rate: Annotated[
+        str | None, typer.Option(help="Open-loop Poisson rates in requests/s, e.g. 50,100.")
+    ] = None,
+    seconds: Annotated[float, typer.Option(help="Measured seconds per level.")] = 5.0,
+    warmup: Annotated[float, typer.Option(help="Warm-up seconds before each level.")] = 1.0,
+    output: Annotated[Path | None, typer.Option(help="Save steps as .json or .csv.")] = None,
+    chart: Annotated[Path | None, typer.Option(help="PNG of throughput against p99.")] = None,
+    capacity: Annotated[
+        Path | None, typer.Option(help="Write the planner's capacity JSON for --option.")
+    ] = None,
+    option: Annotated[
+        str | None, typer.Option(help="The price-table option this machine stands for.")
+    ] = None,
+    p99_target_ms: Annotated[
+        float | None, typer.Option(help="Capacity counts only steps within this p99.")
+    ] = None,
+) -> None:
+    """Load a server closed-loop (concurrency sweep) and open-loop (Poisson rates): img/s,
+    p50/p90/p99, and the server's queue vs compute split per level."""
+    from contextlib import nullcontext
+    from dataclasses import replace
+
+    from tensorgate.bench import BenchConfig, report, run_bench
+    from tensorgate.server.process import spawn_server
+
+    if protocol not in ("http", "grpc") or payload not in ("tensor", "image"):
+        raise _fail(
+            ConfigError(
+                f"--protocol {protocol!r} / --payload {payload!r}: use http|grpc, tensor|image"
+            )
+        )
+    if capacity is not None and option is None:
+        raise _fail(ConfigError("--capacity needs --option NAME (the price-table option)"))
+    levels = _levels(concurrency, int, "integers")
+    rates = _levels(rate, float, "numbers")
+    try:
+        data = image.read_bytes() if image is not None else None
+    except OSError as exc:
+        raise _fail(ConfigError(f"cannot read --image {image}: {exc.strerror}")) from None
+    root = repository or default_repository()
+    try:
+        config = BenchConfig(
+            url=url or "", model=model, protocol=protocol, payload=payload,  # type: ignore[arg-type]
+            grpc_url=grpc_url, image=data, rows=rows, seconds=seconds, warmup_s=warmup,
+            concurrency=levels, rates=rates,
+        )  # fmt: skip
+        if url is None:
+            _pull_named_zoo_models(root, [model])
+        server = spawn_server(root, "--model", model) if url is None else nullcontext(None)
+        with server as started:
+            if started is not None:
+                config = replace(config, url=started.url, grpc_url=grpc_url or started.grpc)
+            header = report.table([])
+            typer.echo(header[0])
+            typer.echo(header[1])
+            steps = run_bench(config, on_step=lambda s: typer.echo(report.table([s])[2]))
+        if output is not None:
+            report.save(output, steps)
+            typer.echo(f"\nsteps: {output}")
+        if chart is not None:
+            title = f"{model}, {protocol} {payload} payloads, {seconds:g} s per level"
+            report.chart(chart, steps, title)
+            typer.echo(f"chart: {chart}")
+        if capacity is not None and option is not None:
+            record = report.capacity(steps, option, p99_target_ms)
+            capacity.write_text(json.dumps([record], indent=2) + "\n", encoding="utf-8")
+            typer.echo(f"capacity for tensorgate plan --measured: {capacity}")
+    except TensorgateError as exc:
+        raise _fail(exc) from None
+
+
 @app.command()
 def plan(
     images_per_month: Annotated[

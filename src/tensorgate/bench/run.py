@@ -1,0 +1,323 @@
+"""Drive a running server: a concurrency sweep (closed loop) and Poisson rates (open
+loop), over HTTP or gRPC, with tensor or image payloads; one ``Step`` per level.
+
+Closed loop: C callers, each with one request in flight, as perf_analyzer's
+concurrency mode. Open loop: requests leave at the times of a seeded Poisson process
+whatever the server does, and latency is counted from the scheduled time, so a server
+that falls behind shows it (no coordinated omission). The server's own statistics are
+read before and after each step for the queue / compute split.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import httpx
+import numpy as np
+
+from tensorgate.bench.stats import Latency, ServerSplit, arrivals, latency, server_split
+from tensorgate.errors import ConfigError, TensorgateError
+from tensorgate.protocol.datatypes import numpy_dtype
+
+__all__ = ["BenchConfig", "Step", "run_bench"]
+
+Send = Callable[[], Awaitable[None]]
+#: Open-loop requests allowed in flight before new ones count as dropped.
+MAX_IN_FLIGHT = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class BenchConfig:
+    """What to load and how.
+
+    Attributes:
+        url: the server's HTTP base URL (statistics are always read over HTTP).
+        model: the model to call.
+        protocol: ``http`` or ``grpc``.
+        payload: ``tensor`` (random rows of the model's input) or ``image`` (a JPEG to
+            ``/classify``; HTTP only).
+        grpc_url: ``host:port`` of the gRPC door (protocol ``grpc``).
+        image: the encoded image (payload ``image``).
+        rows: rows per tensor request.
+        seconds: measured time per step (after ``warmup_s``).
+        concurrency: closed-loop levels; rates: open-loop levels (requests/s).
+    """
+
+    url: str
+    model: str
+    protocol: Literal["http", "grpc"] = "http"
+    payload: Literal["tensor", "image"] = "tensor"
+    grpc_url: str | None = None
+    image: bytes | None = None
+    rows: int = 1
+    seconds: float = 5.0
+    warmup_s: float = 1.0
+    concurrency: tuple[int, ...] = (1, 2, 4, 8)
+    rates: tuple[float, ...] = ()
+    seed: int = 0
+    timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.protocol not in ("http", "grpc"):
+            raise ConfigError(f"protocol {self.protocol!r} is unknown; use http or grpc")
+        if self.payload not in ("tensor", "image"):
+            raise ConfigError(f"payload {self.payload!r} is unknown; use tensor or image")
+        if self.payload == "image" and self.protocol == "grpc":
+            raise ConfigError("gRPC carries tensors only here; image payloads go over http")
+        if self.payload == "image" and not self.image:
+            raise ConfigError("image payloads need an image: pass --image FILE")
+        if not self.concurrency and not self.rates:
+            raise ConfigError("give at least one concurrency level or one request rate")
+        if any(c < 1 for c in self.concurrency) or any(r <= 0 for r in self.rates):
+            raise ConfigError("concurrency levels must be ≥ 1 and rates > 0")
+        if self.rows < 1 or self.seconds <= 0 or self.warmup_s < 0:
+            raise ConfigError("rows must be ≥ 1, seconds > 0 and warm-up ≥ 0")
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One level's result."""
+
+    mode: Literal["closed", "open"]
+    level: float
+    protocol: str
+    payload: str
+    requests: int
+    errors: int
+    seconds: float
+    images_per_s: float
+    latency: Latency
+    server: ServerSplit
+    first_error: str = field(default="")
+
+    def flat(self) -> dict[str, Any]:
+        """One flat record for CSV / JSON."""
+        record = asdict(self)
+        lat, server = record.pop("latency"), record.pop("server")
+        record.update({f"{k}_ms": v for k, v in lat.items()})
+        record.update(
+            {
+                "server_requests": server["requests"],
+                "server_queue_ms": server["queue_ms"],
+                "server_compute_ms": server["compute_ms"],
+                "server_batch_size": server["batch_size"],
+            }
+        )
+        return record
+
+
+async def _tensor_request(client: httpx.AsyncClient, config: BenchConfig) -> tuple[str, np.ndarray]:
+    answer = await client.get(f"/v2/models/{config.model}")
+    if answer.status_code != 200:
+        raise ConfigError(
+            f"{config.url}: model {config.model!r} answered {answer.status_code}: "
+            f"{answer.text[:200]}"
+        )
+    (spec, *others) = answer.json()["inputs"]
+    if others:
+        raise ConfigError(
+            f"model {config.model!r} has several inputs; bench sends one-input models"
+        )
+    dims = [int(d) for d in spec["shape"][1:]]
+    if any(d < 0 for d in dims):
+        raise ConfigError(
+            f"model {config.model!r} input {spec['name']!r} has variable dims {spec['shape']}"
+        )
+    generator = np.random.default_rng(config.seed)
+    rows = generator.standard_normal((config.rows, *dims)).astype(numpy_dtype(spec["datatype"]))
+    return str(spec["name"]), rows
+
+
+async def _http_sender(client: httpx.AsyncClient, config: BenchConfig) -> Send:
+    if config.payload == "image":
+        assert config.image is not None  # checked by BenchConfig
+        path = f"/v2/models/{config.model}/classify?top_k=1"
+        body, headers = config.image, {"Content-Type": "application/octet-stream"}
+    else:
+        name, rows = await _tensor_request(client, config)
+        header = json.dumps(
+            {
+                "inputs": [
+                    {
+                        "name": name,
+                        "shape": list(rows.shape),
+                        "datatype": {
+                            np.dtype(np.float32): "FP32",
+                            np.dtype(np.float16): "FP16",
+                        }.get(rows.dtype, "FP32"),
+                        "parameters": {"binary_data_size": rows.nbytes},
+                    }
+                ],
+                "parameters": {"binary_data_output": True},
+            }
+        ).encode()
+        path = f"/v2/models/{config.model}/infer"
+        body = header + rows.tobytes()
+        headers = {"Inference-Header-Content-Length": str(len(header))}
+
+    async def send() -> None:
+        response = await client.post(path, content=body, headers=headers)
+        if response.status_code != 200:
+            raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
+
+    return send
+
+
+async def _grpc_sender(
+    client: httpx.AsyncClient, config: BenchConfig
+) -> tuple[Send, Callable[[], Awaitable[None]]]:
+    if not config.grpc_url:
+        raise ConfigError("gRPC needs the server's gRPC address: pass --grpc-url HOST:PORT")
+    try:
+        import tritonclient.grpc.aio as grpcclient
+    except ImportError:
+        raise ConfigError(
+            "gRPC load needs tritonclient[grpc]: pip install 'tensorgate[grpc]'"
+        ) from None
+    name, rows = await _tensor_request(client, config)
+    triton = grpcclient.InferenceServerClient(config.grpc_url)
+    tensor = grpcclient.InferInput(
+        name, list(rows.shape), "FP32" if rows.dtype == np.float32 else "FP16"
+    )
+    tensor.set_data_from_numpy(rows)
+
+    async def send() -> None:
+        await triton.infer(config.model, [tensor], client_timeout=config.timeout_s)
+
+    return send, triton.close
+
+
+async def _closed(
+    send: Send, concurrency: int, seconds: float
+) -> tuple[list[float], int, float, str]:
+    latencies: list[float] = []
+    errors = [0]
+    first = [""]
+    started = time.perf_counter()
+    stop_at = started + seconds
+
+    async def caller() -> None:
+        while time.perf_counter() < stop_at:
+            begun = time.perf_counter()
+            try:
+                await send()
+            except Exception as exc:  # counted, never fatal: the load goes on
+                errors[0] += 1
+                first[0] = first[0] or f"{type(exc).__name__}: {exc}"[:300]
+                continue
+            latencies.append(time.perf_counter() - begun)
+
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+    return latencies, errors[0], time.perf_counter() - started, first[0]
+
+
+async def _open(
+    send: Send, rate: float, seconds: float, seed: int
+) -> tuple[list[float], int, float, str]:
+    schedule = arrivals(rate, seconds, seed)
+    latencies: list[float] = []
+    errors = [0]
+    first = [""]
+    in_flight: set[asyncio.Task[None]] = set()
+    started = time.perf_counter()
+
+    async def one(due: float) -> None:
+        try:
+            await send()
+        except Exception as exc:
+            errors[0] += 1
+            first[0] = first[0] or f"{type(exc).__name__}: {exc}"[:300]
+            return
+        latencies.append(time.perf_counter() - due)
+
+    for offset in schedule:
+        due = started + float(offset)
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if len(in_flight) >= MAX_IN_FLIGHT:
+            errors[0] += 1
+            first[0] = first[0] or f"dropped: {MAX_IN_FLIGHT} requests already in flight"
+            continue
+        task = asyncio.create_task(one(due))
+        in_flight.add(task)
+        task.add_done_callback(in_flight.discard)
+    if in_flight:
+        await asyncio.gather(*in_flight)
+    return latencies, errors[0], time.perf_counter() - started, first[0]
+
+
+async def _stats(client: httpx.AsyncClient, model: str) -> dict[str, Any]:
+    answer = await client.get(f"/v2/models/{model}/stats")
+    return dict(answer.json()) if answer.status_code == 200 else {}
+
+
+async def _run(config: BenchConfig, on_step: Callable[[Step], None] | None) -> list[Step]:
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    async with httpx.AsyncClient(
+        base_url=config.url, timeout=config.timeout_s, limits=limits
+    ) as client:
+        close: Callable[[], Awaitable[None]] | None = None
+        if config.protocol == "grpc":
+            send, close = await _grpc_sender(client, config)
+        else:
+            send = await _http_sender(client, config)
+        rows = config.rows if config.payload == "tensor" else 1
+        levels: list[tuple[Literal["closed", "open"], float]] = [
+            ("closed", c) for c in config.concurrency
+        ]
+        levels += [("open", r) for r in config.rates]
+        steps: list[Step] = []
+        try:
+            for mode, level in levels:
+                if config.warmup_s > 0:
+                    await _closed(
+                        send, max(1, int(level) if mode == "closed" else 2), config.warmup_s
+                    )
+                before = await _stats(client, config.model)
+                if mode == "closed":
+                    done, errors, elapsed, first = await _closed(send, int(level), config.seconds)
+                else:
+                    done, errors, elapsed, first = await _open(
+                        send, level, config.seconds, config.seed
+                    )
+                after = await _stats(client, config.model)
+                step = Step(
+                    mode,
+                    level,
+                    config.protocol,
+                    config.payload,
+                    len(done),
+                    errors,
+                    elapsed,
+                    len(done) * rows / elapsed,
+                    latency(done),
+                    server_split(before, after),
+                    first,
+                )
+                steps.append(step)
+                if on_step is not None:
+                    on_step(step)
+        finally:
+            if close is not None:
+                await close()
+        return steps
+
+
+def run_bench(config: BenchConfig, on_step: Callable[[Step], None] | None = None) -> list[Step]:
+    """Run every level of ``config`` against the server; ``on_step`` sees each as it ends.
+
+    Raises:
+        ConfigError: an unusable combination (gRPC images, no image, unknown model).
+    """
+    try:
+        return asyncio.run(_run(config, on_step))
+    except httpx.TransportError as exc:
+        raise ConfigError(f"cannot reach {config.url}: {exc}; is the server running?") from None
+    except TensorgateError:
+        raise

@@ -1,0 +1,113 @@
+"""``tensorgate bench`` against a real server on loopback: closed and open loop, HTTP and
+gRPC, tensor and image payloads, files, chart, capacity for the planner; bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tensorgate.bench import BenchConfig, run_bench
+from tensorgate.bench.report import capacity
+from tensorgate.cli import app
+from tensorgate.errors import ConfigError
+from tensorgate.server.process import ServerProcess
+
+MODEL = "efficientnet-lite0"
+
+
+def test_closed_and_open_loop_over_http(server: ServerProcess) -> None:
+    seen: list[float] = []
+    config = BenchConfig(
+        server.url, MODEL, seconds=0.6, warmup_s=0.1, concurrency=(1, 3), rates=(20.0,)
+    )
+    steps = run_bench(config, on_step=lambda s: seen.append(s.level))
+    assert seen == [1, 3, 20.0]
+    assert [s.mode for s in steps] == ["closed", "closed", "open"]
+    for step in steps:
+        assert step.errors == 0, step.first_error
+        assert step.requests > 0
+        assert step.latency.p50 <= step.latency.p90 <= step.latency.p99
+        assert step.server.requests >= step.requests  # the server saw at least ours
+        assert step.server.compute_ms > 0
+        assert step.server.queue_ms >= 0
+    assert steps[2].requests == pytest.approx(12, abs=10)  # 20 req/s for 0.6 s, Poisson
+
+
+def test_grpc_tensors_and_http_images(server: ServerProcess, cat_jpeg: bytes) -> None:
+    assert server.grpc is not None
+    grpc = run_bench(
+        BenchConfig(server.url, MODEL, "grpc", grpc_url=server.grpc, seconds=0.4, warmup_s=0.1,
+                    concurrency=(2,), rows=2)
+    )  # fmt: skip
+    assert grpc[0].errors == 0, grpc[0].first_error
+    assert grpc[0].images_per_s == pytest.approx(2 * grpc[0].requests / grpc[0].seconds)
+    images = run_bench(
+        BenchConfig(server.url, MODEL, payload="image", image=cat_jpeg, seconds=0.4,
+                    warmup_s=0.1, concurrency=(2,))
+    )  # fmt: skip
+    assert images[0].errors == 0, images[0].first_error
+    assert images[0].requests > 0
+
+
+def test_a_bad_image_is_counted_as_errors_not_fatal(server: ServerProcess) -> None:
+    (step,) = run_bench(
+        BenchConfig(server.url, MODEL, payload="image", image=b"not an image", seconds=0.3,
+                    warmup_s=0, concurrency=(1,))
+    )  # fmt: skip
+    assert step.requests == 0
+    assert step.errors > 0
+    assert "HTTP 400" in step.first_error
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"protocol": "grpc", "payload": "image", "image": b"x"}, "gRPC carries tensors only"),
+        ({"payload": "image"}, "need an image"),
+        ({"concurrency": (), "rates": ()}, "at least one"),
+        ({"concurrency": (0,)}, "≥ 1"),
+        ({"protocol": "smtp"}, "protocol 'smtp' is unknown"),
+        ({"seconds": 0}, "seconds > 0"),
+    ],
+)
+def test_bad_configs_are_refused(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        BenchConfig("http://127.0.0.1:1", MODEL, **kwargs)  # type: ignore[arg-type]
+
+
+def test_an_unreachable_server_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"cannot reach http://127\.0\.0\.1:9"):
+        run_bench(BenchConfig("http://127.0.0.1:9", MODEL, seconds=0.1, warmup_s=0))
+
+
+def test_the_cli_writes_steps_chart_and_capacity(server: ServerProcess, tmp_path: Path) -> None:
+    out, chart, cap = tmp_path / "steps.csv", tmp_path / "perf.png", tmp_path / "cap.json"
+    result = CliRunner().invoke(
+        app,
+        [
+            "bench", "--url", server.url, "--concurrency", "1,2", "--seconds", "0.4",
+            "--warmup", "0.1", "--output", str(out), "--chart", str(chart),
+            "--capacity", str(cap), "--option", "c7i.large",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("| load | img/s | p50 ms |")
+    assert "| concurrency 2 |" in result.output
+    assert out.read_text().splitlines()[0].startswith("mode,level,protocol,payload,requests")
+    assert chart.read_bytes()[:4] == b"\x89PNG"
+    (record,) = json.loads(cap.read_text())
+    assert record["option"] == "c7i.large"
+    assert record["images_per_s"] > 0
+    planned = CliRunner().invoke(app, ["plan", "--images-per-month", "10M", "--measured", str(cap)])
+    assert planned.exit_code == 0, planned.output
+    assert "(measured: cap.json)" in planned.output
+
+
+def test_capacity_respects_the_p99_target(server: ServerProcess) -> None:
+    steps = run_bench(BenchConfig(server.url, MODEL, seconds=0.3, warmup_s=0, concurrency=(1,)))
+    with pytest.raises(ConfigError, match="no closed-loop step met the p99 target"):
+        capacity(steps, "c7i.large", p99_target_ms=0.001)
+    assert capacity(steps, "c7i.large", None)["latency_ms"] > 0
