@@ -26,6 +26,7 @@ COMMANDS = [
     ["batch"],
     ["plan"],
     ["bench"],
+    ["tune"],
 ]
 
 

@@ -815,6 +815,74 @@ def bench_command(
 
 
 @app.command()
+def tune(
+    model: Annotated[str, typer.Option("--model", "-m", help="The model to tune.")] = (
+        "efficientnet-lite0"
+    ),
+    repository: RepositoryOption = None,
+    p99_target_ms: Annotated[float, typer.Option(help="The p99 latency to stay within.")] = 100.0,
+    payload: Annotated[str, typer.Option(help="tensor or image (with --image).")] = "tensor",
+    image: Annotated[Path | None, typer.Option(help="The image for image payloads.")] = None,
+    concurrency: Annotated[str, typer.Option(help="Load levels per candidate.")] = "2,4,8,16,32",
+    seconds: Annotated[float, typer.Option(help="Measured seconds per level.")] = 2.0,
+    batch_sizes: Annotated[str, typer.Option(help="max_batch_size values to try.")] = (
+        "1,4,8,16,32"
+    ),
+    delays_ms: Annotated[str, typer.Option(help="max_queue_delay_ms values to try.")] = ("0,1,2,5"),
+    dry_run: Annotated[bool, typer.Option(help="Report only; leave config.yaml alone.")] = False,
+) -> None:
+    """Search instances, threads, max_batch_size and max_queue_delay_ms for the highest
+    throughput within a p99 target, measured on real servers; write the winner."""
+    from tensorgate.bench import BenchConfig
+    from tensorgate.bench.tune import tune_model
+    from tensorgate.devices import cpu_count
+
+    root = repository or default_repository()
+    try:
+        data = image.read_bytes() if image is not None else None
+    except OSError as exc:
+        raise _fail(ConfigError(f"cannot read --image {image}: {exc.strerror}")) from None
+    try:
+        load = BenchConfig(
+            url="", model=model, payload=payload, image=data, seconds=seconds,  # type: ignore[arg-type]
+            warmup_s=min(1.0, seconds / 2), concurrency=_levels(concurrency, int, "integers"),
+        )  # fmt: skip
+        _pull_named_zoo_models(root, [model])
+        typer.echo(
+            f"| candidate | img/s within p99 ≤ {p99_target_ms:g} ms | p99 ms | at concurrency |"
+        )
+        typer.echo("| --- | --- | --- | --- |")
+        best, trials = tune_model(
+            root,
+            model,
+            load,
+            p99_target_ms,
+            cores=cpu_count(),
+            batch_sizes=_levels(batch_sizes, int, "integers"),
+            delays_ms=_levels(delays_ms, float, "numbers"),
+            write=not dry_run,
+            on_trial=lambda t: typer.echo(
+                f"| {t.candidate.label()} | {t.images_per_s:.1f} | {t.p99_ms:.1f} | "
+                f"{t.concurrency:g} |" + (f" {t.error}" if t.error else "")
+            ),
+        )
+    except TensorgateError as exc:
+        raise _fail(exc) from None
+    first = trials[0]
+    gain = best.images_per_s / first.images_per_s if first.images_per_s else float("inf")
+    typer.echo(
+        f"\nbest: {best.candidate.label()}: {best.images_per_s:.1f} img/s "
+        f"(×{gain:.2f} the current config's {first.images_per_s:.1f})"
+    )
+    if best.candidate == first.candidate:
+        typer.echo("the current config is already the best found; config.yaml unchanged")
+    elif dry_run:
+        typer.echo("dry run: config.yaml unchanged")
+    else:
+        typer.echo(f"wrote {root / model / 'config.yaml'} (the old one: config.yaml.bak)")
+
+
+@app.command()
 def plan(
     images_per_month: Annotated[
         str | None, typer.Option(help="Monthly volume to plan for: 50M, 1.5B, 2e9.")

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-import httpx
+import aiohttp
 import numpy as np
 
 from tensorgate.bench.stats import Latency, ServerSplit, arrivals, latency, server_split
@@ -29,6 +29,8 @@ __all__ = ["BenchConfig", "Step", "run_bench"]
 Send = Callable[[], Awaitable[None]]
 #: Open-loop requests allowed in flight before new ones count as dropped.
 MAX_IN_FLIGHT = 4096
+#: How long a closed-loop caller waits after a failed request before the next.
+ERROR_BACKOFF_S = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,14 +113,16 @@ class Step:
         return record
 
 
-async def _tensor_request(client: httpx.AsyncClient, config: BenchConfig) -> tuple[str, np.ndarray]:
-    answer = await client.get(f"/v2/models/{config.model}")
-    if answer.status_code != 200:
-        raise ConfigError(
-            f"{config.url}: model {config.model!r} answered {answer.status_code}: "
-            f"{answer.text[:200]}"
-        )
-    (spec, *others) = answer.json()["inputs"]
+async def _tensor_request(
+    client: aiohttp.ClientSession, config: BenchConfig
+) -> tuple[str, np.ndarray]:
+    async with client.get(f"{config.url}/v2/models/{config.model}") as answer:
+        text = await answer.text()
+        if answer.status != 200:
+            raise ConfigError(
+                f"{config.url}: model {config.model!r} answered {answer.status}: {text[:200]}"
+            )
+    (spec, *others) = json.loads(text)["inputs"]
     if others:
         raise ConfigError(
             f"model {config.model!r} has several inputs; bench sends one-input models"
@@ -133,7 +137,7 @@ async def _tensor_request(client: httpx.AsyncClient, config: BenchConfig) -> tup
     return str(spec["name"]), rows
 
 
-async def _http_sender(client: httpx.AsyncClient, config: BenchConfig) -> Send:
+async def _http_sender(client: aiohttp.ClientSession, config: BenchConfig) -> Send:
     if config.payload == "image":
         assert config.image is not None  # checked by BenchConfig
         path = f"/v2/models/{config.model}/classify?top_k=1"
@@ -160,16 +164,19 @@ async def _http_sender(client: httpx.AsyncClient, config: BenchConfig) -> Send:
         body = header + rows.tobytes()
         headers = {"Inference-Header-Content-Length": str(len(header))}
 
+    url = f"{config.url}{path}"
+
     async def send() -> None:
-        response = await client.post(path, content=body, headers=headers)
-        if response.status_code != 200:
-            raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
+        async with client.post(url, data=body, headers=headers) as response:
+            answer = await response.read()
+            if response.status != 200:
+                raise RuntimeError(f"HTTP {response.status}: {answer[:200]!r}")
 
     return send
 
 
 async def _grpc_sender(
-    client: httpx.AsyncClient, config: BenchConfig
+    client: aiohttp.ClientSession, config: BenchConfig
 ) -> tuple[Send, Callable[[], Awaitable[None]]]:
     if not config.grpc_url:
         raise ConfigError("gRPC needs the server's gRPC address: pass --grpc-url HOST:PORT")
@@ -209,6 +216,9 @@ async def _closed(
             except Exception as exc:  # counted, never fatal: the load goes on
                 errors[0] += 1
                 first[0] = first[0] or f"{type(exc).__name__}: {exc}"[:300]
+                # A refused caller backs off (as a client honouring Retry-After would)
+                # rather than turning the level into a storm of rejections.
+                await asyncio.sleep(ERROR_BACKOFF_S)
                 continue
             latencies.append(time.perf_counter() - begun)
 
@@ -252,16 +262,19 @@ async def _open(
     return latencies, errors[0], time.perf_counter() - started, first[0]
 
 
-async def _stats(client: httpx.AsyncClient, model: str) -> dict[str, Any]:
-    answer = await client.get(f"/v2/models/{model}/stats")
-    return dict(answer.json()) if answer.status_code == 200 else {}
+async def _stats(client: aiohttp.ClientSession, url: str, model: str) -> dict[str, Any]:
+    """The model's V2 statistics; empty (the split unknown) if they cannot be read."""
+    try:
+        async with client.get(f"{url}/v2/models/{model}/stats") as answer:
+            return dict(await answer.json()) if answer.status == 200 else {}
+    except (aiohttp.ClientError, TimeoutError):
+        return {}
 
 
 async def _run(config: BenchConfig, on_step: Callable[[Step], None] | None) -> list[Step]:
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-    async with httpx.AsyncClient(
-        base_url=config.url, timeout=config.timeout_s, limits=limits
-    ) as client:
+    connector = aiohttp.TCPConnector(limit=0)
+    timeout = aiohttp.ClientTimeout(total=config.timeout_s)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as client:
         close: Callable[[], Awaitable[None]] | None = None
         if config.protocol == "grpc":
             send, close = await _grpc_sender(client, config)
@@ -279,14 +292,14 @@ async def _run(config: BenchConfig, on_step: Callable[[Step], None] | None) -> l
                     await _closed(
                         send, max(1, int(level) if mode == "closed" else 2), config.warmup_s
                     )
-                before = await _stats(client, config.model)
+                before = await _stats(client, config.url, config.model)
                 if mode == "closed":
                     done, errors, elapsed, first = await _closed(send, int(level), config.seconds)
                 else:
                     done, errors, elapsed, first = await _open(
                         send, level, config.seconds, config.seed
                     )
-                after = await _stats(client, config.model)
+                after = await _stats(client, config.url, config.model)
                 step = Step(
                     mode,
                     level,
@@ -317,7 +330,9 @@ def run_bench(config: BenchConfig, on_step: Callable[[Step], None] | None = None
     """
     try:
         return asyncio.run(_run(config, on_step))
-    except httpx.TransportError as exc:
-        raise ConfigError(f"cannot reach {config.url}: {exc}; is the server running?") from None
+    except (aiohttp.ClientError, OSError) as exc:
+        raise ConfigError(
+            f"cannot reach {config.url}: {type(exc).__name__}: {exc}; is the server running?"
+        ) from None
     except TensorgateError:
         raise

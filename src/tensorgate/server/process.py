@@ -12,11 +12,14 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 __all__ = ["ServerProcess", "spawn_server"]
 
@@ -28,6 +31,8 @@ class ServerProcess:
     process: subprocess.Popen[str]
     url: str
     grpc: str | None = None
+    #: The last lines the server wrote (stdout and stderr), for diagnostics.
+    output: deque[str] = field(default_factory=lambda: deque(maxlen=500))
 
     @property
     def host_port(self) -> str:
@@ -59,7 +64,13 @@ def spawn_server(
     assert process.stdout is not None
     try:
         url, grpc = _wait_for_url(process, start_timeout)
-        yield ServerProcess(process, url, grpc)
+        server = ServerProcess(process, url, grpc)
+        # Keep reading both pipes: a server whose log fills an unread pipe (64 KiB)
+        # blocks on its next write, event loop and all.
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                threading.Thread(target=_drain, args=(stream, server.output), daemon=True).start()
+        yield server
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -71,6 +82,14 @@ def spawn_server(
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
+
+
+def _drain(stream: IO[str], tail: deque[str]) -> None:
+    try:
+        for line in stream:
+            tail.append(line)
+    except (OSError, ValueError):  # closed while reading: the server has stopped
+        pass
 
 
 def _wait_for_url(process: subprocess.Popen[str], start_timeout: float) -> tuple[str, str | None]:
