@@ -4,7 +4,6 @@ rejected request of an overload) must not block on a full pipe and stop answerin
 from __future__ import annotations
 
 import http.client
-import json
 import shutil
 import threading
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from tensorgate.client._common import encode_infer_request
 from tensorgate.server.process import spawn_server
 
 
@@ -24,21 +24,7 @@ def test_an_overloaded_server_keeps_answering(lite0_dir: Path, tmp_path: Path) -
     config["max_batch_size"] = 1  # a queue bound of 2 rows: most requests are refused
     config["instance_group"]["count"] = 1
     (model_dir / "config.yaml").write_text(yaml.safe_dump(config))
-    rows = np.zeros((1, 3, 224, 224), np.float32)
-    header = json.dumps(
-        {
-            "inputs": [
-                {
-                    "name": "input",
-                    "shape": list(rows.shape),
-                    "datatype": "FP32",
-                    "parameters": {"binary_data_size": rows.nbytes},
-                }
-            ],
-            "parameters": {"binary_data_output": True},
-        }
-    ).encode()
-    body = header + rows.tobytes()
+    body, headers = encode_infer_request({"input": np.zeros((1, 3, 224, 224), np.float32)})
     statuses: Counter[int] = Counter()
     slowest = [0.0]
     with spawn_server(tmp_path, "--model", "efficientnet-lite0") as server:
@@ -54,7 +40,7 @@ def test_an_overloaded_server_keeps_answering(lite0_dir: Path, tmp_path: Path) -
                         "POST",
                         "/v2/models/efficientnet-lite0/infer",
                         body=body,
-                        headers={"Inference-Header-Content-Length": str(len(header))},
+                        headers=headers,
                     )
                     response = connection.getresponse()
                     response.read()

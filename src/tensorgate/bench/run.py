@@ -21,8 +21,9 @@ import aiohttp
 import numpy as np
 
 from tensorgate.bench.stats import Latency, ServerSplit, arrivals, latency, server_split
+from tensorgate.client._common import encode_infer_request
 from tensorgate.errors import ConfigError, TensorgateError
-from tensorgate.protocol.datatypes import numpy_dtype
+from tensorgate.protocol.datatypes import datatype_of, numpy_dtype
 
 __all__ = ["BenchConfig", "Step", "run_bench"]
 
@@ -144,25 +145,8 @@ async def _http_sender(client: aiohttp.ClientSession, config: BenchConfig) -> Se
         body, headers = config.image, {"Content-Type": "application/octet-stream"}
     else:
         name, rows = await _tensor_request(client, config)
-        header = json.dumps(
-            {
-                "inputs": [
-                    {
-                        "name": name,
-                        "shape": list(rows.shape),
-                        "datatype": {
-                            np.dtype(np.float32): "FP32",
-                            np.dtype(np.float16): "FP16",
-                        }.get(rows.dtype, "FP32"),
-                        "parameters": {"binary_data_size": rows.nbytes},
-                    }
-                ],
-                "parameters": {"binary_data_output": True},
-            }
-        ).encode()
         path = f"/v2/models/{config.model}/infer"
-        body = header + rows.tobytes()
-        headers = {"Inference-Header-Content-Length": str(len(header))}
+        body, headers = encode_infer_request({name: rows})  # binary tensor extension
 
     url = f"{config.url}{path}"
 
@@ -188,9 +172,7 @@ async def _grpc_sender(
         ) from None
     name, rows = await _tensor_request(client, config)
     triton = grpcclient.InferenceServerClient(config.grpc_url)
-    tensor = grpcclient.InferInput(
-        name, list(rows.shape), "FP32" if rows.dtype == np.float32 else "FP16"
-    )
+    tensor = grpcclient.InferInput(name, list(rows.shape), datatype_of(rows))
     tensor.set_data_from_numpy(rows)
 
     async def send() -> None:
