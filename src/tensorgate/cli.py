@@ -740,6 +740,10 @@ def bench_command(
         str | None, typer.Option(help="HOST:PORT of the gRPC door of --url's server.")
     ] = None,
     rows: Annotated[int, typer.Option(help="Rows per tensor request.")] = 1,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(help="Image payloads: the path to POST to (another server's route)."),
+    ] = None,
     concurrency: Annotated[
         str, typer.Option(help="Closed-loop levels, e.g. 1,2,4,8 (empty: none).")
     ] = "1,2,4,8",
@@ -787,7 +791,7 @@ def bench_command(
         config = BenchConfig(
             url=url or "", model=model, protocol=protocol, payload=payload,  # type: ignore[arg-type]
             grpc_url=grpc_url, image=data, rows=rows, seconds=seconds, warmup_s=warmup,
-            concurrency=levels, rates=rates,
+            concurrency=levels, rates=rates, endpoint=endpoint,
         )  # fmt: skip
         if url is None:
             _pull_named_zoo_models(root, [model])

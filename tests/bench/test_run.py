@@ -52,6 +52,17 @@ def test_grpc_tensors_and_http_images(server: ServerProcess, cat_jpeg: bytes) ->
     assert images[0].requests > 0
 
 
+def test_any_route_can_take_the_image_load(server: ServerProcess, cat_jpeg: bytes) -> None:
+    # The same raw-JPEG load on another route (here tensorgate's own, with top_k=3), as
+    # it is driven at other servers' routes.
+    (step,) = run_bench(
+        BenchConfig(server.url, MODEL, payload="image", image=cat_jpeg, seconds=0.3,
+                    warmup_s=0, concurrency=(1,), endpoint=f"/v2/models/{MODEL}/classify?top_k=3")
+    )  # fmt: skip
+    assert step.errors == 0, step.first_error
+    assert step.requests > 0
+
+
 def test_a_bad_image_is_counted_as_errors_not_fatal(server: ServerProcess) -> None:
     (step,) = run_bench(
         BenchConfig(server.url, MODEL, payload="image", image=b"not an image", seconds=0.3,
@@ -71,6 +82,8 @@ def test_a_bad_image_is_counted_as_errors_not_fatal(server: ServerProcess) -> No
         ({"concurrency": (0,)}, "≥ 1"),
         ({"protocol": "smtp"}, "protocol 'smtp' is unknown"),
         ({"seconds": 0}, "seconds > 0"),
+        ({"endpoint": "/predict"}, "for image payloads"),
+        ({"payload": "image", "image": b"x", "endpoint": "predict"}, "starting with /"),
     ],
 )
 def test_bad_configs_are_refused(kwargs: dict[str, object], match: str) -> None:

@@ -49,6 +49,9 @@ class BenchConfig:
         rows: rows per tensor request.
         seconds: measured time per step (after ``warmup_s``).
         concurrency: closed-loop levels; rates: open-loop levels (requests/s).
+        endpoint: for image payloads, the path the raw image is POSTed to (default
+            tensorgate's ``/v2/models/{model}/classify``; another server's route, such
+            as TorchServe's ``/predictions/NAME``, to load it the same way).
     """
 
     url: str
@@ -64,6 +67,7 @@ class BenchConfig:
     rates: tuple[float, ...] = ()
     seed: int = 0
     timeout_s: float = 30.0
+    endpoint: str | None = None
 
     def __post_init__(self) -> None:
         if self.protocol not in ("http", "grpc"):
@@ -78,6 +82,12 @@ class BenchConfig:
             raise ConfigError("give at least one concurrency level or one request rate")
         if any(c < 1 for c in self.concurrency) or any(r <= 0 for r in self.rates):
             raise ConfigError("concurrency levels must be ≥ 1 and rates > 0")
+        if self.endpoint is not None and (
+            self.payload != "image" or not self.endpoint.startswith("/")
+        ):
+            raise ConfigError(
+                f"endpoint {self.endpoint!r}: give a path starting with / for image payloads"
+            )
         if self.rows < 1 or self.seconds <= 0 or self.warmup_s < 0:
             raise ConfigError("rows must be ≥ 1, seconds > 0 and warm-up ≥ 0")
 
@@ -141,7 +151,7 @@ async def _tensor_request(
 async def _http_sender(client: aiohttp.ClientSession, config: BenchConfig) -> Send:
     if config.payload == "image":
         assert config.image is not None  # checked by BenchConfig
-        path = f"/v2/models/{config.model}/classify?top_k=1"
+        path = config.endpoint or f"/v2/models/{config.model}/classify?top_k=1"
         body, headers = config.image, {"Content-Type": "application/octet-stream"}
     else:
         name, rows = await _tensor_request(client, config)
