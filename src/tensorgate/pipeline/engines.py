@@ -13,13 +13,12 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from functools import partial
-from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tensorgate.config import EngineSettings
 from tensorgate.errors import ConfigError
-from tensorgate.pipeline.rows import Row
+from tensorgate.pipeline.rows import Row, chunked
 from tensorgate.pipeline.scoring import Item, Scorer, rows_from_frame, score_frame
 from tensorgate.sources.s3 import S3Policy
 
@@ -49,12 +48,6 @@ class ScorerSpec:
         )
 
 
-def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
-
-
 def run_local(spec: ScorerSpec, pending: Iterable[Item]) -> Iterator[list[Row]]:
     """Score in this process: chunks stay in flight on one Scorer so that reading,
     decoding (the decode pool) and inference (the batcher) overlap; as many images are
@@ -63,7 +56,7 @@ def run_local(spec: ScorerSpec, pending: Iterable[Item]) -> Iterator[list[Row]]:
         chunk = max(1, min(scorer.max_batch_size, _LOCAL_CHUNK))
         depth = max(2, scorer.capacity // chunk)
         in_flight: deque[Future[list[Row]]] = deque()
-        for items in _chunks(pending, chunk):
+        for items in chunked(pending, chunk):
             in_flight.append(scorer.submit(items))
             if len(in_flight) >= depth:
                 yield in_flight.popleft().result()
@@ -196,11 +189,6 @@ def run_spark(
     frame = session.read.schema("index LONG, input STRING").json(str(pending_file))
     frame = frame.repartition(session.sparkContext.defaultParallelism)
     scored = frame.mapInPandas(partial(_spark_partition, spec), schema=_SPARK_SCHEMA)
-    batch: list[Row] = []
-    for record in scored.toLocalIterator(prefetchPartitions=True):
-        batch.append(Row(**record.asDict()))  # type: ignore[typeddict-item]
-        if len(batch) >= batch_size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+    records = scored.toLocalIterator(prefetchPartitions=True)
+    rows = (Row(**record.asDict()) for record in records)  # type: ignore[typeddict-item]
+    yield from chunked(rows, batch_size)

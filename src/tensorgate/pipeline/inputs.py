@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from tensorgate.errors import JobError
@@ -56,13 +57,7 @@ def _s3_listing(uri: str, policy: S3Policy) -> Iterator[str]:
     bucket, _, prefix = uri[5:].partition("/")
     if not bucket:
         raise JobError(f"input {uri!r} names no bucket; give s3://bucket/prefix")
-    policy = S3Policy(
-        allowed=(f"{bucket}/{prefix}",),
-        endpoint_url=policy.endpoint_url,
-        region=policy.region,
-        max_bytes=policy.max_bytes,
-    )
-    client = S3Fetcher(policy).client()
+    client = S3Fetcher(replace(policy, allowed=(f"{bucket}/{prefix}",))).client()
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import TypedDict
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
+from typing import TypedDict, TypeVar
 
 from tensorgate.postprocess import Classification
 
-__all__ = ["COLUMNS", "Row", "error_row", "result_row"]
+__all__ = ["COLUMNS", "Row", "chunked", "error_row", "result_row"]
+
+T = TypeVar("T")
 
 
 class Row(TypedDict):
@@ -63,3 +66,10 @@ def error_row(index: int, source: str, error: BaseException) -> Row:
         top_k=None,
         error=f"{type(error).__name__}: {message}",
     )
+
+
+def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``items`` in lists of ``size`` (the last may be shorter), read lazily."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk

@@ -20,7 +20,6 @@ import math
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tensorgate.client.inprocess import Predictor
@@ -171,8 +170,3 @@ def rows_from_frame(frame: pandas.DataFrame) -> list[Row]:
             )
         )
     return rows
-
-
-def resolve_local(source: str) -> str:
-    """An absolute path for a local input (S3 URIs unchanged)."""
-    return source if source.startswith("s3://") else str(Path(source).resolve())

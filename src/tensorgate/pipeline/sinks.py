@@ -5,13 +5,12 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Iterable, Iterator
-from itertools import islice
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from tensorgate.errors import JobError
-from tensorgate.pipeline.rows import COLUMNS, Row
+from tensorgate.pipeline.rows import COLUMNS, Row, chunked
 
 __all__ = ["FORMATS", "output_format", "write_output"]
 
@@ -42,12 +41,6 @@ def output_format(path: Path) -> str:
     return kind
 
 
-def _chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
-    iterator = iter(rows)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
-
-
 def _parquet(path: Path, rows: Iterable[Row]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -64,7 +57,7 @@ def _parquet(path: Path, rows: Iterable[Row]) -> None:
         ]
     )
     with pq.ParquetWriter(path, schema) as writer:
-        for chunk in _chunks(rows, _ROW_GROUP):
+        for chunk in chunked(rows, _ROW_GROUP):
             records: list[dict[str, Any]] = [dict(r) for r in chunk]
             writer.write_table(pa.Table.from_pylist(records, schema=schema))
 
