@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tensorgate.bench.run import Step
+from tensorgate.bench.run import Step, best_within
 from tensorgate.errors import ConfigError
 
 __all__ = ["capacity", "chart", "save", "table"]
@@ -54,15 +54,13 @@ def capacity(steps: Sequence[Step], option: str, p99_target_ms: float | None) ->
     """What ``tensorgate plan --measured`` reads: the best closed-loop throughput whose
     p99 meets the target (any, without one), and the p50 of a lone request (concurrency
     1) as the serverless billed duration."""
-    closed = [s for s in steps if s.mode == "closed" and s.requests and not s.errors]
-    fitting = [s for s in closed if p99_target_ms is None or s.latency.p99 <= p99_target_ms]
-    if not fitting:
+    best = best_within(steps, p99_target_ms)
+    if best is None:
         raise ConfigError(
             f"no closed-loop step met the p99 target of {p99_target_ms} ms without errors; "
             "lower the concurrency levels or raise the target"
         )
-    best = max(fitting, key=lambda s: s.images_per_s)
-    alone = next((s for s in closed if s.level == 1), None)
+    alone = best_within([s for s in steps if s.level == 1], None)
     record: dict[str, Any] = {
         "option": option,
         "images_per_s": round(best.images_per_s, 2),

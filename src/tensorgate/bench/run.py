@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -25,7 +25,7 @@ from tensorgate.client._common import encode_infer_request
 from tensorgate.errors import ConfigError, TensorgateError
 from tensorgate.protocol.datatypes import datatype_of, numpy_dtype
 
-__all__ = ["BenchConfig", "Step", "run_bench"]
+__all__ = ["BenchConfig", "Step", "best_within", "run_bench"]
 
 Send = Callable[[], Awaitable[None]]
 #: Open-loop requests allowed in flight before new ones count as dropped.
@@ -124,6 +124,33 @@ class Step:
         return record
 
 
+def best_within(steps: Sequence[Step], p99_target_ms: float | None) -> Step | None:
+    """The closed-loop step with the highest throughput among those that answered
+    without errors and, given a target, with p99 within it; None if there is none."""
+    fitting = [
+        s
+        for s in steps
+        if s.mode == "closed"
+        and s.requests
+        and not s.errors
+        and (p99_target_ms is None or s.latency.p99 <= p99_target_ms)
+    ]
+    return max(fitting, key=lambda s: s.images_per_s) if fitting else None
+
+
+class _Tally:
+    """Latencies of answered requests, and failures with the first one's message."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.errors = 0
+        self.first_error = ""
+
+    def fail(self, message: str) -> None:
+        self.errors += 1
+        self.first_error = self.first_error or message[:300]
+
+
 async def _tensor_request(
     client: aiohttp.ClientSession, config: BenchConfig
 ) -> tuple[str, np.ndarray]:
@@ -191,12 +218,8 @@ async def _grpc_sender(
     return send, triton.close
 
 
-async def _closed(
-    send: Send, concurrency: int, seconds: float
-) -> tuple[list[float], int, float, str]:
-    latencies: list[float] = []
-    errors = [0]
-    first = [""]
+async def _closed(send: Send, concurrency: int, seconds: float) -> tuple[_Tally, float]:
+    tally = _Tally()
     started = time.perf_counter()
     stop_at = started + seconds
 
@@ -206,25 +229,20 @@ async def _closed(
             try:
                 await send()
             except Exception as exc:  # counted, never fatal: the load goes on
-                errors[0] += 1
-                first[0] = first[0] or f"{type(exc).__name__}: {exc}"[:300]
+                tally.fail(f"{type(exc).__name__}: {exc}")
                 # A refused caller backs off (as a client honouring Retry-After would)
                 # rather than turning the level into a storm of rejections.
                 await asyncio.sleep(ERROR_BACKOFF_S)
                 continue
-            latencies.append(time.perf_counter() - begun)
+            tally.latencies.append(time.perf_counter() - begun)
 
     await asyncio.gather(*(caller() for _ in range(concurrency)))
-    return latencies, errors[0], time.perf_counter() - started, first[0]
+    return tally, time.perf_counter() - started
 
 
-async def _open(
-    send: Send, rate: float, seconds: float, seed: int
-) -> tuple[list[float], int, float, str]:
+async def _open(send: Send, rate: float, seconds: float, seed: int) -> tuple[_Tally, float]:
     schedule = arrivals(rate, seconds, seed)
-    latencies: list[float] = []
-    errors = [0]
-    first = [""]
+    tally = _Tally()
     in_flight: set[asyncio.Task[None]] = set()
     started = time.perf_counter()
 
@@ -232,10 +250,9 @@ async def _open(
         try:
             await send()
         except Exception as exc:
-            errors[0] += 1
-            first[0] = first[0] or f"{type(exc).__name__}: {exc}"[:300]
+            tally.fail(f"{type(exc).__name__}: {exc}")
             return
-        latencies.append(time.perf_counter() - due)
+        tally.latencies.append(time.perf_counter() - due)
 
     for offset in schedule:
         due = started + float(offset)
@@ -243,15 +260,14 @@ async def _open(
         if delay > 0:
             await asyncio.sleep(delay)
         if len(in_flight) >= MAX_IN_FLIGHT:
-            errors[0] += 1
-            first[0] = first[0] or f"dropped: {MAX_IN_FLIGHT} requests already in flight"
+            tally.fail(f"dropped: {MAX_IN_FLIGHT} requests already in flight")
             continue
         task = asyncio.create_task(one(due))
         in_flight.add(task)
         task.add_done_callback(in_flight.discard)
     if in_flight:
         await asyncio.gather(*in_flight)
-    return latencies, errors[0], time.perf_counter() - started, first[0]
+    return tally, time.perf_counter() - started
 
 
 async def _stats(client: aiohttp.ClientSession, url: str, model: str) -> dict[str, Any]:
@@ -286,24 +302,23 @@ async def _run(config: BenchConfig, on_step: Callable[[Step], None] | None) -> l
                     )
                 before = await _stats(client, config.url, config.model)
                 if mode == "closed":
-                    done, errors, elapsed, first = await _closed(send, int(level), config.seconds)
+                    tally, elapsed = await _closed(send, int(level), config.seconds)
                 else:
-                    done, errors, elapsed, first = await _open(
-                        send, level, config.seconds, config.seed
-                    )
+                    tally, elapsed = await _open(send, level, config.seconds, config.seed)
                 after = await _stats(client, config.url, config.model)
+                done = tally.latencies
                 step = Step(
                     mode,
                     level,
                     config.protocol,
                     config.payload,
                     len(done),
-                    errors,
+                    tally.errors,
                     elapsed,
                     len(done) * rows / elapsed,
                     latency(done),
                     server_split(before, after),
-                    first,
+                    tally.first_error,
                 )
                 steps.append(step)
                 if on_step is not None:

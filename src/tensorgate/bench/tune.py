@@ -20,9 +20,9 @@ from typing import Any
 
 import yaml
 
-from tensorgate.bench.run import BenchConfig, Step, run_bench
+from tensorgate.bench.run import BenchConfig, Step, best_within, run_bench
 from tensorgate.errors import ConfigError, TensorgateError
-from tensorgate.repository.manifest import load_config
+from tensorgate.repository.manifest import load_config, parse_config
 
 __all__ = ["Candidate", "Trial", "measure", "search", "tune_model", "write_config"]
 
@@ -58,10 +58,9 @@ class Trial:
 
 def score(candidate: Candidate, steps: Sequence[Step], p99_target_ms: float) -> Trial:
     """The best level of ``steps`` within the target (no errors), as a Trial."""
-    fitting = [s for s in steps if s.requests and not s.errors and s.latency.p99 <= p99_target_ms]
-    if not fitting:
+    best = best_within(steps, p99_target_ms)
+    if best is None:
         return Trial(candidate, 0.0, float("nan"), 0.0, tuple(steps))
-    best = max(fitting, key=lambda s: s.images_per_s)
     return Trial(candidate, best.images_per_s, best.latency.p99, best.level, tuple(steps))
 
 
@@ -130,16 +129,22 @@ def apply(document: dict[str, Any], candidate: Candidate) -> dict[str, Any]:
     return updated
 
 
+def _rendered(model_dir: Path, candidate: Candidate) -> str:
+    """``model_dir``'s config.yaml with the candidate applied, checked by the
+    repository's own parser before anything is written."""
+    document = apply(_document(model_dir), candidate)
+    parse_config(document, str(model_dir / "config.yaml"), model_dir)
+    return yaml.safe_dump(document, sort_keys=False)
+
+
 def write_config(model_dir: Path, candidate: Candidate) -> Path:
     """Write the candidate into ``model_dir/config.yaml`` (the old one kept as
-    ``config.yaml.bak``); the result is checked by the repository's own parser."""
+    ``config.yaml.bak``), atomically."""
     path = model_dir / "config.yaml"
-    text = yaml.safe_dump(apply(_document(model_dir), candidate), sort_keys=False)
     staged = path.with_name("config.yaml.tuned")
-    staged.write_text(text, encoding="utf-8")
+    staged.write_text(_rendered(model_dir, candidate), encoding="utf-8")
     shutil.copy2(path, path.with_name("config.yaml.bak"))
     staged.replace(path)
-    load_config(model_dir)  # the written file must parse as any config.yaml does
     return path
 
 
@@ -154,8 +159,7 @@ def measure(
     from tensorgate.server.process import spawn_server
 
     model_dir = scratch / model
-    text = yaml.safe_dump(apply(_document(model_dir), candidate), sort_keys=False)
-    (model_dir / "config.yaml").write_text(text, encoding="utf-8")
+    (model_dir / "config.yaml").write_text(_rendered(model_dir, candidate), encoding="utf-8")
     try:
         with spawn_server(scratch, "--model", model) as server:
             steps = run_bench(replace(load, url=server.url, grpc_url=server.grpc))
