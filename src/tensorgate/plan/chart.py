@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tensorgate.errors import ConfigError
-from tensorgate.plan.cost import Capacity, Crossover, Traffic, monthly_cost
+from tensorgate.plan.cost import Capacity, Crossover, Traffic, priced
 from tensorgate.plan.prices import PriceTable
 
 __all__ = ["cost_chart"]
@@ -32,15 +32,7 @@ def cost_chart(
     figure, axes = plt.subplots(figsize=(9, 5.5), dpi=110)
     for capacity in capacities:
         option = table.option(capacity.option)
-        costs = [
-            monthly_cost(
-                option,
-                capacity,
-                traffic.at(v),
-                table.hours_per_month,
-            )
-            for v in volumes
-        ]
+        costs = [priced(table, capacity, traffic.at(v)) for v in volumes]
         line = axes.plot(
             volumes,
             [c.monthly if c.feasible else float("nan") for c in costs],

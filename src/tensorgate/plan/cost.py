@@ -25,8 +25,10 @@ __all__ = [
     "OptionCost",
     "Traffic",
     "cheapest",
+    "cheapest_of",
     "crossovers",
     "monthly_cost",
+    "priced",
 ]
 
 
@@ -153,18 +155,22 @@ def monthly_cost(
     return OptionCost(option.name, option.kind, cost, instances, not slow, note)
 
 
-def _costs(table: PriceTable, capacities: Sequence[Capacity], traffic: Traffic) -> list[OptionCost]:
-    return [
-        monthly_cost(table.option(c.option), c, traffic, table.hours_per_month) for c in capacities
-    ]
+def priced(table: PriceTable, capacity: Capacity, traffic: Traffic) -> OptionCost:
+    """``monthly_cost`` of the table's option that ``capacity`` was measured on."""
+    return monthly_cost(table.option(capacity.option), capacity, traffic, table.hours_per_month)
+
+
+def cheapest_of(costs: Iterable[OptionCost]) -> OptionCost | None:
+    """The cheapest feasible cost (ties: by option name), or None if none is feasible."""
+    feasible = [c for c in costs if c.feasible]
+    return min(feasible, key=lambda c: (c.monthly, c.option)) if feasible else None
 
 
 def cheapest(
     table: PriceTable, capacities: Sequence[Capacity], traffic: Traffic
 ) -> OptionCost | None:
     """The cheapest feasible option at ``traffic``, or None if none is feasible."""
-    feasible = [c for c in _costs(table, capacities, traffic) if c.feasible]
-    return min(feasible, key=lambda c: (c.monthly, c.option)) if feasible else None
+    return cheapest_of(priced(table, c, traffic) for c in capacities)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tensorgate.errors import ConfigError
-from tensorgate.plan.cost import Capacity, Crossover, Traffic, monthly_cost
+from tensorgate.plan.cost import Capacity, Crossover, Traffic, cheapest_of, priced
 from tensorgate.plan.prices import PriceTable
 
 __all__ = ["format_count", "parse_capacity", "parse_count", "read_measured", "render"]
@@ -111,7 +111,7 @@ def render(
     costs = []
     for capacity in capacities:
         option = table.option(capacity.option)
-        cost = monthly_cost(option, capacity, traffic, table.hours_per_month)
+        cost = priced(table, capacity, traffic)
         costs.append(cost)
         figure = (
             f"{capacity.latency_ms:g} ms/request"
@@ -124,18 +124,15 @@ def render(
             f"| {option.name} | {option.kind} | {figure} ({capacity.source}) | {cost.note} | "
             f"{cost.monthly:,.2f} | {'' if cost.feasible else 'infeasible'} |"
         )
-    feasible = [c for c in costs if c.feasible]
-    if feasible:
-        best = min(feasible, key=lambda c: c.monthly)
+    best = cheapest_of(costs)
+    if best is not None:
         lines += ["", f"Cheapest: {best.option}, {best.monthly:,.2f} {money}/month."]
     header = "| images/month | " + " | ".join(c.option for c in capacities) + " |"
     lines += ["", header, "|" + " --- |" * (len(capacities) + 1)]
     for volume in volumes:
         cells = []
         for capacity in capacities:
-            cost = monthly_cost(
-                table.option(capacity.option), capacity, traffic.at(volume), table.hours_per_month
-            )
+            cost = priced(table, capacity, traffic.at(volume))
             cells.append(f"{cost.monthly:,.0f}" + ("" if cost.feasible else " ✗"))
         lines.append(f"| {format_count(volume)} | " + " | ".join(cells) + " |")
     lines.append("")
