@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 
 from tensorgate.types import DeviceId, Tensors, TensorSpec
 
-__all__ = ["Runtime", "RuntimeFactory", "RuntimeOptions"]
+__all__ = ["Runtime", "RuntimeFactory", "RuntimeOptions", "Signature"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,27 @@ class Runtime(Protocol):
     def infer(self, inputs: Tensors) -> Tensors: ...
 
     def close(self) -> None: ...
+
+
+class Signature:
+    """The read-only half of ``Runtime`` that every backend shares: a concrete runtime
+    sets ``_inputs``, ``_outputs`` and ``_device`` when it loads."""
+
+    _inputs: tuple[TensorSpec, ...]
+    _outputs: tuple[TensorSpec, ...]
+    _device: DeviceId
+
+    @property
+    def inputs(self) -> tuple[TensorSpec, ...]:
+        return self._inputs
+
+    @property
+    def outputs(self) -> tuple[TensorSpec, ...]:
+        return self._outputs
+
+    @property
+    def device(self) -> DeviceId:
+        return self._device
 
 
 class RuntimeFactory(Protocol):

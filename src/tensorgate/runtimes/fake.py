@@ -25,7 +25,7 @@ import numpy as np
 
 from tensorgate.errors import ConfigError
 from tensorgate.protocol.datatypes import numpy_dtype
-from tensorgate.runtimes.base import RuntimeOptions
+from tensorgate.runtimes.base import RuntimeOptions, Signature
 from tensorgate.types import DeviceId, Tensors, TensorSpec
 
 __all__ = ["FakeRuntime", "fake_outputs", "load_fake"]
@@ -55,7 +55,7 @@ def fake_outputs(inputs: Tensors, outputs: tuple[TensorSpec, ...]) -> dict[str, 
     return result
 
 
-class FakeRuntime:
+class FakeRuntime(Signature):
     """A runtime with declared specs and a pure function; counts its calls."""
 
     def __init__(
@@ -77,18 +77,6 @@ class FakeRuntime:
         #: Batch sizes seen, in call order (for tests of batching).
         self.calls: list[int] = []
         self.closed = False
-
-    @property
-    def inputs(self) -> tuple[TensorSpec, ...]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> tuple[TensorSpec, ...]:
-        return self._outputs
-
-    @property
-    def device(self) -> DeviceId:
-        return self._device
 
     def infer(self, inputs: Tensors) -> Tensors:
         self.calls.append(next(iter(inputs.values())).shape[0])

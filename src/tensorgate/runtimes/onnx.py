@@ -16,7 +16,7 @@ import numpy as np
 import onnxruntime as ort
 
 from tensorgate.errors import ConfigError, InferenceError
-from tensorgate.runtimes.base import RuntimeOptions
+from tensorgate.runtimes.base import RuntimeOptions, Signature
 from tensorgate.types import DeviceId, Tensors, TensorSpec
 
 __all__ = ["OnnxRuntime", "auto_device", "load_onnx", "providers_for"]
@@ -90,7 +90,7 @@ def _spec(arg: Any) -> TensorSpec:
     return TensorSpec(arg.name, datatype, dims)
 
 
-class OnnxRuntime:
+class OnnxRuntime(Signature):
     """One onnxruntime InferenceSession: one instance of a model on one device."""
 
     def __init__(self, path: Path, options: RuntimeOptions) -> None:
@@ -113,18 +113,6 @@ class OnnxRuntime:
         self._outputs = tuple(_spec(a) for a in self._session.get_outputs())
         self._output_names = [o.name for o in self._outputs]
         self._string_inputs = {s.name for s in self._inputs if s.datatype == "BYTES"}
-
-    @property
-    def inputs(self) -> tuple[TensorSpec, ...]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> tuple[TensorSpec, ...]:
-        return self._outputs
-
-    @property
-    def device(self) -> DeviceId:
-        return self._device
 
     @property
     def providers(self) -> list[str]:

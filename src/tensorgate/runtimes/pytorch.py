@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from tensorgate.errors import ConfigError, InferenceError
-from tensorgate.runtimes.base import RuntimeOptions
+from tensorgate.runtimes.base import RuntimeOptions, Signature
 from tensorgate.types import DeviceId, Tensors, TensorSpec
 
 __all__ = [
@@ -113,7 +113,7 @@ def _exported_outputs(program: Any, path: Path) -> list[Any]:
     return values
 
 
-class TorchRuntime:
+class TorchRuntime(Signature):
     """One loaded TorchScript module or ExportedProgram on one device."""
 
     def __init__(self, path: Path, options: RuntimeOptions) -> None:
@@ -197,18 +197,6 @@ class TorchRuntime:
                     f"{path}: input {want.name!r} is declared {want.datatype} but the program "
                     f"takes {have.datatype}"
                 )
-
-    @property
-    def inputs(self) -> tuple[TensorSpec, ...]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> tuple[TensorSpec, ...]:
-        return self._outputs
-
-    @property
-    def device(self) -> DeviceId:
-        return self._device
 
     def infer(self, inputs: Tensors) -> Tensors:
         device = self._torch_device
