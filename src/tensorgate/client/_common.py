@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 from PIL import Image
@@ -30,6 +30,9 @@ from tensorgate.postprocess import Classification
 from tensorgate.protocol.datatypes import datatype_of, decode_binary, decode_json, encode_binary
 from tensorgate.types import Array
 
+if TYPE_CHECKING:
+    import httpx
+
 __all__ = [
     "Call",
     "ImageInput",
@@ -45,6 +48,8 @@ __all__ = [
     "s3_uris",
     "source_results",
     "sources_call",
+    "wait_after_answer",
+    "wait_after_failure",
 ]
 
 #: What ``predict`` takes per image: a path, encoded bytes, an HWC uint8 array, a PIL image.
@@ -223,6 +228,31 @@ def error_for(status: int, body: bytes) -> TensorgateError:
     if status == 413 and "pixels" in message:
         return ImageTooLargeError(message)
     return _BY_STATUS.get(status, TensorgateError)(f"HTTP {status}: {message}")
+
+
+def wait_after_failure(retry: RetryPolicy, attempt: int, where: object, error: Exception) -> float:
+    """Seconds to wait after attempt ``attempt`` failed to connect.
+
+    Raises:
+        UnavailableError: no retry is left.
+    """
+    wait = retry.retry_in(attempt, None, None)
+    if wait is None:
+        raise UnavailableError(f"cannot reach {where}: {error}") from None
+    return wait
+
+
+def wait_after_answer(retry: RetryPolicy, attempt: int, response: httpx.Response) -> float | None:
+    """Seconds to wait after attempt ``attempt`` got ``response`` (a retryable 503), or
+    None when it is the final answer.
+
+    Raises:
+        TensorgateError: the final answer is not 200 (the class its status maps to).
+    """
+    wait = retry.retry_in(attempt, response.status_code, response.headers.get("retry-after"))
+    if wait is None and response.status_code != 200:
+        raise error_for(response.status_code, response.content)
+    return wait
 
 
 def encode_infer_request(inputs: Mapping[str, Array]) -> tuple[bytes, dict[str, str]]:

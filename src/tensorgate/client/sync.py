@@ -25,15 +25,16 @@ from tensorgate.client._common import (
     RetryPolicy,
     classify_call,
     decode_infer_response,
-    error_for,
     image_bytes,
     infer_call,
     predictions_from,
     s3_uris,
     source_results,
     sources_call,
+    wait_after_answer,
+    wait_after_failure,
 )
-from tensorgate.errors import TensorgateError, UnavailableError
+from tensorgate.errors import TensorgateError
 from tensorgate.types import Array
 
 __all__ = ["Client"]
@@ -88,17 +89,12 @@ class Client:
             try:
                 response = self._http.post(call.path, **call.kwargs)
             except httpx.TransportError as exc:
-                wait = self._retry.retry_in(attempt, None, None)
-                if wait is None:
-                    raise UnavailableError(f"cannot reach {self._http.base_url}: {exc}") from None
+                wait = wait_after_failure(self._retry, attempt, self._http.base_url, exc)
             else:
-                wait = self._retry.retry_in(
-                    attempt, response.status_code, response.headers.get("retry-after")
-                )
-                if wait is None:
-                    if response.status_code != 200:
-                        raise error_for(response.status_code, response.content)
+                again = wait_after_answer(self._retry, attempt, response)
+                if again is None:
                     return response
+                wait = again
             self._sleep(wait)
 
     def _submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
