@@ -744,6 +744,13 @@ def bench_command(
         str | None,
         typer.Option(help="Image payloads: the path to POST to (another server's route)."),
     ] = None,
+    image_as: Annotated[
+        str,
+        typer.Option(help="Image payloads as the raw body, a multipart form or a V2 BYTES tensor."),
+    ] = "body",
+    field: Annotated[
+        str, typer.Option(help="The form field or V2 input name (--image-as form|v2).")
+    ] = "image",
     concurrency: Annotated[
         str, typer.Option(help="Closed-loop levels, e.g. 1,2,4,8 (empty: none).")
     ] = "1,2,4,8",
@@ -792,6 +799,7 @@ def bench_command(
             url=url or "", model=model, protocol=protocol, payload=payload,  # type: ignore[arg-type]
             grpc_url=grpc_url, image=data, rows=rows, seconds=seconds, warmup_s=warmup,
             concurrency=levels, rates=rates, endpoint=endpoint,
+            image_as=image_as, field=field,  # type: ignore[arg-type]
         )  # fmt: skip
         if url is None:
             _pull_named_zoo_models(root, [model])

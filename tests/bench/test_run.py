@@ -11,8 +11,10 @@ from typer.testing import CliRunner
 
 from tensorgate.bench import BenchConfig, run_bench
 from tensorgate.bench.report import capacity
+from tensorgate.bench.run import image_request
 from tensorgate.cli import app
 from tensorgate.errors import ConfigError
+from tensorgate.protocol.v2 import parse_infer_request
 from tensorgate.server.process import ServerProcess
 
 MODEL = "efficientnet-lite0"
@@ -63,6 +65,28 @@ def test_any_route_can_take_the_image_load(server: ServerProcess, cat_jpeg: byte
     assert step.requests > 0
 
 
+def test_images_go_as_a_multipart_form_too(server: ServerProcess, cat_jpeg: bytes) -> None:
+    # LitServe and BentoML take files only as forms; tensorgate's /classify takes both.
+    (step,) = run_bench(
+        BenchConfig(server.url, MODEL, payload="image", image=cat_jpeg, seconds=0.3,
+                    warmup_s=0, concurrency=(1,), image_as="form", field="images")
+    )  # fmt: skip
+    assert step.errors == 0, step.first_error
+    assert step.requests > 0
+
+
+def test_images_as_v2_bytes_tensors_are_valid_infer_requests(cat_jpeg: bytes) -> None:
+    # As Triton takes encoded images: a [1, 1] BYTES input, binary tensor extension.
+    config = BenchConfig("http://x", MODEL, payload="image", image=cat_jpeg, image_as="v2")
+    path, body, headers = image_request(config)
+    assert path == f"/v2/models/{MODEL}/infer"
+    request = parse_infer_request(body, int(headers["Inference-Header-Content-Length"]))
+    (tensor,) = request.inputs.values()
+    assert list(request.inputs) == ["image"]
+    assert tensor.shape == (1, 1)
+    assert tensor[0, 0] == cat_jpeg
+
+
 def test_a_bad_image_is_counted_as_errors_not_fatal(server: ServerProcess) -> None:
     (step,) = run_bench(
         BenchConfig(server.url, MODEL, payload="image", image=b"not an image", seconds=0.3,
@@ -84,6 +108,9 @@ def test_a_bad_image_is_counted_as_errors_not_fatal(server: ServerProcess) -> No
         ({"seconds": 0}, "seconds > 0"),
         ({"endpoint": "/predict"}, "for image payloads"),
         ({"payload": "image", "image": b"x", "endpoint": "predict"}, "starting with /"),
+        ({"payload": "image", "image": b"x", "image_as": "json"}, "image_as 'json' is unknown"),
+        ({"image_as": "form"}, "needs an image payload"),
+        ({"payload": "image", "image": b"x", "image_as": "v2", "field": ""}, "a field name"),
     ],
 )
 def test_bad_configs_are_refused(kwargs: dict[str, object], match: str) -> None:

@@ -11,6 +11,7 @@ read before and after each step for the queue / compute split.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -25,7 +26,7 @@ from tensorgate.client._common import encode_infer_request
 from tensorgate.errors import ConfigError, TensorgateError
 from tensorgate.protocol.datatypes import datatype_of, numpy_dtype
 
-__all__ = ["BenchConfig", "Step", "best_within", "run_bench"]
+__all__ = ["BenchConfig", "Step", "best_within", "image_request", "run_bench"]
 
 Send = Callable[[], Awaitable[None]]
 #: Open-loop requests allowed in flight before new ones count as dropped.
@@ -49,9 +50,15 @@ class BenchConfig:
         rows: rows per tensor request.
         seconds: measured time per step (after ``warmup_s``).
         concurrency: closed-loop levels; rates: open-loop levels (requests/s).
-        endpoint: for image payloads, the path the raw image is POSTed to (default
-            tensorgate's ``/v2/models/{model}/classify``; another server's route, such
-            as TorchServe's ``/predictions/NAME``, to load it the same way).
+        endpoint: for image payloads, the path the image is POSTed to (default
+            tensorgate's ``/v2/models/{model}/classify``, or ``/v2/models/{model}/infer``
+            with ``image_as="v2"``; another server's route, such as TorchServe's
+            ``/predictions/NAME``, to load it the same way).
+        image_as: how an image payload travels: ``body`` (the raw bytes are the request
+            body), ``form`` (one file part named ``field`` of a multipart/form-data body,
+            as an HTML upload) or ``v2`` (a ``[1, 1]`` BYTES tensor named ``field`` in a
+            KServe V2 infer request, binary extension, as Triton takes encoded images).
+        field: the form field or V2 input name for ``image_as`` ``form`` / ``v2``.
     """
 
     url: str
@@ -68,6 +75,8 @@ class BenchConfig:
     seed: int = 0
     timeout_s: float = 30.0
     endpoint: str | None = None
+    image_as: Literal["body", "form", "v2"] = "body"
+    field: str = "image"
 
     def __post_init__(self) -> None:
         if self.protocol not in ("http", "grpc"):
@@ -88,6 +97,10 @@ class BenchConfig:
             raise ConfigError(
                 f"endpoint {self.endpoint!r}: give a path starting with / for image payloads"
             )
+        if self.image_as not in ("body", "form", "v2"):
+            raise ConfigError(f"image_as {self.image_as!r} is unknown; use body, form or v2")
+        if self.image_as != "body" and (self.payload != "image" or not self.field):
+            raise ConfigError(f"image_as {self.image_as!r} needs an image payload and a field name")
         if self.rows < 1 or self.seconds <= 0 or self.warmup_s < 0:
             raise ConfigError("rows must be ≥ 1, seconds > 0 and warm-up ≥ 0")
 
@@ -175,11 +188,31 @@ async def _tensor_request(
     return str(spec["name"]), rows
 
 
+def image_request(config: BenchConfig) -> tuple[str, bytes, dict[str, str]]:
+    """The path, body and headers of one image request as ``config.image_as`` says."""
+    assert config.image is not None  # checked by BenchConfig
+    if config.image_as == "v2":
+        path = config.endpoint or f"/v2/models/{config.model}/infer"
+        tensor = np.empty((1, 1), dtype=object)  # a batch of one, one element
+        tensor[0, 0] = config.image
+        body, headers = encode_infer_request({config.field: tensor})
+        return path, body, headers
+    path = config.endpoint or f"/v2/models/{config.model}/classify?top_k=1"
+    if config.image_as == "form":
+        boundary = "tensorgate-bench-" + hashlib.sha1(config.image).hexdigest()[:16]
+        head = (
+            f"--{boundary}\r\nContent-Disposition: form-data; "
+            f'name="{config.field}"; filename="image.jpg"\r\n'
+            "Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        body = head + config.image + f"\r\n--{boundary}--\r\n".encode()
+        return path, body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    return path, config.image, {"Content-Type": "application/octet-stream"}
+
+
 async def _http_sender(client: aiohttp.ClientSession, config: BenchConfig) -> Send:
     if config.payload == "image":
-        assert config.image is not None  # checked by BenchConfig
-        path = config.endpoint or f"/v2/models/{config.model}/classify?top_k=1"
-        body, headers = config.image, {"Content-Type": "application/octet-stream"}
+        path, body, headers = image_request(config)
     else:
         name, rows = await _tensor_request(client, config)
         path = f"/v2/models/{config.model}/infer"
