@@ -27,7 +27,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import date
@@ -89,11 +89,12 @@ def _stop_session(sid: int) -> None:
 @contextmanager
 def _started(
     system: System, bin_dir: Path, model_dir: Path, repo: Path, log: Path
-) -> Iterator[str]:
-    """Start ``system``; yield its base URL; stop it and everything it started."""
+) -> Iterator[tuple[str, Callable[[], bool]]]:
+    """Start ``system``; yield its base URL and whether it still runs; stop it and
+    everything it started."""
     if system.key == "tensorgate":
         with spawn_server(repo, "--model", MODEL, "--log-level", "warning") as server:
-            yield server.url
+            yield server.url, lambda: server.process.poll() is None
         return
     port = _free_port()
     libdir = subprocess.run(
@@ -124,7 +125,7 @@ def _started(
             start_new_session=True,
         )  # fmt: skip
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", lambda: process.poll() is None
     finally:
         _stop_session(process.pid)
 
@@ -150,12 +151,12 @@ def _label(body: bytes, headers: Any) -> str:
     return find(json.loads(body)) or f"no label in {body[:80]!r}"
 
 
-def _probe(config: BenchConfig, log: Path | None) -> str:
+def _probe(config: BenchConfig, alive: Callable[[], bool], log: Path | None) -> str:
     """Wait until the system answers the image (200); the label it gives."""
     path, body, headers = image_request(config)
     started = time.monotonic()
     last = ""
-    while time.monotonic() - started < START_TIMEOUT_S:
+    while time.monotonic() - started < START_TIMEOUT_S and alive():
         request = urllib.request.Request(config.url + path, data=body, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=30) as answer:
@@ -166,7 +167,8 @@ def _probe(config: BenchConfig, log: Path | None) -> str:
             last = f"{type(exc).__name__}: {exc}"
         time.sleep(0.5)
     tail = log.read_text(errors="replace")[-1500:] if log is not None and log.exists() else ""
-    raise RuntimeError(f"no answer in {START_TIMEOUT_S:.0f} s ({last}); log tail: {tail}")
+    why = f"no answer in {START_TIMEOUT_S:.0f} s" if alive() else "it exited"
+    raise RuntimeError(f"{why} ({last}); log tail: {tail}")
 
 
 def _measure(
@@ -181,9 +183,9 @@ def _measure(
     print(f"peers: run {run + 1}, {system.title}", file=sys.stderr, flush=True)
     started = time.monotonic()
     try:
-        with _started(system, bin_dir, scratch / "model", scratch / "repo", log) as url:
+        with _started(system, bin_dir, scratch / "model", scratch / "repo", log) as (url, alive):
             config = replace(config, url=url)
-            label = _probe(config, None if system.key == "tensorgate" else log)
+            label = _probe(config, alive, None if system.key == "tensorgate" else log)
             startup = time.monotonic() - started
             steps = run_bench(
                 config,
@@ -197,7 +199,8 @@ def _measure(
             )
     except Exception as exc:  # one failing system must not lose the others' figures
         print(f"  failed: {exc}", file=sys.stderr)
-        return report.Result(system.key, system.title, run, error=f"{type(exc).__name__}: {exc}")
+        error = f"{type(exc).__name__}: {exc}".split("; log tail")[0]
+        return report.Result(system.key, system.title, run, error=error)
     return report.Result(system.key, system.title, run, tuple(steps), label, startup_s=startup)
 
 

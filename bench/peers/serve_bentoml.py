@@ -15,7 +15,10 @@ from classifier import Classifier, Settings
 SETTINGS = Settings.from_env()
 
 
-@bentoml.service(workers=SETTINGS.workers, traffic={"timeout": 60})
+# Access logs off: one line per request is not what a throughput-minded user runs.
+@bentoml.service(
+    workers=SETTINGS.workers, traffic={"timeout": 60}, logging={"access": {"enabled": False}}
+)
 class Peer:
     def __init__(self) -> None:
         self.classifier = Classifier(SETTINGS.model_dir)

@@ -110,7 +110,6 @@ SYSTEMS: tuple[System, ...] = (
         endpoint="/classify",
         image_as="form",
         field="images",
-        extra_env=(("BENTOML_CONFIG_OPTIONS", "logging.access.enabled=false"),),
         note="2 workers, adaptive batching ≤ 8 (no delay knob); multipart form",
     ),
     System(
