@@ -5,7 +5,8 @@
 
 Each system runs alone on the machine, serving the same EfficientNet-Lite0 ONNX file
 with onnxruntime (one intra-op thread), one worker per core, its own dynamic batching on
-with the same limits (batch ≤ 8, 2 ms); each is asked for the top label of the same
+with the same limits (batches ≤ 8 of what is waiting, no extra wait unless --delay-ms:
+tensorgate's default; TorchServe's shortest wait is 1 ms); each is asked for the top label of the same
 1.5 MP JPEG first (a wrong answer is reported), then loaded by ``tensorgate bench`` at
 each concurrency level. The second run goes through the systems in reverse order, so
 drift of the machine does not always favour the same ones. Writes the section of
@@ -29,7 +30,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -47,9 +48,20 @@ from tensorgate.server.process import spawn_server
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = os.cpu_count() or 1
-MAX_BATCH = 8
-DELAY_MS = 2.0
 START_TIMEOUT_S = 240.0
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """What every system is given: workers, the largest batch, the batching wait."""
+
+    workers: int
+    max_batch: int
+    delay_ms: float
+
+    def names(self) -> dict[str, str]:
+        return {"workers": str(self.workers), "max_batch": str(self.max_batch),
+                "delay": f"{self.delay_ms:g}"}  # fmt: skip
 
 
 def _free_port() -> int:
@@ -88,7 +100,7 @@ def _stop_session(sid: int) -> None:
 
 @contextmanager
 def _started(
-    system: System, bin_dir: Path, model_dir: Path, repo: Path, log: Path
+    system: System, bin_dir: Path, model_dir: Path, repo: Path, log: Path, knobs: Knobs
 ) -> Iterator[tuple[str, Callable[[], bool]]]:
     """Start ``system``; yield its base URL and whether it still runs; stop it and
     everything it started."""
@@ -111,9 +123,9 @@ def _started(
         **os.environ,
         "PEER_MODEL_DIR": str(model_dir),
         "PEER_PORT": str(port),
-        "PEER_WORKERS": str(WORKERS),
-        "PEER_MAX_BATCH": str(MAX_BATCH),
-        "PEER_DELAY_MS": str(DELAY_MS),
+        "PEER_WORKERS": str(knobs.workers),
+        "PEER_MAX_BATCH": str(knobs.max_batch),
+        "PEER_DELAY_MS": str(knobs.delay_ms),
         "OMP_NUM_THREADS": "1",
         **{name: value.format(**values) for name, value in system.extra_env},
     }
@@ -183,7 +195,10 @@ def _measure(
     print(f"peers: run {run + 1}, {system.title}", file=sys.stderr, flush=True)
     started = time.monotonic()
     try:
-        with _started(system, bin_dir, scratch / "model", scratch / "repo", log) as (url, alive):
+        with _started(system, bin_dir, scratch / "model", scratch / "repo", log, args.knobs) as (
+            url,
+            alive,
+        ):
             config = replace(config, url=url)
             label = _probe(config, alive, None if system.key == "tensorgate" else log)
             startup = time.monotonic() - started
@@ -204,7 +219,7 @@ def _measure(
     return report.Result(system.key, system.title, run, tuple(steps), label, startup_s=startup)
 
 
-def _scratch_model(scratch: Path) -> None:
+def _scratch_model(scratch: Path, knobs: Knobs) -> None:
     """The model for the peers (``model/``) and for tensorgate (``repo/``, same knobs)."""
     source = default_repository() / MODEL
     if not (source / "1" / "model.onnx").exists():
@@ -215,9 +230,10 @@ def _scratch_model(scratch: Path) -> None:
     shutil.copytree(source, scratch / "repo" / MODEL)
     config_path = scratch / "repo" / MODEL / "config.yaml"
     config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    config["max_batch_size"] = MAX_BATCH
-    config["dynamic_batching"] = {"max_queue_delay_ms": DELAY_MS}
-    config["instance_group"] = {**config.get("instance_group", {}), "count": WORKERS, "threads": 1}
+    config["max_batch_size"] = knobs.max_batch
+    config["dynamic_batching"] = {"max_queue_delay_ms": knobs.delay_ms}
+    group = config.get("instance_group", {})
+    config["instance_group"] = {**group, "count": knobs.workers, "threads": 1}
     config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
 
@@ -243,12 +259,16 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--concurrency", default="1,8,32")
+    parser.add_argument("--workers", type=int, default=WORKERS, help="per system (one per core)")
+    parser.add_argument("--max-batch", type=int, default=8, help="every batcher's limit")
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="every batcher's wait")
     parser.add_argument("--write", type=Path, default=ROOT / "docs" / "benchmarks.md",
                         help="the document whose peers section is rewritten ('-': none)")  # fmt: skip
     parser.add_argument("--chart", type=Path, default=ROOT / "docs" / "img" / "peers.png")
     parser.add_argument("--json", type=Path, default=None, help="also save every step here")
     args = parser.parse_args(argv)
     args.levels = [int(c) for c in args.concurrency.split(",") if c]
+    args.knobs = Knobs(args.workers, args.max_batch, args.delay_ms)
     return args
 
 
@@ -261,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
     results: list[report.Result] = []
     with tempfile.TemporaryDirectory(prefix="tensorgate-peers-") as temporary:
         scratch = Path(temporary)
-        _scratch_model(scratch)
+        _scratch_model(scratch, args.knobs)
         for run in range(args.runs):
             order = chosen if run % 2 == 0 else chosen[::-1]
             for system in order:
@@ -277,7 +297,7 @@ def main(argv: list[str] | None = None) -> None:
         args.levels,
         command=" ".join([".venv/bin/python -m bench.peers", *shown]),
         machine=_machine(),
-        notes={s.key: s.note for s in chosen},
+        notes={s.key: s.note.format(**args.knobs.names()) for s in chosen},
         chart=None
         if chart is None or str(args.write) == "-"
         else os.path.relpath(chart, args.write.parent),

@@ -43,6 +43,8 @@ def main() -> None:
                 "minWorkers": settings.workers,
                 "maxWorkers": settings.workers,
                 "batchSize": settings.max_batch,
+                # 0 is read as "unset", i.e. TorchServe's 100 ms default (measured: p50
+                # 122 ms at concurrency 1); 1 ms is the shortest wait it takes.
                 "maxBatchDelay": max(1, round(settings.delay_ms)),
                 "responseTimeout": 60,
             }

@@ -40,7 +40,8 @@ class System:
         field: the form field or V2 input name.
         extra_env: more environment for the process (``{libdir}``: the interpreter's
             shared-library folder).
-        note: how it is configured, for the table.
+        note: how it is configured, for the table (``{workers}``, ``{max_batch}`` and
+            ``{delay}`` are the knobs of the run).
     """
 
     key: str
@@ -63,7 +64,7 @@ SYSTEMS: tuple[System, ...] = (
         report=("tensorgate", "onnxruntime", "uvicorn"),
         command=(),  # started with tensorgate.server.process.spawn_server
         endpoint=f"/v2/models/{MODEL}/classify?top_k=1",
-        note="2 instances × 1 thread, batch ≤ 8, delay 2 ms; raw JPEG body",
+        note="{workers} instances × 1 thread, batch ≤ {max_batch}, delay {delay} ms; raw JPEG body",
     ),
     System(
         key="triton",
@@ -76,7 +77,7 @@ SYSTEMS: tuple[System, ...] = (
         # PyTriton's Python stub links libpython3.11 by name: without this it finds the
         # system's (3.11.2) next to this interpreter's standard library and fails.
         extra_env=(("LD_LIBRARY_PATH", "{libdir}"),),
-        note="2 model instances, dynamic batcher ≤ 8, delay 2 ms; V2 BYTES tensor",
+        note="{workers} model instances, dynamic batcher ≤ {max_batch}, delay {delay} ms; V2 BYTES tensor",
     ),
     System(
         key="torchserve",
@@ -92,7 +93,10 @@ SYSTEMS: tuple[System, ...] = (
         report=("torchserve", "onnxruntime"),
         command=("{python}", "serve_torchserve.py"),
         endpoint=f"/predictions/{MODEL}",
-        note="2 workers, batchSize 8, maxBatchDelay 2 ms; raw JPEG body",
+        note=(
+            "{workers} workers, batchSize {max_batch}, maxBatchDelay {delay} ms "
+            "(≥ 1: 0 means its 100 ms default); raw JPEG body"
+        ),
     ),
     System(
         key="bentoml",
@@ -110,7 +114,7 @@ SYSTEMS: tuple[System, ...] = (
         endpoint="/classify",
         image_as="form",
         field="images",
-        note="2 workers, adaptive batching ≤ 8 (no delay knob); multipart form",
+        note="{workers} workers, adaptive batching ≤ {max_batch} (no delay knob); multipart form",
     ),
     System(
         key="litserve",
@@ -120,7 +124,7 @@ SYSTEMS: tuple[System, ...] = (
         command=("{python}", "serve_litserve.py"),
         endpoint="/predict",
         image_as="form",
-        note="2 workers, max_batch_size 8, batch_timeout 2 ms; multipart form",
+        note="{workers} workers, max_batch_size {max_batch}, batch_timeout {delay} ms; multipart form",
     ),
     System(
         key="rayserve",
@@ -129,7 +133,7 @@ SYSTEMS: tuple[System, ...] = (
         report=("ray", "onnxruntime"),
         command=("{python}", "serve_rayserve.py"),
         endpoint="/classify",
-        note="2 replicas × 1 CPU, @serve.batch ≤ 8, wait 2 ms; raw JPEG body",
+        note="{workers} replicas × 1 CPU, @serve.batch ≤ {max_batch}, wait {delay} ms; raw JPEG body",
     ),
 )
 
