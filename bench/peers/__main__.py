@@ -6,8 +6,8 @@
 Each system runs alone on the machine, serving the same EfficientNet-Lite0 ONNX file
 with onnxruntime (one intra-op thread), one worker per core, its own dynamic batching on
 with the same limits (batches ≤ 8 of what is waiting, no extra wait unless --delay-ms:
-tensorgate's default; TorchServe's shortest wait is 1 ms); each is asked for the top label of the same
-1.5 MP JPEG first (a wrong answer is reported), then loaded by ``tensorgate bench`` at
+tensorgate's default; TorchServe's shortest wait is 1 ms); each is asked for the top
+label of the same 1.5 MP JPEG first (a wrong answer is reported), then loaded by ``tensorgate bench`` at
 each concurrency level. The second run goes through the systems in reverse order, so
 drift of the machine does not always favour the same ones. Writes the section of
 docs/benchmarks.md between its markers and the chart (``--write`` / ``--chart`` to change).
