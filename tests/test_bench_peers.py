@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from bench.peers import report
-from bench.peers.__main__ import _label
+from bench.peers.__main__ import Knobs, _label
 from bench.peers.classifier import Classifier, preprocess
+from bench.peers.systems import SYSTEMS, by_key
 
 from tensorgate.bench.run import Step
 from tensorgate.bench.stats import Latency, ServerSplit
@@ -172,3 +173,12 @@ def test_a_peer_in_its_own_environment_is_measured(zoo_repository: Path, tmp_pat
     (step,) = record["steps"]
     assert step["errors"] == 0
     assert step["requests"] > 0
+
+
+def test_every_note_names_the_knobs_each_system_really_gets() -> None:
+    notes = {s.key: s.note.format(**Knobs(2, 8, 0).names()) for s in SYSTEMS}
+    assert notes["tensorgate"].startswith("2 instances × 1 thread, batch ≤ 8, delay 0 ms")
+    # TorchServe reads 0 as its 100 ms default, so it gets its shortest wait, 1 ms.
+    assert "maxBatchDelay 1 ms" in notes["torchserve"]
+    (torchserve,) = by_key(["torchserve"])
+    assert "maxBatchDelay 3 ms" in torchserve.note.format(**Knobs(2, 8, 2.6).names())

@@ -60,8 +60,13 @@ class Knobs:
     delay_ms: float
 
     def names(self) -> dict[str, str]:
-        return {"workers": str(self.workers), "max_batch": str(self.max_batch),
-                "delay": f"{self.delay_ms:g}"}  # fmt: skip
+        return {
+            "workers": str(self.workers),
+            "max_batch": str(self.max_batch),
+            "delay": f"{self.delay_ms:g}",
+            # serve_torchserve.py: TorchServe reads 0 as "unset" (its 100 ms default).
+            "torchserve_delay": str(max(1, round(self.delay_ms))),
+        }
 
 
 def _free_port() -> int:

@@ -40,8 +40,8 @@ class System:
         field: the form field or V2 input name.
         extra_env: more environment for the process (``{libdir}``: the interpreter's
             shared-library folder).
-        note: how it is configured, for the table (``{workers}``, ``{max_batch}`` and
-            ``{delay}`` are the knobs of the run).
+        note: how it is configured, for the table (``{workers}``, ``{max_batch}``,
+            ``{delay}`` and ``{torchserve_delay}`` are the knobs of the run).
     """
 
     key: str
@@ -94,8 +94,8 @@ SYSTEMS: tuple[System, ...] = (
         command=("{python}", "serve_torchserve.py"),
         endpoint=f"/predictions/{MODEL}",
         note=(
-            "{workers} workers, batchSize {max_batch}, maxBatchDelay {delay} ms "
-            "(≥ 1: 0 means its 100 ms default); raw JPEG body"
+            "{workers} workers, batchSize {max_batch}, maxBatchDelay {torchserve_delay} ms "
+            "(its shortest: 0 means its 100 ms default); raw JPEG body"
         ),
     ),
     System(
