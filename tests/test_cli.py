@@ -45,9 +45,26 @@ def test_serve_help_lists_the_options() -> None:
         "--instances",
         "--max-batch-size",
         "--max-queue-delay-ms",
+        "--decode-threads",
         "--device",
     ):
         assert option in output
+
+
+def test_serve_decodes_with_the_threads_it_is_given(zoo_repository: Path, cat_jpeg: bytes) -> None:
+    import httpx
+
+    from tensorgate.server.process import spawn_server
+
+    refused = CliRunner().invoke(app, ["serve", str(zoo_repository), "--decode-threads", "0"])
+    assert refused.exit_code == 2
+    assert "--decode-threads" in refused.output
+    model = "efficientnet-lite0"
+    with spawn_server(zoo_repository, "--model", model, "--decode-threads", "1") as server:
+        answer = httpx.post(f"{server.url}/v2/models/{model}/classify?top_k=1", content=cat_jpeg)
+        assert answer.status_code == 200, answer.text
+        (result,) = answer.json()["results"]
+        assert result["predictions"][0]["index"] in range(281, 286)  # a domestic cat
 
 
 def test_serve_refuses_a_public_bind_without_a_token(tmp_path: Path) -> None:

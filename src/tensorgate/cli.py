@@ -128,6 +128,10 @@ def serve(
     max_queue_delay_ms: Annotated[
         float | None, typer.Option(help="Override every model's batching delay, in ms.")
     ] = None,
+    decode_threads: Annotated[
+        int | None,
+        typer.Option(min=1, help="Image decode threads (default: one per CPU core)."),
+    ] = None,
     request_timeout: Annotated[
         float, typer.Option(help="Request deadline in seconds (504 after).")
     ] = 30.0,
@@ -219,6 +223,7 @@ def serve(
             max_queue_delay_ms=max_queue_delay_ms,
             request_timeout_s=request_timeout,
             sources=sources,
+            decode_threads=decode_threads,
         )
         server_settings = ServerSettings(
             host=host,
