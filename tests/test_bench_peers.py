@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import pytest
 from bench.peers import report
 from bench.peers.__main__ import Knobs, _label
 from bench.peers.classifier import Classifier, preprocess
-from bench.peers.systems import SYSTEMS, by_key
+from bench.peers.systems import SYSTEMS, by_key, environment
 
 from tensorgate.bench.run import Step
 from tensorgate.bench.stats import Latency, ServerSplit
@@ -182,3 +183,17 @@ def test_every_note_names_the_knobs_each_system_really_gets() -> None:
     assert "maxBatchDelay 1 ms" in notes["torchserve"]
     (torchserve,) = by_key(["torchserve"])
     assert "maxBatchDelay 3 ms" in torchserve.note.format(**Knobs(2, 8, 2.6).names())
+
+
+def test_a_failed_environment_build_raises_and_leaves_no_stamp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TENSORGATE_HOME", str(tmp_path))
+    (tensorgate,) = by_key(["tensorgate"])
+    assert environment(tensorgate) == Path(sys.executable).parent  # this checkout's own
+    broken = replace(tensorgate, key="broken", packages=("tensorgate-no-such-package==0",))
+    with pytest.raises(subprocess.CalledProcessError):
+        environment(broken)
+    assert not list((tmp_path / "venvs" / "peer-broken").glob(".tensorgate-*"))  # no stamp
+    with pytest.raises(SystemExit, match="unknown systems \\['nope'\\]"):
+        by_key(["nope"])

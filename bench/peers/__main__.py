@@ -281,8 +281,17 @@ def main(argv: list[str] | None = None) -> None:
     args = _arguments(argv)
     chosen = systems.by_key([k for k in args.systems.split(",") if k])
     args.image = jpeg_1_5mp()
-    envs = {s.key: systems.environment(s) for s in chosen}  # every install before any timing
-    versions = {s.key: systems.versions(envs[s.key], s.report) for s in chosen}
+    # Every install before any timing; one that fails is a row saying so, not the end.
+    envs: dict[str, Path] = {}
+    versions: dict[str, dict[str, str]] = {}
+    broken: dict[str, str] = {}
+    for system in chosen:
+        try:
+            envs[system.key] = systems.environment(system)
+            versions[system.key] = systems.versions(envs[system.key], system.report)
+        except subprocess.CalledProcessError as exc:
+            broken[system.key] = f"install failed: {' '.join(map(str, exc.cmd))[-160:]}"
+            print(f"peers: {system.title}: {broken[system.key]}", file=sys.stderr)
     results: list[report.Result] = []
     with tempfile.TemporaryDirectory(prefix="tensorgate-peers-") as temporary:
         scratch = Path(temporary)
@@ -290,6 +299,10 @@ def main(argv: list[str] | None = None) -> None:
         for run in range(args.runs):
             order = chosen if run % 2 == 0 else chosen[::-1]
             for system in order:
+                if system.key in broken:
+                    error = broken[system.key]
+                    results.append(report.Result(system.key, system.title, run, error=error))
+                    continue
                 result = _measure(system, run, envs[system.key], args, scratch)
                 results.append(replace(result, versions=versions[system.key]))
     title = f"EfficientNet-Lite0, 1.5 MP JPEG per request, {WORKERS} vCPU"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -160,7 +161,7 @@ def environment(system: System) -> Path:
     stamp = venv / f".tensorgate-{digest}"
     if not stamp.exists():
         print(f"peers: building {venv} ({' '.join(system.packages)})", file=sys.stderr)
-        subprocess.run(["rm", "-rf", str(venv)], check=True)
+        shutil.rmtree(venv, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run(
             [
