@@ -6,9 +6,9 @@
 Each system runs alone on the machine, serving the same EfficientNet-Lite0 ONNX file
 with onnxruntime (one intra-op thread), one worker per core, its own dynamic batching on
 with the same limits (batches ≤ 8 of what is waiting, no extra wait unless --delay-ms:
-tensorgate's default; TorchServe's shortest wait is 1 ms); each is asked for the top
-label of the same 1.5 MP JPEG first (a wrong answer is reported), then loaded by ``tensorgate bench`` at
-each concurrency level. The second run goes through the systems in reverse order, so
+tensorgate's default; TorchServe's shortest wait is 1 ms); each must first answer the
+same 1.5 MP JPEG with a label (shown in the table), then is loaded by ``tensorgate
+bench`` at each concurrency level. The second run goes through the systems in reverse order, so
 drift of the machine does not always favour the same ones. Writes the section of
 docs/benchmarks.md between its markers and the chart (``--write`` / ``--chart`` to change).
 """
@@ -114,16 +114,12 @@ def _started(
             yield server.url, lambda: server.process.poll() is None
         return
     port = _free_port()
-    libdir = subprocess.run(
-        [str(bin_dir / "python"), "-c", "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-    values = {
-        "python": str(bin_dir / "python"),
-        "bin": str(bin_dir),
-        "port": str(port),
-        "libdir": libdir,
-    }
+    values = {"python": str(bin_dir / "python"), "bin": str(bin_dir), "port": str(port)}
+    if any("{libdir}" in value for _, value in system.extra_env):
+        values["libdir"] = subprocess.run(
+            [values["python"], "-c", "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
     env = {
         **os.environ,
         "PEER_MODEL_DIR": str(model_dir),

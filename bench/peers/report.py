@@ -30,10 +30,16 @@ class Result:
         return next((s for s in self.steps if s.mode == "closed" and s.level == level), None)
 
 
-def _cell(step: Step | None) -> str:
+def _cell(step: Step | None, best: tuple[float, float]) -> str:
+    """img/s · p50 · p99 ms, bold where it is ``best`` (highest img/s, lowest p99)."""
     if step is None or not step.requests:
         return "—"
-    return f"{step.images_per_s:.1f} · {step.latency.p50:.1f} · {step.latency.p99:.1f}"
+    rate, p99 = f"{step.images_per_s:.1f}", f"{step.latency.p99:.1f}"
+    if step.images_per_s == best[0]:
+        rate = f"**{rate}**"
+    if step.latency.p99 == best[1]:
+        p99 = f"**{p99}**"
+    return f"{rate} · {step.latency.p50:.1f} · {p99}"
 
 
 def run_table(results: Sequence[Result], levels: Sequence[int]) -> list[str]:
@@ -60,18 +66,7 @@ def run_table(results: Sequence[Result], levels: Sequence[int]) -> list[str]:
                 + f" | — | failed: {result.error[:120]} |"
             )
             continue
-        cells = []
-        for level in levels:
-            step = result.at(level)
-            cell = _cell(step)
-            if step is not None and level in best and step.requests:
-                rate, p99 = f"{step.images_per_s:.1f}", f"{step.latency.p99:.1f}"
-                if step.images_per_s == best[level][0]:
-                    rate = f"**{rate}**"
-                if step.latency.p99 == best[level][1]:
-                    p99 = f"**{p99}**"
-                cell = f"{rate} · {step.latency.p50:.1f} · {p99}"
-            cells.append(cell)
+        cells = [_cell(result.at(c), best.get(c, (0.0, 0.0))) for c in levels]
         errors = sum(s.errors for s in result.steps)
         lines.append(
             f"| {result.title} | " + " | ".join(cells) + f" | {errors} | {result.answer} |"

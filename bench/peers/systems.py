@@ -10,7 +10,6 @@ the model with the same knobs written into its config.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
@@ -18,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from tensorgate.config import tensorgate_home
 
 HERE = Path(__file__).resolve().parent
 MODEL = "efficientnet-lite0"
@@ -148,15 +149,11 @@ def by_key(keys: Sequence[str]) -> list[System]:
     return [known[k] for k in keys]
 
 
-def home() -> Path:
-    return Path(os.environ.get("TENSORGATE_HOME", Path.home() / ".cache" / "tensorgate"))
-
-
 def environment(system: System) -> Path:
     """The system's virtual environment's ``bin`` folder, built (once) if needed."""
     if not system.packages:
         return Path(sys.executable).parent
-    venv = home() / "venvs" / f"peer-{system.key}"
+    venv = tensorgate_home() / "venvs" / f"peer-{system.key}"
     digest = hashlib.sha256(" ".join(system.packages).encode()).hexdigest()[:12]
     stamp = venv / f".tensorgate-{digest}"
     if not stamp.exists():
