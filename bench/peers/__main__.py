@@ -123,6 +123,7 @@ def _started(
     env = {
         **os.environ,
         "PEER_MODEL_DIR": str(model_dir),
+        "PEER_SCRATCH": str(log.parent),  # removed with the run's scratch folder
         "PEER_PORT": str(port),
         "PEER_WORKERS": str(knobs.workers),
         "PEER_MAX_BATCH": str(knobs.max_batch),

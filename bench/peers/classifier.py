@@ -14,9 +14,10 @@ preprocessing recipes:
 - one onnxruntime session per worker with one intra-op and one inter-op thread,
 - softmax, the top class and its probability.
 
-Settings come from the environment, the same for every peer (``bench.peers.systems``
+Settings come from the environment, the same for every peer (``python -m bench.peers``
 sets them): ``PEER_MODEL_DIR`` (``model.onnx`` and ``labels.txt``), ``PEER_PORT``,
-``PEER_WORKERS``, ``PEER_MAX_BATCH``, ``PEER_DELAY_MS``.
+``PEER_WORKERS``, ``PEER_MAX_BATCH``, ``PEER_DELAY_MS``; ``PEER_SCRATCH`` is a folder a
+peer may write to, removed after the run.
 """
 
 from __future__ import annotations

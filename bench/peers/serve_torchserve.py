@@ -20,7 +20,9 @@ NAME = "efficientnet-lite0"
 
 def main() -> None:
     settings = Settings.from_env()
-    scratch = Path(tempfile.mkdtemp(prefix="peer-torchserve-"))
+    # Inside the runner's scratch folder (PEER_SCRATCH), which it removes afterwards: the
+    # archive and logs of every start would otherwise pile up in /tmp.
+    scratch = Path(tempfile.mkdtemp(prefix="peer-torchserve-", dir=os.environ.get("PEER_SCRATCH")))
     store = scratch / "store"
     store.mkdir()
     bin_dir = Path(sys.executable).parent
