@@ -34,9 +34,9 @@ from bench.serving import decode_rate, raw_throughput
 from bench.sources import photos
 from tensorgate.config import EngineSettings, default_repository
 from tensorgate.devices import cpu_count
-from tensorgate.imaging.pipeline import ImagePipeline
+from tensorgate.imaging.preprocess import ImagePreprocessor
 from tensorgate.imaging.spec import ImageLimits
-from tensorgate.pipeline import run
+from tensorgate.jobs import run
 from tensorgate.repository.manifest import load_config
 from tensorgate.zoo import pull
 
@@ -85,7 +85,7 @@ def throughput(args: argparse.Namespace, scratch: Path) -> None:
     assert spec is not None
     images = photos(64)
     cores = cpu_count()
-    decode = decode_rate(ImagePipeline(spec, ImageLimits()), images[0], 3.0)
+    decode = decode_rate(ImagePreprocessor(spec, ImageLimits()), images[0], 3.0)
     infer = raw_throughput(repository / MODEL / "1" / "model.onnx", cores, 4, 3.0, True)
     bound = cores / (1 / decode + 1 / (infer / cores))
     small = write_manifest(scratch, images, args.inputs, "photos.txt")

@@ -35,7 +35,7 @@ from tests.helpers import add_sub_model, write_model
 
 from tensorgate.config import default_repository
 from tensorgate.devices import cpu_count
-from tensorgate.imaging.pipeline import ImagePipeline
+from tensorgate.imaging.preprocess import ImagePreprocessor
 from tensorgate.imaging.spec import ImageLimits
 from tensorgate.repository.manifest import load_config
 from tensorgate.server.process import spawn_server
@@ -124,11 +124,11 @@ def engine_throughput(repository: Path, instances: int, concurrency: int, second
     return asyncio.run(run())
 
 
-def decode_rate(pipeline: ImagePipeline, image: bytes, seconds: float) -> float:
+def decode_rate(preprocessor: ImagePreprocessor, image: bytes, seconds: float) -> float:
     """Decode + preprocess images/s on one thread."""
     from bench.decode import rate
 
-    return rate(pipeline, image, seconds)
+    return rate(preprocessor, image, seconds)
 
 
 def jpeg_1_5mp() -> bytes:
@@ -178,7 +178,7 @@ def main() -> None:
            for b in args.batches.split(",") for pin in (False, True)}  # fmt: skip
     raw_best_batch, raw_best = max(raw.items(), key=lambda kv: kv[1])
     in_process = engine_throughput(repository, args.instances, args.concurrency, args.seconds)
-    decode = decode_rate(ImagePipeline(spec, ImageLimits()), image, args.seconds)
+    decode = decode_rate(ImagePreprocessor(spec, ImageLimits()), image, args.seconds)
     per_image_s = 1 / decode + 1 / (raw_best / args.instances)
     jpeg_bound = args.instances / per_image_s
 

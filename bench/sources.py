@@ -29,7 +29,7 @@ from tests.seaweed import seaweed_s3
 from bench.serving import decode_rate, raw_throughput
 from tensorgate.config import default_repository
 from tensorgate.devices import cpu_count
-from tensorgate.imaging.pipeline import ImagePipeline
+from tensorgate.imaging.preprocess import ImagePreprocessor
 from tensorgate.imaging.spec import ImageLimits
 from tensorgate.repository.manifest import load_config
 from tensorgate.server.process import spawn_server
@@ -88,7 +88,7 @@ def main() -> None:
     images = photos(64)
     cores = cpu_count()
 
-    decode = decode_rate(ImagePipeline(spec, ImageLimits()), images[0], args.seconds / 2)
+    decode = decode_rate(ImagePreprocessor(spec, ImageLimits()), images[0], args.seconds / 2)
     infer = raw_throughput(
         repository / MODEL / "1" / "model.onnx", cores, 4, args.seconds / 2, True
     )

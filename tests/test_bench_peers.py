@@ -20,7 +20,7 @@ from bench.peers.systems import SYSTEMS, by_key, environment
 
 from tensorgate.bench.run import Step
 from tensorgate.bench.stats import Latency, ServerSplit
-from tensorgate.imaging.pipeline import ImagePipeline
+from tensorgate.imaging.preprocess import ImagePreprocessor
 from tensorgate.imaging.spec import ImageLimits
 from tensorgate.protocol.datatypes import encode_binary
 from tensorgate.repository.manifest import load_config
@@ -34,7 +34,7 @@ def test_the_peers_handler_preprocesses_as_tensorgate_does(
 ) -> None:
     spec = load_config(lite0_dir).preprocess
     assert spec is not None
-    ours = ImagePipeline(spec, ImageLimits())(cat_jpeg)
+    ours = ImagePreprocessor(spec, ImageLimits())(cat_jpeg)
     theirs = preprocess(cat_jpeg)
     assert theirs.shape == ours.shape == (3, 224, 224)
     # Same decoder and scale, one-pass resize and crop, normalisation: the same tensor.

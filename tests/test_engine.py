@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +20,11 @@ from tensorgate import (
     ModelState,
     ShuttingDownError,
 )
+from tensorgate.batching.clock import FakeClock
+from tensorgate.protocol.models import statistics_v2
 from tensorgate.runtimes.fake import FakeRuntime, fake_outputs
 from tensorgate.runtimes.onnx import load_onnx
-from tensorgate.types import TensorSpec
+from tensorgate.types import Tensors, TensorSpec
 from tests.conftest import CAT_CLASSES, ESPRESSO
 from tests.helpers import build_test_repository
 
@@ -64,17 +68,37 @@ async def test_infer_through_the_batcher(small_repo: Path) -> None:
         assert list(out) == ["OUTPUT1"]
         with pytest.raises(InvalidInputError, match="model 'add_sub_fp32' has no output 'OUTPUT9'"):
             await engine.infer("add_sub_fp32", {"INPUT0": a, "INPUT1": a}, outputs=["OUTPUT9"])
-        (stats,) = engine.statistics("fake")
+        (stats,) = [statistics_v2(v) for v in engine.statistics("fake")]
         assert stats["inference_count"] == 2
         assert stats["inference_stats"]["success"]["count"] == 1
 
 
 async def test_a_request_past_its_deadline_gets_504(small_repo: Path) -> None:
+    clock = FakeClock()
+    running, release = asyncio.Event(), asyncio.Event()
+
+    async def held(index: int, fn: Callable[[Tensors], Tensors], arg: Tensors) -> Tensors:
+        running.set()
+        await release.wait()  # the first batch holds the only instance
+        return fn(arg)
+
     settings = EngineSettings(repository=small_repo, models=("fake",), instances=1)
-    async with Engine(settings) as engine:
+    async with Engine(settings, clock=clock, run_sync=held) as engine:
+        x = np.zeros((1, 3), np.float32)
+        first = asyncio.create_task(engine.infer("fake", {"x": x}))
+        await running.wait()
+        late = asyncio.create_task(engine.infer("fake", {"x": x}, timeout_s=0.5))
+        # Yield one loop turn at a time (no timer involved) until it is queued.
+        while engine._registry.model("fake").batcher.queued_rows == 0:  # noqa: ASYNC110
+            await asyncio.sleep(0)
+        clock.advance(0.4)
+        assert not late.done()
+        clock.advance(0.2)  # past its deadline while it waits for the instance
         with pytest.raises(DeadlineExceededError) as info:
-            await engine.infer("fake", {"x": np.zeros((1, 3), np.float32)}, timeout_s=1e-9)
+            await late
         assert info.value.http_status == 504
+        release.set()
+        assert (await first)["y"].shape[0] == 1
 
 
 async def test_unknown_model_in_settings_is_refused(small_repo: Path) -> None:

@@ -16,6 +16,7 @@ def test_exported_members() -> None:
             "ModelLoadError", "UnauthenticatedError", "Prediction", "Predictor", "RetryPolicy",
             "Engine", "EngineSettings", "ImageError", "ImageTooLargeError", "InferenceError",
             "InvalidInputError", "ModelKey", "ModelNotFoundError", "ModelNotReadyError",
+            "ModelNotAvailableError", "PermissionDeniedError",
             "ModelState", "ModelStatus", "PayloadTooLargeError", "ProtocolError",
             "QueueFullError", "ServerSettings", "ShuttingDownError", "SourceError",
             "SourceNotFoundError", "SourceTooLargeError", "TensorSpec", "TensorgateError",
@@ -24,6 +25,27 @@ def test_exported_members() -> None:
     )  # fmt: skip
     for name in tensorgate.__all__:
         assert hasattr(tensorgate, name)
+    assert set(tensorgate.__all__) == set(tensorgate._HOMES) | {"__version__"}
+
+
+def test_light_entry_points_import_no_heavy_modules() -> None:
+    """``import tensorgate.errors`` and ``tensorgate plan --help`` load neither the
+    engine, nor httpx, nor Pillow (bench/imports.py times them)."""
+    code = """
+import sys
+import tensorgate.errors
+light = [m for m in ("tensorgate.engine", "httpx", "PIL") if m in sys.modules]
+sys.argv = ["tensorgate", "plan", "--help"]
+from tensorgate.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+print(light, [m for m in ("tensorgate.engine", "httpx", "PIL") if m in sys.modules])
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.decode().strip().splitlines()[-1] == "[] []"
 
 
 def test_every_error_maps_to_a_status() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
 from collections.abc import Callable
@@ -20,8 +21,8 @@ from tensorgate import (
     InvalidInputError,
     MemoryBudgetError,
     ModelLoadError,
+    ModelNotAvailableError,
     ModelNotFoundError,
-    ModelNotReadyError,
     ModelState,
 )
 from tensorgate.memory import Resident, parse_budget, parse_size, plan_eviction
@@ -76,7 +77,7 @@ async def test_new_version_swaps_in_and_the_old_one_goes(tmp_path: Path) -> None
     add_version(tmp_path, "m", 1, offset=100)
     async with engine_for(tmp_path) as engine:
         assert await answer(engine, "m") == 103
-        old = engine.model("m")
+        old = engine._registry.model("m")
         add_version(tmp_path, "m", 2, offset=200)
         await engine.load_model("m")
         assert await answer(engine, "m") == 203
@@ -84,9 +85,9 @@ async def test_new_version_swaps_in_and_the_old_one_goes(tmp_path: Path) -> None
         assert old.retired
         with pytest.raises(ModelNotFoundError, match="model 'm' has no version 1"):
             await answer(engine, "m", 1)
-        new = engine.model("m")
+        new = engine._registry.model("m")
         await engine.load_model("m")  # nothing changed: nothing reloads
-        assert engine.model("m") is new
+        assert engine._registry.model("m") is new
 
 
 async def test_requests_may_name_a_version(tmp_path: Path) -> None:
@@ -156,7 +157,11 @@ async def test_unload_and_load_again(tmp_path: Path) -> None:
     add_version(tmp_path, "b", 1)
     async with engine_for(tmp_path) as engine:
         await engine.unload_model("a")
-        with pytest.raises(ModelNotReadyError, match="model 'a' is UNAVAILABLE: unloaded by"):
+        with pytest.raises(
+            ModelNotAvailableError,
+            match="Request for unknown model: 'a' has no available versions; it is "
+            "UNAVAILABLE: unloaded by",
+        ):
             await answer(engine, "a")
         assert engine.ready  # an unloaded model does not count against readiness
         await engine.unload_model("a")  # twice is fine, as in Triton
@@ -249,9 +254,9 @@ async def test_real_models_are_measured_by_resident_memory(lite0_dir: Path) -> N
 async def test_poll_picks_up_new_changed_and_removed_models(tmp_path: Path) -> None:
     add_version(tmp_path, "a", 1, offset=100)
     async with engine_for(tmp_path) as engine:
-        first = engine.model("a")
+        first = engine._registry.model("a")
         await engine.poll_repository()
-        assert engine.model("a") is first  # nothing changed
+        assert engine._registry.model("a") is first  # nothing changed
         add_version(tmp_path, "b", 1)
         add_version(tmp_path, "a", 2, offset=200)
         await engine.poll_repository()
@@ -325,3 +330,29 @@ async def test_classify_loads_an_evicted_image_model_again(
             assert f'tensorgate_model_cold_start_seconds_count{{model="{name}"}} 2.0' in cold
     finally:
         await engine.stop()
+
+
+async def test_errors_for_clients_name_no_server_path(tmp_path: Path) -> None:
+    """Load errors and index reasons say where in the repository, never where on disk."""
+    add_version(tmp_path, "good", 1)
+    real = os.path.realpath(tmp_path)
+    async with engine_for(tmp_path) as engine:
+        (tmp_path / "bad" / "1").mkdir(parents=True)
+        (tmp_path / "bad" / "config.yaml").write_text("name: bad\nmax_batch_size: -3\n")
+        add_version(tmp_path, "nofile", 1, fail="no weights")
+        messages = []
+        for name, error in [
+            ("bad", ModelLoadError),
+            ("nofile", ModelLoadError),
+            ("missing", ModelNotFoundError),
+        ]:
+            with pytest.raises(error) as info:
+                await engine.load_model(name)
+            messages.append(info.value.message)
+        messages += [s.reason for s in engine.statuses()]
+        assert "bad/config.yaml: field 'max_batch_size' is -3" in messages[0]
+        assert "nofile/1/model.fake: no weights" in messages[1]
+        assert messages[2] == "model 'missing' is not in the repository; it has bad, good, nofile"
+        for message in messages:
+            assert str(tmp_path) not in message
+            assert real not in message

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from tensorgate import nvml
 from tensorgate.errors import ConfigError
 from tensorgate.imaging.gpu import gpu_decoder
+from tensorgate.nvml import visible_gpus
+from tensorgate.runtimes.backends import backend_named
 from tensorgate.types import DeviceId
 
 __all__ = [
@@ -117,30 +119,6 @@ def _cpu_info(cpuinfo: str | None = None) -> CpuInfo:
     )
 
 
-def visible_gpus(environ: dict[str, str] | None = None, found: int | None = None) -> list[int]:
-    """Driver indices of the GPUs this process may use, in ``cuda:N`` order.
-
-    ``CUDA_VISIBLE_DEVICES`` (a list of indices) narrows and reorders them as CUDA does;
-    a list of UUIDs cannot be mapped without the driver's help, so all GPUs are kept.
-    """
-    environ = dict(os.environ) if environ is None else environ
-    found = nvml.count() if found is None else found
-    every = list(range(found))
-    setting = environ.get("CUDA_VISIBLE_DEVICES")
-    if setting is None:
-        return every
-    chosen: list[int] = []
-    for item in setting.split(","):
-        item = item.strip()
-        if not item.isdigit():
-            # CUDA stops at the first entry it cannot parse; UUIDs we leave to it.
-            return every if item.startswith(("GPU-", "MIG-")) else chosen
-        if int(item) >= found or int(item) in chosen:
-            break
-        chosen.append(int(item))
-    return chosen
-
-
 def discover(*, probe_torch: bool = False) -> Inventory:
     """The devices here. ``probe_torch`` imports torch (slow) to ask what it sees."""
     gpus = []
@@ -192,15 +170,7 @@ def resolve_device(requested: str, backend: str) -> DeviceId:
         return requested
     if requested != "auto":
         return requested
-    if backend == "onnxruntime":
-        from tensorgate.runtimes.onnx import auto_device
-
-        return auto_device()
-    if backend == "pytorch":
-        from tensorgate.runtimes.pytorch import auto_device as torch_auto
-
-        return torch_auto()
-    return "cpu"
+    return backend_named(backend).auto_device()
 
 
 def default_instances(device: DeviceId) -> int:

@@ -19,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -43,24 +42,50 @@ from tensorgate.errors import (
     ShuttingDownError,
     TensorgateError,
 )
-from tensorgate.imaging.gpu import choose_pipeline
-from tensorgate.imaging.pipeline import ImageTransform
+from tensorgate.imaging.gpu import choose_preprocessor
+from tensorgate.imaging.preprocess import ImageTransform
 from tensorgate.imaging.spec import PostprocessSpec
 from tensorgate.logs import event
 from tensorgate.memory import MemoryProbe, ProcessMemory
-from tensorgate.metrics.prometheus import Metrics
+from tensorgate.metrics.prometheus import CONTENT_TYPE, Metrics
 from tensorgate.metrics.stats import Duration, ModelStatistics
-from tensorgate.postprocess import Classification, top_k
+from tensorgate.postprocess import top_k
 from tensorgate.protocol.datatypes import numpy_dtype
-from tensorgate.registry import LoadedModel, ModelState, ModelStatus, Registry
+from tensorgate.registry import LoadedModel, Registry
 from tensorgate.repository.manifest import ModelConfig
 from tensorgate.repository.store import BrokenModel, ModelEntry, scan_repository
+from tensorgate.runtimes.backends import BACKENDS
 from tensorgate.runtimes.base import Runtime, RuntimeFactory, RuntimeOptions
 from tensorgate.sources import Sources
-from tensorgate.types import Array, ModelKey, Tensors, TensorSpec
+from tensorgate.types import Array, Classification, ModelKey, Tensors, TensorSpec
 from tensorgate.validation import check_inputs, check_outputs
+from tensorgate.views import (
+    ClassifyResult,
+    InferResult,
+    MetricsText,
+    ModelState,
+    ModelStatus,
+    ModelView,
+    SourceAnswer,
+    SourcesResult,
+    StatisticsView,
+)
 
-__all__ = ["Engine", "EngineState", "LoadedModel", "ModelState", "ModelStatus", "preflight"]
+__all__ = [
+    "ClassifyResult",
+    "Engine",
+    "EngineState",
+    "InferResult",
+    "MetricsText",
+    "ModelState",
+    "ModelStatus",
+    "ModelView",
+    "SourceAnswer",
+    "SourcesResult",
+    "StatisticsView",
+    "broken_models",
+    "preflight",
+]
 
 log = logging.getLogger("tensorgate.engine")
 
@@ -76,18 +101,9 @@ class EngineState(enum.Enum):
     STOPPED = "stopped"
 
 
-def _load_torch(path: Path, options: RuntimeOptions) -> Runtime:
-    # Imported here, so that serving ONNX models never imports torch.
-    from tensorgate.runtimes.pytorch import load_torch
-
-    return load_torch(path, options)
-
-
 def _default_factories() -> dict[str, RuntimeFactory]:
-    from tensorgate.runtimes.fake import load_fake
-    from tensorgate.runtimes.onnx import load_onnx
-
-    return {"onnxruntime": load_onnx, "fake": load_fake, "pytorch": _load_torch}
+    # Each loader imports its runtime only when a model of that backend loads.
+    return {name: backend.load for name, backend in BACKENDS.items()}
 
 
 class Engine:
@@ -288,7 +304,7 @@ class Engine:
             _check_declared(path, "input", config.inputs, first.inputs)
             _check_declared(path, "output", config.outputs, first.outputs)
             config = replace(config, inputs=first.inputs, outputs=first.outputs)
-            pipeline = self._pipeline(path, config, device)
+            preprocess = self._preprocessor(path, config, device)
             for runtime in runtimes:
                 _warm_up(runtime)
         except BaseException:
@@ -316,10 +332,10 @@ class Engine:
             on_batch=lambda record: self._record_batch(record, stats, lambda: batcher.queued_rows),
         )
         return LoadedModel(
-            key, config, runtimes, batcher, stats, pipeline, shutdown, 0.0, device=device
+            key, config, runtimes, batcher, stats, preprocess, shutdown, 0.0, device=device
         )
 
-    def _pipeline(self, path: Path, config: ModelConfig, device: str) -> ImageTransform | None:
+    def _preprocessor(self, path: Path, config: ModelConfig, device: str) -> ImageTransform | None:
         spec = config.preprocess
         if spec is None:
             return None
@@ -336,7 +352,7 @@ class Engine:
             )
         if len(config.inputs) != 1:
             raise ConfigError(f"{path}: 'preprocess' needs a model with exactly one input")
-        return choose_pipeline(
+        return choose_preprocessor(
             replace(spec, input=name),
             self.settings.image_limits,
             device,
@@ -384,34 +400,43 @@ class Engine:
         """Every model version the engine knows, sorted by name and version."""
         return self._registry.statuses()
 
-    def model(self, name: str, version: int | None = None) -> LoadedModel:
+    def model(self, name: str, version: int | None = None) -> ModelView:
         """The READY model version (the highest READY one when ``version`` is None).
 
         Raises:
             ModelNotFoundError: no such model or version in the repository.
-            ModelNotReadyError: it exists but is not READY.
+            ModelNotAvailableError: no version of it is loaded (unloaded, or failed).
+            ModelNotReadyError: it is loading, or was evicted for the memory budget.
         """
-        return self._registry.model(name, version)
+        return _view(self._registry.model(name, version))
 
-    async def acquire(self, name: str, version: int | None = None) -> LoadedModel:
+    async def acquire(self, name: str, version: int | None = None) -> ModelView:
         """Like ``model``, but a model evicted for the memory budget is loaded again."""
         self._check_running()
-        return await self._registry.acquire(name, version)
+        return _view(await self._registry.acquire(name, version))
+
+    def versions(self, name: str) -> list[int]:
+        """Every version number the engine knows of ``name`` (serving or not), sorted."""
+        return sorted({s.version for s in self.statuses() if s.name == name and s.version})
 
     def statistics(
         self, name: str | None = None, version: int | None = None
-    ) -> list[dict[str, Any]]:
-        """V2 ``model_stats`` entries of one model (or all), READY versions only."""
+    ) -> list[StatisticsView]:
+        """Counters of one model's READY versions (or of every model's), copied now."""
         if name is not None:
             if version is not None:
-                chosen = [self.model(name, version)]
+                chosen = [self._registry.model(name, version)]
             else:
-                self.model(name)  # raises for unknown names
+                self._registry.model(name)  # raises for unknown names
                 versions = self._registry.versions(name)
                 chosen = [versions[v] for v in sorted(versions)]
         else:
             chosen = self._registry.loaded()
-        return [_stats_v2(m) for m in chosen]
+        return [StatisticsView(m.key, m.device, m.memory, m.stats.copy()) for m in chosen]
+
+    def render_metrics(self) -> MetricsText:
+        """The Prometheus exposition of every instrument."""
+        return MetricsText(self.metrics.render(), CONTENT_TYPE)
 
     # ------------------------------------------------------------ model control
     async def load_model(self, name: str) -> None:
@@ -479,10 +504,10 @@ class Engine:
             InvalidInputError, ModelNotFoundError, UnavailableError, DeadlineExceededError,
             InferenceError: see tensorgate.errors.
         """
-        _, result = await self.infer_keyed(
+        result = await self.infer_keyed(
             name, inputs, version=version, outputs=outputs, timeout_s=timeout_s
         )
-        return result
+        return result.outputs
 
     async def infer_keyed(
         self,
@@ -492,7 +517,7 @@ class Engine:
         version: int | None = None,
         outputs: Sequence[str] | None = None,
         timeout_s: float | None = None,
-    ) -> tuple[ModelKey, dict[str, Array]]:
+    ) -> InferResult:
         """``infer``, also saying which model version answered (protocol responses)."""
         async with self._request(name, version) as model:
             check_inputs(name, model.config.inputs, inputs, model.config.max_batch_size)
@@ -500,12 +525,12 @@ class Engine:
                 check_outputs(name, model.config.outputs, outputs)
             result = await self._submit(model, version, inputs, timeout_s)
         if outputs is not None:
-            return model.key, {k: result[k] for k in outputs}
-        return model.key, result
+            return InferResult(result.key, {k: result.outputs[k] for k in outputs})
+        return result
 
     async def _submit(
         self, model: LoadedModel, version: int | None, inputs: Tensors, timeout_s: float | None
-    ) -> dict[str, Array]:
+    ) -> InferResult:
         name = model.key.name
         started = self._clock.now()
         limit = self.settings.request_timeout_s
@@ -526,7 +551,7 @@ class Engine:
         self.metrics.queue_depth.labels(name).set(model.batcher.queued_rows)
         outcome = "success"
         try:
-            return await future
+            return InferResult(model.key, await future)
         except TensorgateError as exc:
             outcome = type(exc).__name__
             raise
@@ -541,16 +566,16 @@ class Engine:
 
     @staticmethod
     def _image_model(model: LoadedModel, top: int | None) -> tuple[ImageTransform, PostprocessSpec]:
-        """The model's pipeline and postprocess spec, checked to exist."""
+        """The model's preprocessor and postprocess spec, checked to exist."""
         name = model.key.name
-        if model.pipeline is None or model.config.postprocess is None:
+        if model.preprocess is None or model.config.postprocess is None:
             raise InvalidInputError(
                 f"model {name!r} has no preprocess/postprocess spec in its config.yaml, so it "
                 "takes tensors, not images: use the V2 infer endpoint"
             )
         if top is not None and top < 1:
             raise InvalidInputError(f"top_k is {top}; it must be at least 1")
-        return model.pipeline, model.config.postprocess
+        return model.preprocess, model.config.postprocess
 
     async def classify(
         self,
@@ -565,32 +590,52 @@ class Engine:
 
         Each image is its own request to the batcher, so images from many callers share
         batches. Returns, per image, the ``top`` best classes (default: the model's
-        ``postprocess.top_k``).
+        ``postprocess.top_k``)::
+
+            (best, *_), = await engine.classify("efficientnet-lite0", [jpeg_bytes])
         """
+        result = await self.classify_keyed(
+            name, images, top=top, version=version, timeout_s=timeout_s
+        )
+        return result.answers
+
+    async def classify_keyed(
+        self,
+        name: str,
+        images: Sequence[bytes],
+        *,
+        top: int | None = None,
+        version: int | None = None,
+        timeout_s: float | None = None,
+    ) -> ClassifyResult:
+        """``classify``, also saying which model version answered (a version swapped in
+        while the images decoded answers them, and is the one named)."""
         async with self._request(name, version) as model:
-            pipeline, post = self._image_model(model, top)
+            preprocess, post = self._image_model(model, top)
             return await self._classify_images(
-                model, version, pipeline, post, images, top, timeout_s
+                model, version, preprocess, post, images, top, timeout_s
             )
 
     async def _classify_images(
         self,
         model: LoadedModel,
         version: int | None,
-        pipeline: ImageTransform,
+        preprocess: ImageTransform,
         post: PostprocessSpec,
         images: Sequence[bytes],
         top: int | None,
         timeout_s: float | None,
-    ) -> list[list[Classification]]:
-        tensors = await asyncio.gather(*(self._decode(model, pipeline, d) for d in images))
-        input_name = pipeline.spec.input or model.config.inputs[0].name
+    ) -> ClassifyResult:
+        tensors = await asyncio.gather(*(self._decode(model, preprocess, d) for d in images))
+        input_name = preprocess.spec.input or model.config.inputs[0].name
         results = await asyncio.gather(
             *(self._submit(model, version, {input_name: t[np.newaxis]}, timeout_s) for t in tensors)
         )
         output = post.output or model.config.outputs[0].name
         k = top or post.top_k
-        return [top_k(r[output], post, k)[0] for r in results]
+        answers = [top_k(r.outputs[output], post, k)[0] for r in results]
+        key = max((r.key for r in results), key=lambda k: k.version, default=model.key)
+        return ClassifyResult(key, answers)
 
     async def classify_sources(
         self,
@@ -600,45 +645,50 @@ class Engine:
         top: int | None = None,
         version: int | None = None,
         timeout_s: float | None = None,
-    ) -> list[list[Classification] | TensorgateError]:
+    ) -> SourcesResult:
         """Fetch ``s3://`` / ``https://`` sources concurrently and classify each; every
         item is answered on its own (its classes, or the error that stopped it)."""
         async with self._request(name, version) as model:
-            pipeline, post = self._image_model(model, top)
+            preprocess, post = self._image_model(model, top)
+            keys = [model.key]
 
-            async def one(source: str) -> list[Classification] | TensorgateError:
+            async def one(source: str) -> SourceAnswer:
                 try:
                     data = await self._sources.fetch(source)
-                    (answer,) = await self._classify_images(
-                        model, version, pipeline, post, [data], top, timeout_s
+                    result = await self._classify_images(
+                        model, version, preprocess, post, [data], top, timeout_s
                     )
                 except TensorgateError as exc:
                     return exc
-                return answer
+                keys.append(result.key)
+                return result.answers[0]
 
-            return list(await asyncio.gather(*(one(s) for s in sources)))
+            answers = list(await asyncio.gather(*(one(s) for s in sources)))
+            return SourcesResult(max(keys, key=lambda k: k.version), answers)
 
-    async def _decode(self, model: LoadedModel, pipeline: ImageTransform, data: bytes) -> Array:
-        assert self._decode_pool is not None
+    async def _decode(self, model: LoadedModel, preprocess: ImageTransform, data: bytes) -> Array:
+        if self._decode_pool is None:
+            raise RuntimeError("the engine has not started; use `async with Engine(...)`")
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        tensor = await loop.run_in_executor(self._decode_pool, pipeline, data)
+        tensor = await loop.run_in_executor(self._decode_pool, preprocess, data)
         self.metrics.decode_duration.labels(model.key.name).observe(time.perf_counter() - started)
         return tensor
 
 
-def _stats_v2(model: LoadedModel) -> dict[str, Any]:
-    """A version's V2 statistics, with the memory it took when it loaded."""
-    doc = model.stats.to_v2()
-    kind, _, index = model.device.partition(":")
-    doc["memory_usage"] = [
-        {
-            "type": "CPU" if kind == "cpu" else "GPU",
-            "id": int(index or 0),
-            "byte_size": model.memory,
-        }
-    ]
-    return doc
+def _view(model: LoadedModel) -> ModelView:
+    """What the doors may know of a loaded version: a frozen snapshot."""
+    return ModelView(
+        key=model.key,
+        config=model.config,
+        platform=model.platform,
+        device=model.device,
+        instances=len(model.runtimes),
+        queue_rows=model.batcher.policy.max_queue_rows,
+        state=ModelState.READY,
+        memory=model.memory,
+        load_seconds=model.load_seconds,
+    )
 
 
 def preflight(settings: EngineSettings) -> list[ModelEntry | BrokenModel]:
@@ -656,6 +706,16 @@ def preflight(settings: EngineSettings) -> list[ModelEntry | BrokenModel]:
             f"it has {', '.join(e.name for e in entries) or 'none'}"
         )
     return entries
+
+
+def broken_models(settings: EngineSettings) -> dict[str, str]:
+    """The models of the repository that cannot load, each with why (``preflight``'s
+    checks first).
+
+    Raises:
+        ConfigError, ModelNotFoundError: as ``preflight``.
+    """
+    return {e.name: e.reason for e in preflight(settings) if isinstance(e, BrokenModel)}
 
 
 def _check_declared(

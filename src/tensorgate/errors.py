@@ -18,8 +18,11 @@ gRPC status code it maps to, so every adapter answers the same failure the same 
     ├── ModelLoadError                   400  INVALID_ARGUMENT   a load request failed
     ├── MemoryBudgetError                507  RESOURCE_EXHAUSTED model does not fit the budget
     ├── UnauthenticatedError             401  UNAUTHENTICATED    missing or wrong bearer token
-    ├── ControlDisabledError             403  PERMISSION_DENIED  model control is off
+    ├── PermissionDeniedError            403  PERMISSION_DENIED  the caller may not do this
+    │   ├── ControlDisabledError         403  PERMISSION_DENIED  model control is off
+    │   └── BlockedSourceError           (also a SourceError, above)
     ├── ModelNotFoundError               404  NOT_FOUND          unknown model or version
+    ├── ModelNotAvailableError           400  NOT_FOUND          no version loaded (unloaded)
     ├── UnavailableError                 503  UNAVAILABLE        cannot take the request now
     │   ├── ModelNotReadyError           503  UNAVAILABLE        model is not READY
     │   ├── QueueFullError               503  UNAVAILABLE        batcher queue at its bound
@@ -51,9 +54,11 @@ __all__ = [
     "JobError",
     "MemoryBudgetError",
     "ModelLoadError",
+    "ModelNotAvailableError",
     "ModelNotFoundError",
     "ModelNotReadyError",
     "PayloadTooLargeError",
+    "PermissionDeniedError",
     "ProtocolError",
     "QueueFullError",
     "ShuttingDownError",
@@ -64,6 +69,7 @@ __all__ = [
     "UnauthenticatedError",
     "UnavailableError",
     "UnsupportedImageError",
+    "error_for_status",
 ]
 
 
@@ -76,6 +82,14 @@ class TensorgateError(Exception):
     @property
     def message(self) -> str:
         return str(self.args[0]) if self.args else self.__class__.__name__
+
+
+class PermissionDeniedError(TensorgateError):
+    """The caller may not do this: a URL or bucket outside the allowed sources, or model
+    control on a server started without it."""
+
+    http_status = 403
+    grpc_code = "PERMISSION_DENIED"
 
 
 class InvalidInputError(TensorgateError):
@@ -115,7 +129,7 @@ class SourceError(InvalidInputError):
     """An image source (a URL) could not be fetched: unreachable, slow, or not HTTP 200."""
 
 
-class BlockedSourceError(SourceError):
+class BlockedSourceError(SourceError, PermissionDeniedError):
     """A URL, a redirect or the address it resolves to is not allowed (SSRF guard)."""
 
     http_status = 403
@@ -167,7 +181,7 @@ class UnauthenticatedError(TensorgateError):
     grpc_code = "UNAUTHENTICATED"
 
 
-class ControlDisabledError(TensorgateError):
+class ControlDisabledError(PermissionDeniedError):
     """A model-control request (load / unload) reached a server started without it."""
 
     http_status = 403
@@ -178,6 +192,16 @@ class ModelNotFoundError(TensorgateError):
     """No model (or no such version of it) is in the repository."""
 
     http_status = 404
+    grpc_code = "NOT_FOUND"
+
+
+class ModelNotAvailableError(TensorgateError):
+    """The model is in the repository but no version of it is loaded: it was unloaded by
+    request, or every version failed to load. Retrying will not help until it is loaded
+    again, so this is not a 503 (Triton answers the same way: "has no available
+    versions")."""
+
+    http_status = 400
     grpc_code = "NOT_FOUND"
 
 
@@ -236,3 +260,33 @@ class JobError(TensorgateError):
 
     http_status = 400
     grpc_code = "INVALID_ARGUMENT"
+
+
+def _depth(kind: type[TensorgateError]) -> int:
+    return sum(1 for base in kind.__mro__ if issubclass(base, TensorgateError))
+
+
+def _status_table() -> dict[int, type[TensorgateError]]:
+    """For each HTTP status, the most general class of this tree that answers with it
+    (the fewest ancestors; on a tie, the one declared first)."""
+    table: dict[int, type[TensorgateError]] = {}
+    for kind in list(globals().values()):  # in the order the classes are declared
+        if not isinstance(kind, type) or not issubclass(kind, TensorgateError):
+            continue
+        known = table.get(kind.http_status)
+        if known is None or _depth(kind) < _depth(known):
+            table[kind.http_status] = kind
+    return table
+
+
+_BY_STATUS = _status_table()
+
+
+def error_for_status(status: int, message: str) -> TensorgateError:
+    """The exception an HTTP error answer of ``status`` stands for, with ``message``.
+
+    Derived from this tree, so a class added here is found by status without a second
+    table: 401 is ``UnauthenticatedError``, 403 ``PermissionDeniedError``, 503
+    ``UnavailableError``; a status no class answers with is a ``TensorgateError``.
+    """
+    return _BY_STATUS.get(status, TensorgateError)(message)

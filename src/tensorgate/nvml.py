@@ -8,10 +8,11 @@ need no special case.
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 from dataclasses import dataclass
 
-__all__ = ["GpuMemory", "count", "memory", "name"]
+__all__ = ["GpuMemory", "count", "memory", "name", "visible_gpus"]
 
 _lock = threading.Lock()
 _library: ctypes.CDLL | bool | None = False  # False: not tried yet
@@ -90,3 +91,27 @@ def memory(index: int) -> GpuMemory | None:
     if nvml.nvmlDeviceGetMemoryInfo(handle, ctypes.byref(info)) != 0:
         return None
     return GpuMemory(int(info.total), int(info.free), int(info.used))
+
+
+def visible_gpus(environ: dict[str, str] | None = None, found: int | None = None) -> list[int]:
+    """Driver indices of the GPUs this process may use, in ``cuda:N`` order.
+
+    ``CUDA_VISIBLE_DEVICES`` (a list of indices) narrows and reorders them as CUDA does;
+    a list of UUIDs cannot be mapped without the driver's help, so all GPUs are kept.
+    """
+    environ = dict(os.environ) if environ is None else environ
+    found = count() if found is None else found
+    every = list(range(found))
+    setting = environ.get("CUDA_VISIBLE_DEVICES")
+    if setting is None:
+        return every
+    chosen: list[int] = []
+    for item in setting.split(","):
+        item = item.strip()
+        if not item.isdigit():
+            # CUDA stops at the first entry it cannot parse; UUIDs we leave to it.
+            return every if item.startswith(("GPU-", "MIG-")) else chosen
+        if int(item) >= found or int(item) in chosen:
+            break
+        chosen.append(int(item))
+    return chosen

@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from tensorgate.imaging.spec import PostprocessSpec
-from tensorgate.types import Array
+from tensorgate.types import Array, Classification
 
 __all__ = ["Classification", "top_k"]
-
-
-@dataclass(frozen=True, slots=True)
-class Classification:
-    """One class of one image's answer.
-
-    Attributes:
-        index: the class index in the model's output.
-        label: its name from the labels file (the index as text if there is none).
-        score: probability after softmax, or the raw output if softmax is off.
-    """
-
-    index: int
-    label: str
-    score: float
 
 
 def top_k(scores: Array, spec: PostprocessSpec, k: int) -> list[list[Classification]]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -28,55 +27,29 @@ from tensorgate.errors import (
     InvalidInputError,
     MemoryBudgetError,
     ModelLoadError,
+    ModelNotAvailableError,
     ModelNotFoundError,
     ModelNotReadyError,
     TensorgateError,
 )
-from tensorgate.imaging.pipeline import ImageTransform
+from tensorgate.imaging.preprocess import ImageTransform
 from tensorgate.memory import MemoryProbe, Resident, format_bytes, plan_eviction
 from tensorgate.metrics.prometheus import Metrics
 from tensorgate.metrics.stats import ModelStatistics
 from tensorgate.repository.manifest import NAME_PATTERN, ModelConfig
 from tensorgate.repository.store import BrokenModel, ModelEntry, scan_model, scan_repository
+from tensorgate.runtimes.backends import backend_named
 from tensorgate.runtimes.base import Runtime
 from tensorgate.types import ModelKey
+from tensorgate.views import ModelState, ModelStatus
 
 __all__ = ["LoadedModel", "ModelState", "ModelStatus", "Registry"]
 
 log = logging.getLogger("tensorgate.registry")
 
-#: Triton's platform names, which its clients show.
-_PLATFORMS = {"onnxruntime": "onnxruntime_onnx", "pytorch": "pytorch_libtorch"}
-
 #: Why a model that is not served now was taken down (its status reason).
 UNLOADED = "unloaded by request; load it again through the repository API"
 EVICTED = "evicted to fit the memory budget; the next request loads it again"
-
-
-class ModelState(enum.Enum):
-    """Lifecycle of one model version."""
-
-    LOADING = "LOADING"
-    READY = "READY"
-    UNLOADING = "UNLOADING"
-    UNAVAILABLE = "UNAVAILABLE"
-
-
-@dataclass(frozen=True, slots=True)
-class ModelStatus:
-    """A model version's state, as the repository index reports it.
-
-    Attributes:
-        name: model name.
-        version: version number, or None for a model that failed before any version.
-        state: its lifecycle state.
-        reason: why it is UNAVAILABLE ("" otherwise).
-    """
-
-    name: str
-    version: int | None
-    state: ModelState
-    reason: str = ""
 
 
 @dataclass(eq=False, slots=True)
@@ -92,7 +65,7 @@ class LoadedModel:
     runtimes: list[Runtime]
     batcher: Batcher
     stats: ModelStatistics
-    pipeline: ImageTransform | None
+    preprocess: ImageTransform | None
     shutdown: Callable[[], None]
     load_seconds: float
     device: str = "cpu"
@@ -103,7 +76,7 @@ class LoadedModel:
 
     @property
     def platform(self) -> str:
-        return _PLATFORMS.get(self.config.backend, self.config.backend)
+        return backend_named(self.config.backend).platform
 
     @property
     def idle(self) -> bool:
@@ -232,6 +205,13 @@ class Registry:
             )
         worst = sorted(match, key=lambda s: s.version or 0)[-1]
         reason = f": {worst.reason}" if worst.reason else ""
+        if name in self._dormant and name not in self._evicted:
+            # Unloaded by request: retrying will not help until a load request brings it
+            # back, so this is no 503 that clients retry (Triton answers the same way).
+            raise ModelNotAvailableError(
+                f"Request for unknown model: {name!r} has no available versions; "
+                f"it is {worst.state.value}{reason}"
+            )
         raise ModelNotReadyError(f"model {name!r} is {worst.state.value}{reason}")
 
     async def acquire(self, name: str, version: int | None = None) -> LoadedModel:
@@ -325,6 +305,13 @@ class Registry:
             await asyncio.gather(*(self._close(m) for m in models), *self._retiring)
 
     # ----------------------------------------------------------------- internals
+    def _public(self, text: str) -> str:
+        """``text`` fit for clients: repository paths relative to the repository (the
+        server's own file system is no business of theirs; logs keep the full paths)."""
+        for root in {str(self._root.resolve()), str(self._root)}:
+            text = text.replace(root + "/", "").replace(root, "<repository>")
+        return text
+
     def _directory(self, name: str) -> Path:
         if not NAME_PATTERN.match(name):
             raise InvalidInputError(
@@ -334,7 +321,7 @@ class Registry:
         directory = self._root / name
         if directory.is_symlink():
             raise InvalidInputError(
-                f"model directory {directory} is a symlink; tensorgate loads only real "
+                f"model directory {name!r} is a symlink; tensorgate loads only real "
                 "directories inside the repository"
             )
         if not directory.is_dir():
@@ -342,8 +329,7 @@ class Registry:
                 d.name for d in self._root.iterdir() if d.is_dir() and not d.name.startswith(".")
             )
             raise ModelNotFoundError(
-                f"model {name!r} is not in the repository {self._root}; it has "
-                f"{', '.join(names) or 'none'}"
+                f"model {name!r} is not in the repository; it has {', '.join(names) or 'none'}"
             )
         return directory
 
@@ -364,13 +350,12 @@ class Registry:
     ) -> None:
         name = entry.name
         if isinstance(entry, BrokenModel):
-            message = f"model {name!r} cannot load: {entry.reason}"
+            reason = self._public(entry.reason)
+            message = f"model {name!r} cannot load: {reason}"
             if record.versions:
                 message += f"; versions {sorted(record.versions)} keep serving"
             else:
-                self._status[(name, None)] = ModelStatus(
-                    name, None, ModelState.UNAVAILABLE, entry.reason
-                )
+                self._status[(name, None)] = ModelStatus(name, None, ModelState.UNAVAILABLE, reason)
             log.error("model unavailable", extra={"model": name, "reason": entry.reason})
             if raise_errors:
                 raise ModelLoadError(message)
@@ -398,9 +383,10 @@ class Registry:
                 try:
                     built[version] = await self._build_one(entry, version, device)
                 except TensorgateError as exc:
-                    failures.append(f"version {version}: {exc.message}")
+                    reason = self._public(exc.message)
+                    failures.append(f"version {version}: {reason}")
                     self._status[(name, version)] = ModelStatus(
-                        name, version, ModelState.UNAVAILABLE, exc.message
+                        name, version, ModelState.UNAVAILABLE, reason
                     )
             if built:
                 measured = sum(m.memory for m in built.values()) + sum(m.memory for m in kept)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy.typing as npt
 
-__all__ = ["Array", "DeviceId", "ModelKey", "TensorSpec", "Tensors"]
+__all__ = ["Array", "Classification", "DeviceId", "ModelKey", "TensorSpec", "Tensors"]
 
 #: One tensor. Rows (the batch axis) come first for batched models.
 Array = npt.NDArray[Any]
@@ -42,3 +42,18 @@ class TensorSpec:
     name: str
     datatype: str
     shape: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """One class of one image's answer.
+
+    Attributes:
+        index: the class index in the model's output.
+        label: its name from the labels file (the index as text if there is none).
+        score: probability after softmax, or the raw output if softmax is off.
+    """
+
+    index: int
+    label: str
+    score: float

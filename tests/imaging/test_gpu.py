@@ -17,8 +17,8 @@ import simplejpeg
 from PIL import Image, ImageOps
 
 from tensorgate.errors import ImageError, ImageTooLargeError
-from tensorgate.imaging.gpu import GpuImagePipeline, choose_pipeline, gpu_decoder
-from tensorgate.imaging.pipeline import ImagePipeline
+from tensorgate.imaging.gpu import GpuImagePreprocessor, choose_preprocessor, gpu_decoder
+from tensorgate.imaging.preprocess import ImagePreprocessor
 from tensorgate.imaging.spec import ImageLimits, PreprocessSpec
 from tensorgate.imaging.transforms import preprocess
 from tensorgate.repository.manifest import load_config
@@ -52,9 +52,9 @@ def test_gpu_path_stays_within_the_bound(lite0_dir: Path, name: str, size: tuple
     assert isinstance(spec.resize, int)
     assert spec.crop is not None
     jpeg = photo_jpeg(name, size)
-    fast = GpuImagePipeline(spec, LIMITS, "cpu", full_decode)(jpeg)
+    fast = GpuImagePreprocessor(spec, LIMITS, "cpu", full_decode)(jpeg)
     slow = reference(jpeg, spec.resize, spec.crop[0], spec.mean[0], spec.std[0])
-    cpu_path = ImagePipeline(spec, LIMITS)(jpeg)
+    cpu_path = ImagePreprocessor(spec, LIMITS)(jpeg)
     assert fast.shape == slow.shape == cpu_path.shape
     assert fast.dtype == np.float32
     difference = np.abs(fast - slow)
@@ -75,7 +75,7 @@ def test_exif_orientation_matches_pillow(orientation: int, chelsea: np.ndarray) 
     buffer = io.BytesIO()
     Image.fromarray(chelsea).save(buffer, format="JPEG", quality=95, exif=exif)
     jpeg = buffer.getvalue()
-    gpu = GpuImagePipeline(spec, LIMITS, "cpu", full_decode)(jpeg)
+    gpu = GpuImagePreprocessor(spec, LIMITS, "cpu", full_decode)(jpeg)
     expected = pillow_path(jpeg, spec)
     assert gpu.shape == expected.shape == (64, 96, 3)
     assert np.abs(gpu - expected).max() <= 1.0  # grey levels; a wrong turn differs by ~40
@@ -91,7 +91,7 @@ def test_exif_orientation_matches_pillow(orientation: int, chelsea: np.ndarray) 
     ids=["uint8-nhwc", "bgr", "fp16"],
 )
 def test_every_output_form_matches_pillow(spec: PreprocessSpec, cat_jpeg: bytes) -> None:
-    gpu = GpuImagePipeline(spec, LIMITS, "cpu", full_decode)(cat_jpeg)
+    gpu = GpuImagePreprocessor(spec, LIMITS, "cpu", full_decode)(cat_jpeg)
     expected = pillow_path(cat_jpeg, spec)
     assert gpu.shape == expected.shape
     assert gpu.dtype == expected.dtype
@@ -107,11 +107,11 @@ def test_png_and_refused_jpegs_take_the_cpu_path(coffee_png: bytes, cat_jpeg: by
         calls.append(len(data))
         raise RuntimeError("nvjpeg: unsupported JPEG (CMYK)")
 
-    pipeline = GpuImagePipeline(spec, LIMITS, "cpu", refusing)
-    cpu = ImagePipeline(spec, LIMITS)
-    np.testing.assert_array_equal(pipeline(coffee_png), cpu(coffee_png))
+    preprocessor = GpuImagePreprocessor(spec, LIMITS, "cpu", refusing)
+    cpu = ImagePreprocessor(spec, LIMITS)
+    np.testing.assert_array_equal(preprocessor(coffee_png), cpu(coffee_png))
     assert calls == []
-    np.testing.assert_array_equal(pipeline(cat_jpeg), cpu(cat_jpeg))
+    np.testing.assert_array_equal(preprocessor(cat_jpeg), cpu(cat_jpeg))
     assert calls == [len(cat_jpeg)]
 
 
@@ -119,25 +119,31 @@ def test_limits_are_checked_before_the_gpu_decodes(cat_jpeg: bytes) -> None:
     def never(data: bytes) -> torch.Tensor:
         raise AssertionError("decoded an image the limits refuse")
 
-    pipeline = GpuImagePipeline(PreprocessSpec(), ImageLimits(max_pixels=10_000), "cpu", never)
+    preprocessor = GpuImagePreprocessor(
+        PreprocessSpec(), ImageLimits(max_pixels=10_000), "cpu", never
+    )
     with pytest.raises(ImageTooLargeError, match="10,000"):
-        pipeline(cat_jpeg)
+        preprocessor(cat_jpeg)
     with pytest.raises(ImageError, match="JPEG image header is corrupt"):
-        pipeline(b"\xff\xd8\xff\xe0" + b"\x00" * 20)
+        preprocessor(b"\xff\xd8\xff\xe0" + b"\x00" * 20)
 
 
 def test_the_gpu_path_is_chosen_only_for_a_gpu_model_with_a_decoder() -> None:
     spec = PreprocessSpec()
-    assert isinstance(choose_pipeline(spec, LIMITS, "cpu", available="torchvision"), ImagePipeline)
-    assert isinstance(choose_pipeline(spec, LIMITS, "cuda:0", available=None), ImagePipeline)
     assert isinstance(
-        choose_pipeline(spec, LIMITS, "cuda:0", allow_gpu=False, available="torchvision"),
-        ImagePipeline,
+        choose_preprocessor(spec, LIMITS, "cpu", available="torchvision"), ImagePreprocessor
+    )
+    assert isinstance(
+        choose_preprocessor(spec, LIMITS, "cuda:0", available=None), ImagePreprocessor
+    )
+    assert isinstance(
+        choose_preprocessor(spec, LIMITS, "cuda:0", allow_gpu=False, available="torchvision"),
+        ImagePreprocessor,
     )
     letterbox = PreprocessSpec(resize=(64, 64), mode="letterbox")
-    assert isinstance(choose_pipeline(letterbox, LIMITS, "cuda:0"), ImagePipeline)
+    assert isinstance(choose_preprocessor(letterbox, LIMITS, "cuda:0"), ImagePreprocessor)
     with pytest.raises(ValueError, match="letterbox"):
-        GpuImagePipeline(letterbox, LIMITS, "cpu", full_decode)
+        GpuImagePreprocessor(letterbox, LIMITS, "cpu", full_decode)
 
 
 @pytest.mark.gpu
@@ -147,11 +153,11 @@ def test_nvjpeg_on_cuda_stays_within_the_bound(lite0_dir: Path) -> None:
     spec = lite0_spec(lite0_dir)
     assert isinstance(spec.resize, int)
     assert spec.crop is not None
-    pipeline = choose_pipeline(spec, LIMITS, "cuda:0")
-    assert isinstance(pipeline, GpuImagePipeline)
+    preprocessor = choose_preprocessor(spec, LIMITS, "cuda:0")
+    assert isinstance(preprocessor, GpuImagePreprocessor)
     for name in ("chelsea", "coffee", "rocket"):
         jpeg = photo_jpeg(name, (1500, 1000))
         slow = reference(jpeg, spec.resize, spec.crop[0], spec.mean[0], spec.std[0])
-        difference = np.abs(pipeline(jpeg) - slow)
+        difference = np.abs(preprocessor(jpeg) - slow)
         assert difference.mean() <= MEAN_BOUND
         assert difference.max() <= MAX_BOUND

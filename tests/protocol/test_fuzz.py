@@ -3,7 +3,6 @@ never anything else. Deterministic (seeded), a few thousand cases."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import random
 from typing import Any
@@ -65,17 +64,26 @@ def mutate_bytes(body: bytes, rng: random.Random) -> bytes:
     return bytes(data)
 
 
-def parse(body: bytes, header: str | None) -> None:
-    with contextlib.suppress(InvalidInputError):
+def parse(body: bytes, header: str | None) -> bool:
+    """True when the parser accepted the body, False when it refused it with our error;
+    any other exception fails the test."""
+    try:
         parse_infer_request(body, parse_header_length(header, len(body)))
+    except InvalidInputError:
+        return False
+    return True
 
 
 @pytest.mark.parametrize("seed", range(4))
 def test_structured_mutations_raise_only_our_errors(seed: int) -> None:
     rng = random.Random(seed)
-    for _ in range(500):
-        doc = mutate_structure(valid_json_request(), rng)
-        parse(json.dumps(doc).encode(), None)
+    outcomes = [
+        parse(json.dumps(mutate_structure(valid_json_request(), rng)).encode(), None)
+        for _ in range(500)
+    ]
+    # A parser that refused everything (or accepted everything) would fail here.
+    assert 0 < outcomes.count(True) < len(outcomes)
+    assert parse(json.dumps(valid_json_request()).encode(), None)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -102,9 +110,17 @@ def test_byte_mutations_of_binary_requests_raise_only_our_errors(seed: int) -> N
         }
     ).encode()
     body = header + floats + words
+    assert parse(body, str(len(header)))  # the unmutated request is accepted
+    accepted = refused = 0
     for _ in range(500):
         mutated = mutate_bytes(body, rng)
-        parse(
-            mutated,
-            str(len(header)) if rng.random() < 0.8 else str(rng.randrange(-5, len(mutated) + 5)),
+        length = (
+            str(len(header)) if rng.random() < 0.8 else str(rng.randrange(-5, len(mutated) + 5))
         )
+        if parse(mutated, length):
+            accepted += 1
+        else:
+            refused += 1
+    assert accepted > 0
+    assert refused > 0
+    assert accepted + refused == 500

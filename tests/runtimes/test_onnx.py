@@ -8,7 +8,6 @@ import numpy as np
 import onnx
 import pytest
 
-from tensorgate import devices
 from tensorgate.errors import ConfigError, InferenceError
 from tensorgate.runtimes import onnx as onnx_runtime
 from tensorgate.runtimes.base import Runtime, RuntimeOptions
@@ -64,9 +63,9 @@ def test_providers_follow_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
     chosen = providers_for("cuda:1")
     assert [p if isinstance(p, str) else p[0] for p in chosen] == available
     assert chosen[1] == ("CUDAExecutionProvider", {"device_id": 1})
-    monkeypatch.setattr(devices, "visible_gpus", lambda: [0])
+    monkeypatch.setattr(onnx_runtime, "visible_gpus", lambda: [0])
     assert auto_device() == "cuda:0"
-    monkeypatch.setattr(devices, "visible_gpus", list)
+    monkeypatch.setattr(onnx_runtime, "visible_gpus", list)
     assert auto_device() == "cpu", "a CUDA build of onnxruntime on a machine without a GPU"
     monkeypatch.setenv("TENSORGATE_TENSORRT", "0")
     assert [p if isinstance(p, str) else p[0] for p in providers_for("cuda:0")] == available[1:]

@@ -14,6 +14,7 @@ torch = pytest.importorskip("torch")
 from tensorgate import Engine, EngineSettings  # noqa: E402
 from tensorgate.devices import resolve_device  # noqa: E402
 from tensorgate.errors import ConfigError  # noqa: E402
+from tensorgate.protocol.models import statistics_v2  # noqa: E402
 from tensorgate.runtimes.base import RuntimeOptions  # noqa: E402
 from tensorgate.runtimes.pytorch import TorchRuntime, load_torch  # noqa: E402
 from tensorgate.types import TensorSpec  # noqa: E402
@@ -112,7 +113,7 @@ async def test_the_engine_batches_torch_models_like_onnx_ones(tmp_path: Path) ->
             )
             got = np.concatenate([r["logits"] for r in rows])
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
-            (stats,) = engine.statistics(name)
+            (stats,) = [statistics_v2(v) for v in engine.statistics(name)]
             assert stats["inference_count"] == len(X)
             assert stats["execution_count"] < len(X), "single rows were batched together"
         model = engine.model("exported")

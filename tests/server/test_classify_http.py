@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 
+from tensorgate.config import EngineSettings
+from tensorgate.engine import Engine
+from tensorgate.server.app import create_app
 from tensorgate.server.process import ServerProcess
 from tests.conftest import CAT_CLASSES, ESPRESSO
 from tests.helpers import jpeg_bytes, png_bytes
+from tests.test_registry import add_version
 
 CLASSIFY = "/v2/models/efficientnet-lite0/classify"
 
@@ -171,3 +177,37 @@ def test_metrics_expose_design_instruments(http: httpx.Client, cat_jpeg: bytes) 
     ):
         assert name in text, name
     assert 'tensorgate_requests_total{model="efficientnet-lite0",outcome="success"}' in text
+
+
+async def test_a_version_swapped_in_while_the_body_arrives_is_the_one_named(
+    tmp_path: Path, cat_jpeg: bytes
+) -> None:
+    """The answer names the version that computed it: here version 2, loaded while the
+    request's body was still arriving (it used to name version 1, found before reading)."""
+    config = {
+        "backend": "fake",
+        "max_batch_size": 4,
+        "instance_group": {"count": 1},
+        "inputs": [{"name": "x", "datatype": "FP32", "dims": [3, 16, 16]}],
+        "outputs": [{"name": "y", "datatype": "FP32", "dims": [3]}],
+        "preprocess": {"resize": 16, "crop": 16, "mean": [0, 0, 0], "std": [255, 255, 255]},
+        "postprocess": {"softmax": False, "top_k": 1},
+    }
+    add_version(tmp_path, "m", 1, config=config, offset=1000)
+    engine = Engine(EngineSettings(repository=tmp_path, instances=1))
+    app = create_app(engine)
+
+    async def body() -> AsyncIterator[bytes]:
+        yield cat_jpeg[:1000]
+        add_version(tmp_path, "m", 2, offset=2000)
+        await engine.load_model("m")  # version 2 swaps in; version 1 retires
+        yield cat_jpeg[1000:]
+
+    async with engine:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.post("/v2/models/m/classify", content=body())
+    assert response.status_code == 200, response.text
+    doc = response.json()
+    assert doc["model_version"] == "2"
+    assert doc["results"][0]["predictions"][0]["score"] > 2000  # and version 2 answered

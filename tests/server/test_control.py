@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
@@ -18,8 +19,15 @@ from tritonclient.utils import InferenceServerException
 from typer.testing import CliRunner
 
 from tensorgate.cli import app as cli_app
+from tensorgate.client import AsyncClient, Client
 from tensorgate.config import EngineSettings, ServerSettings
 from tensorgate.engine import Engine
+from tensorgate.errors import (
+    BlockedSourceError,
+    InvalidInputError,
+    PermissionDeniedError,
+    UnauthenticatedError,
+)
 from tensorgate.server.app import (
     CONTROL_PATH,
     PUBLIC_PATHS,
@@ -212,3 +220,55 @@ def test_cli_models_load_unload_list(control_server: ServerProcess) -> None:
     assert result.output == "loaded other\n"
     listing = runner.invoke(cli_app, ["models", "list", *url]).output
     assert re.search(r"other\s+1\s+READY", listing)
+
+
+def test_clients_raise_the_authentication_and_permission_errors(
+    control_server: ServerProcess, server: ServerProcess
+) -> None:
+    waits: list[float] = []
+    wrong = Client(control_server.url, control_token="wrong", sleep=waits.append)
+    with wrong, pytest.raises(UnauthenticatedError, match="HTTP 401: missing or wrong bearer"):
+        wrong.unload_model("other").result()
+    with Client(server.url, sleep=waits.append) as client:  # model control is off there
+        with pytest.raises(PermissionDeniedError, match="HTTP 403: model control is off") as info:
+            client.load_model("fake").result()
+        assert not isinstance(info.value, BlockedSourceError)
+    assert waits == []  # neither is retried
+
+
+async def test_async_client_maps_statuses_the_same_way(control_server: ServerProcess) -> None:
+    async with AsyncClient(control_server.url, control_token="wrong") as client:
+        with pytest.raises(UnauthenticatedError):
+            await client.load_model("other")
+    async with AsyncClient(control_server.url, control_token=CONTROL) as client:
+        index = {(e.name, e.version): e.state for e in await client.repository_index()}
+        assert index[("other", 1)] == "READY"
+
+
+def test_an_unloaded_model_answers_400_as_triton_does_and_is_not_retried(
+    control_server: ServerProcess,
+) -> None:
+    waits: list[float] = []
+    with Client(control_server.url, "other", control_token=CONTROL, sleep=waits.append) as client:
+        client.unload_model("other").result()
+        try:
+            response = call(control_server.url, "/v2/models/other/infer", json=_feed())
+            assert response.status_code == 400
+            assert response.json()["error"] == (
+                "Request for unknown model: 'other' has no available versions; it is "
+                "UNAVAILABLE: unloaded by request; load it again through the repository API"
+            )
+            with pytest.raises(InvalidInputError, match="has no available versions"):
+                client.infer({"x": np.ones((1, 3), np.float32)}).result()
+            assert waits == []  # a 503 would have been retried
+            assert control_server.grpc is not None
+            over_grpc = grpcclient.InferenceServerClient(control_server.grpc)
+            x = grpcclient.InferInput("x", [1, 3], "FP32")
+            x.set_data_from_numpy(np.ones((1, 3), np.float32))
+            with pytest.raises(InferenceServerException) as info:
+                over_grpc.infer("other", [x])
+            assert info.value.status() == "StatusCode.NOT_FOUND"
+            assert "has no available versions" in info.value.message()
+        finally:
+            client.load_model("other").result()
+        assert client.infer({"x": np.ones((1, 3), np.float32)}).result()["y"].shape == (1, 2)

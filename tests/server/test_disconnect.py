@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from tensorgate import Engine, EngineSettings
+from tensorgate.protocol.models import statistics_v2
 from tensorgate.runtimes.base import RuntimeOptions
 from tensorgate.runtimes.fake import FakeRuntime, fake_outputs
 from tensorgate.server.app import create_app
@@ -80,7 +81,7 @@ async def test_disconnected_client_request_never_runs(tmp_path: Path) -> None:
         }
         second = asyncio.ensure_future(app(scope, receive, send))
         await listening.wait()
-        assert engine.model("fake").batcher.queued_rows == 1
+        assert engine._registry.model("fake").batcher.queued_rows == 1
         gone.set()  # the client hangs up while its request waits in the queue
         await second
         assert messages[0]["status"] == 499
@@ -89,7 +90,7 @@ async def test_disconnected_client_request_never_runs(tmp_path: Path) -> None:
         await first
         assert runtimes[0].calls[-1] == 1
         assert sum(runtimes[0].calls) == 2  # warm-up row + the first request only
-        (stats,) = engine.statistics("fake")
+        (stats,) = [statistics_v2(v) for v in engine.statistics("fake")]
         assert stats["inference_stats"]["fail"]["count"] == 1  # the cancelled request
     finally:
         release.set()

@@ -14,21 +14,17 @@ from PIL import Image
 
 from tensorgate.errors import (
     BlockedSourceError,
-    DeadlineExceededError,
     ImageError,
     ImageTooLargeError,
     InvalidInputError,
-    ModelNotFoundError,
-    PayloadTooLargeError,
     SourceNotFoundError,
     SourceTooLargeError,
     TensorgateError,
     UnavailableError,
-    UnsupportedImageError,
+    error_for_status,
 )
-from tensorgate.postprocess import Classification
 from tensorgate.protocol.datatypes import datatype_of, decode_binary, decode_json, encode_binary
-from tensorgate.types import Array
+from tensorgate.types import Array, Classification
 
 if TYPE_CHECKING:
     import httpx
@@ -36,13 +32,17 @@ if TYPE_CHECKING:
 __all__ = [
     "Call",
     "ImageInput",
+    "ModelIndexEntry",
     "Prediction",
     "RetryPolicy",
     "classify_call",
+    "control_call",
     "decode_infer_response",
     "encode_infer_request",
     "error_for",
     "image_bytes",
+    "index_call",
+    "index_from",
     "infer_call",
     "predictions_from",
     "s3_uris",
@@ -133,6 +133,48 @@ def sources_call(model: str, sources: Sequence[str], top_k: int | None) -> Call:
     return Call(f"/v2/models/{model}/classify/sources", {"json": body})
 
 
+def index_call(ready: bool) -> Call:
+    return Call("/v2/repository/index", {"json": {"ready": ready}})
+
+
+def control_call(model: str, action: str, token: str | None) -> Call:
+    """A repository ``load`` or ``unload`` (with the control token, if it differs)."""
+    if action not in ("load", "unload"):
+        raise InvalidInputError(f"repository action {action!r} is not load or unload")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return Call(f"/v2/repository/models/{model}/{action}", {"json": {}, "headers": headers})
+
+
+@dataclass(frozen=True, slots=True)
+class ModelIndexEntry:
+    """One model version of a server's repository index.
+
+    Attributes:
+        name: model name.
+        version: version number, or None for a model that failed before any version.
+        state: READY, LOADING, UNLOADING or UNAVAILABLE.
+        reason: why it is not READY ("" otherwise).
+    """
+
+    name: str
+    version: int | None
+    state: str
+    reason: str = ""
+
+
+def index_from(doc: Any) -> list[ModelIndexEntry]:
+    """The entries of a ``/v2/repository/index`` response body."""
+    return [
+        ModelIndexEntry(
+            str(item["name"]),
+            int(item["version"]) if str(item.get("version", "")).isdigit() else None,
+            str(item.get("state", "")),
+            str(item.get("reason", "")),
+        )
+        for item in doc
+    ]
+
+
 def infer_call(model: str, inputs: Mapping[str, Array]) -> Call:
     body, headers = encode_infer_request(inputs)
     return Call(f"/v2/models/{model}/infer", {"content": body, "headers": headers})
@@ -208,16 +250,6 @@ _SOURCE_BY_STATUS: dict[int, type[TensorgateError]] = {
     413: SourceTooLargeError,
 }
 
-_BY_STATUS: dict[int, type[TensorgateError]] = {
-    400: InvalidInputError,
-    403: BlockedSourceError,
-    404: ModelNotFoundError,
-    413: PayloadTooLargeError,
-    415: UnsupportedImageError,
-    503: UnavailableError,
-    504: DeadlineExceededError,
-}
-
 
 def error_for(status: int, body: bytes) -> TensorgateError:
     """The exception a server's error answer stands for, with the server's message."""
@@ -227,7 +259,7 @@ def error_for(status: int, body: bytes) -> TensorgateError:
         message = body[:500].decode("utf-8", "replace") or f"HTTP {status}"
     if status == 413 and "pixels" in message:
         return ImageTooLargeError(message)
-    return _BY_STATUS.get(status, TensorgateError)(f"HTTP {status}: {message}")
+    return error_for_status(status, f"HTTP {status}: {message}")
 
 
 def wait_after_failure(retry: RetryPolicy, attempt: int, where: object, error: Exception) -> float:

@@ -10,11 +10,15 @@ import httpx
 from tensorgate.client._common import (
     Call,
     ImageInput,
+    ModelIndexEntry,
     Prediction,
     RetryPolicy,
     classify_call,
+    control_call,
     decode_infer_response,
     image_bytes,
+    index_call,
+    index_from,
     infer_call,
     predictions_from,
     s3_uris,
@@ -47,6 +51,7 @@ class AsyncClient:
         retry: RetryPolicy | None = None,
         max_connections: int = 16,
         auth_token: str | None = None,
+        control_token: str | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -60,6 +65,7 @@ class AsyncClient:
             transport=transport,
         )
         self._retry = retry or RetryPolicy()
+        self._control = control_token
         self._sleep = sleep
 
     async def _post(self, call: Call) -> httpx.Response:
@@ -115,6 +121,18 @@ class AsyncClient:
         return decode_infer_response(
             response.content, response.headers.get("inference-header-content-length")
         )
+
+    async def repository_index(self, *, ready: bool = False) -> list[ModelIndexEntry]:
+        """Every model version of the server's repository with its state; see Client."""
+        return index_from((await self._post(index_call(ready))).json())
+
+    async def load_model(self, name: str) -> None:
+        """Load (or reload) ``name`` from the server's repository; see Client."""
+        await self._post(control_call(name, "load", self._control))
+
+    async def unload_model(self, name: str) -> None:
+        """Unload ``name`` on the server (its accepted requests finish first)."""
+        await self._post(control_call(name, "unload", self._control))
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -74,10 +74,10 @@ class Predictor:
     async def _sources(
         self, sources: list[str], model: str, top_k: int | None
     ) -> list[Prediction | TensorgateError]:
-        answers = await self._engine.classify_sources(model, sources, top=top_k)
+        result = await self._engine.classify_sources(model, sources, top=top_k)
         return [
             answer if isinstance(answer, TensorgateError) else Prediction(tuple(answer), source)
-            for source, answer in zip(sources, answers, strict=True)
+            for source, answer in zip(sources, result.answers, strict=True)
         ]
 
     def load_and_predict(

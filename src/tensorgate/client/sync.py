@@ -21,11 +21,15 @@ import httpx
 from tensorgate.client._common import (
     Call,
     ImageInput,
+    ModelIndexEntry,
     Prediction,
     RetryPolicy,
     classify_call,
+    control_call,
     decode_infer_response,
     image_bytes,
+    index_call,
+    index_from,
     infer_call,
     predictions_from,
     s3_uris,
@@ -50,6 +54,7 @@ class Client:
         retry: how 503s and connection failures are retried.
         max_workers: requests in flight at once.
         auth_token: bearer token, if the server requires one.
+        control_token: bearer token of load / unload, where it differs from auth_token.
         sleep: how to wait between retries (tests pass a recorder).
         transport: an httpx transport (tests only).
     """
@@ -63,6 +68,7 @@ class Client:
         retry: RetryPolicy | None = None,
         max_workers: int = 8,
         auth_token: str | None = None,
+        control_token: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -76,6 +82,7 @@ class Client:
             transport=transport,
         )
         self._retry = retry or RetryPolicy()
+        self._control = control_token
         self._sleep = sleep
         self._pool = ThreadPoolExecutor(
             max_workers=max_workers, thread_name_prefix="tensorgate-client"
@@ -164,6 +171,23 @@ class Client:
     ) -> Future[dict[str, Array]]:
         """Run tensors (rows first) through a model with the V2 binary protocol."""
         return self._submit(self._infer, inputs, model or self.model)
+
+    def repository_index(self, *, ready: bool = False) -> Future[list[ModelIndexEntry]]:
+        """Every model version of the server's repository with its state (READY ones
+        only with ``ready=True``)."""
+        return self._submit(lambda: index_from(self._post(index_call(ready)).json()))
+
+    def _control_op(self, name: str, action: str) -> None:
+        self._post(control_call(name, action, self._control))
+
+    def load_model(self, name: str) -> Future[None]:
+        """Load (or reload) ``name`` from the server's repository (model control must be
+        on; the control token is ``control_token``, else ``auth_token``)."""
+        return self._submit(self._control_op, name, "load")
+
+    def unload_model(self, name: str) -> Future[None]:
+        """Unload ``name`` on the server (its accepted requests finish first)."""
+        return self._submit(self._control_op, name, "unload")
 
     def close(self) -> None:
         """Finish requests in flight, then close the connections."""

@@ -14,19 +14,20 @@ from typing import Any, TypeAlias, TypeVar
 import grpc
 from google.protobuf import json_format
 
-from tensorgate import describe
 from tensorgate._version import __version__
 from tensorgate.access import AccessPolicy
 from tensorgate.config import ServerSettings
 from tensorgate.engine import Engine
 from tensorgate.errors import (
     ConfigError,
+    ModelNotAvailableError,
     ModelNotFoundError,
     TensorgateError,
     UnavailableError,
 )
 from tensorgate.grpc._proto import mc, pb, pb_grpc
 from tensorgate.grpc.codec import encode_response, parse_request, parse_version
+from tensorgate.protocol import models as describe
 
 __all__ = ["InferenceService", "create_grpc_server"]
 
@@ -76,7 +77,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[mi
         async def work() -> Any:
             try:
                 self._engine.model(request.name, parse_version(request.version))
-            except (ModelNotFoundError, UnavailableError):
+            except (ModelNotFoundError, ModelNotAvailableError, UnavailableError):
                 return pb.ModelReadyResponse(ready=False)
             return pb.ModelReadyResponse(ready=True)
 
@@ -94,7 +95,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[mi
     async def ModelMetadata(self, request: Any, context: Context) -> Any:
         async def work() -> Any:
             model = self._engine.model(request.name, parse_version(request.version))
-            doc = describe.model_metadata(self._engine, request.name, model)
+            doc = describe.model_metadata(model, self._engine.versions(model.name))
             return json_format.ParseDict(doc, pb.ModelMetadataResponse())
 
         return await self._call(context, work)
@@ -112,7 +113,8 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[mi
     async def ModelStatistics(self, request: Any, context: Context) -> Any:
         async def work() -> Any:
             name = request.name or None
-            stats = self._engine.statistics(name, parse_version(request.version))
+            views = self._engine.statistics(name, parse_version(request.version))
+            stats = [describe.statistics_v2(v) for v in views]
             return json_format.ParseDict(
                 {"model_stats": stats}, pb.ModelStatisticsResponse(), ignore_unknown_fields=True
             )
@@ -122,14 +124,14 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[mi
     # --------------------------------------------------------------- inference
     async def _infer(self, request: Any) -> Any:
         parsed = parse_request(request)
-        key, outputs = await self._engine.infer_keyed(
+        result = await self._engine.infer_keyed(
             request.model_name,
             parsed.inputs,
             version=parsed.version,
             outputs=parsed.outputs,
             timeout_s=parsed.timeout_s,
         )
-        return encode_response(request.model_name, key.version, request.id, outputs)
+        return encode_response(request.model_name, result.key.version, request.id, result.outputs)
 
     async def ModelInfer(self, request: Any, context: Context) -> Any:
         return await self._call(context, lambda: self._infer(request))
@@ -154,7 +156,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[mi
     # -------------------------------------------------------------- repository
     async def RepositoryIndex(self, request: Any, context: Context) -> Any:
         async def work() -> Any:
-            index = describe.repository_index(self._engine, request.ready)
+            index = describe.repository_index(self._engine.statuses(), request.ready)
             return json_format.ParseDict({"models": index}, pb.RepositoryIndexResponse())
 
         return await self._call(context, work)

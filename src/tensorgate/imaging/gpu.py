@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
 from tensorgate.imaging.decode import ORIENTATION_STEPS, jpeg_geometry, sniff_format
-from tensorgate.imaging.pipeline import ImagePipeline
+from tensorgate.imaging.preprocess import ImagePreprocessor
 from tensorgate.imaging.resample import resize_weights
 from tensorgate.imaging.spec import ImageLimits, PreprocessSpec
 from tensorgate.types import Array
@@ -32,13 +32,13 @@ from tensorgate.types import Array
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["GpuImagePipeline", "choose_pipeline", "gpu_decoder", "gpu_jpeg_decoder"]
+__all__ = ["GpuImagePreprocessor", "choose_preprocessor", "gpu_decoder", "gpu_jpeg_decoder"]
 
 GpuDecoderName = Literal["torchvision", "nvimgcodec"]
 #: Raw bytes → an ``(H, W, 3)`` uint8 RGB tensor on the device, not yet oriented.
 JpegDecoder = Callable[[bytes], "torch.Tensor"]
 
-_WEIGHT_CACHE = 64  # distinct (height, width) pairs kept per pipeline
+_WEIGHT_CACHE = 64  # distinct (height, width) pairs kept per preprocessor
 
 
 def gpu_decoder() -> GpuDecoderName | None:
@@ -88,7 +88,7 @@ def gpu_jpeg_decoder(name: GpuDecoderName, device: str) -> JpegDecoder:
     return with_nvimgcodec
 
 
-class GpuImagePipeline:
+class GpuImagePreprocessor:
     """A model's image path with JPEGs decoded and preprocessed on ``device``.
 
     Args:
@@ -107,7 +107,7 @@ class GpuImagePipeline:
         self.limits = limits
         self.device = device
         self._decode = decoder
-        self._cpu = ImagePipeline(spec, limits)
+        self._cpu = ImagePreprocessor(spec, limits)
         self._weights: OrderedDict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = (
             OrderedDict()
         )
@@ -171,18 +171,18 @@ class GpuImagePipeline:
         return pair
 
 
-def choose_pipeline(
+def choose_preprocessor(
     spec: PreprocessSpec,
     limits: ImageLimits,
     device: str,
     *,
     allow_gpu: bool = True,
     available: GpuDecoderName | Literal["probe"] | None = "probe",
-) -> ImagePipeline | GpuImagePipeline:
-    """The GPU pipeline for a model on ``cuda:N`` with a GPU decoder installed (and a
-    spec it can run), the CPU pipeline otherwise. ``available`` lets tests say which
+) -> ImagePreprocessor | GpuImagePreprocessor:
+    """The GPU preprocessor for a model on ``cuda:N`` with a GPU decoder installed (and a
+    spec it can run), the CPU preprocessor otherwise. ``available`` lets tests say which
     decoder is installed instead of probing."""
     name = gpu_decoder() if available == "probe" else available
     if not allow_gpu or name is None or not device.startswith("cuda") or spec.mode == "letterbox":
-        return ImagePipeline(spec, limits)
-    return GpuImagePipeline(spec, limits, device, gpu_jpeg_decoder(name, device))
+        return ImagePreprocessor(spec, limits)
+    return GpuImagePreprocessor(spec, limits, device, gpu_jpeg_decoder(name, device))

@@ -1,9 +1,9 @@
-"""Per-model statistics in the shape of Triton's / KServe's V2 statistics extension."""
+"""Per-model counters, as Triton's / KServe's V2 statistics extension reports them
+(shaped into that document by ``protocol.models``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
 
 __all__ = ["Duration", "ModelStatistics"]
 
@@ -18,9 +18,6 @@ class Duration:
     def add(self, seconds: float, count: int = 1) -> None:
         self.count += count
         self.ns += int(seconds * 1e9)
-
-    def to_v2(self) -> dict[str, int]:
-        return {"count": self.count, "ns": self.ns}
 
 
 @dataclass(slots=True)
@@ -46,31 +43,13 @@ class ModelStatistics:
     compute_infer: Duration = field(default_factory=Duration)
     batches: dict[int, Duration] = field(default_factory=dict)
 
-    def to_v2(self) -> dict[str, Any]:
-        zero = Duration().to_v2()
-        return {
-            "name": self.name,
-            "version": self.version,
-            "last_inference": self.last_inference_ms,
-            "inference_count": self.inference_count,
-            "execution_count": self.execution_count,
-            "inference_stats": {
-                "success": self.success.to_v2(),
-                "fail": self.fail.to_v2(),
-                "queue": self.queue.to_v2(),
-                "compute_input": zero,
-                "compute_infer": self.compute_infer.to_v2(),
-                "compute_output": zero,
-                "cache_hit": zero,
-                "cache_miss": zero,
-            },
-            "batch_stats": [
-                {
-                    "batch_size": size,
-                    "compute_input": {"count": d.count, "ns": 0},
-                    "compute_infer": d.to_v2(),
-                    "compute_output": {"count": d.count, "ns": 0},
-                }
-                for size, d in sorted(self.batches.items())
-            ],
-        }
+    def copy(self) -> ModelStatistics:
+        """A copy that later counting does not change."""
+        return replace(
+            self,
+            success=replace(self.success),
+            fail=replace(self.fail),
+            queue=replace(self.queue),
+            compute_infer=replace(self.compute_infer),
+            batches={size: replace(d) for size, d in self.batches.items()},
+        )

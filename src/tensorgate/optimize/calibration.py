@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from tensorgate.errors import ConfigError, ImageError
-from tensorgate.imaging.pipeline import ImagePipeline
+from tensorgate.imaging.preprocess import ImagePreprocessor
 from tensorgate.imaging.spec import ImageLimits
 from tensorgate.repository.manifest import ModelConfig
 from tensorgate.types import Array
@@ -65,13 +65,13 @@ def load_calibration(config: ModelConfig, images: Sequence[Path]) -> Calibration
             f"model {config.name!r} has no 'preprocess' section, so images cannot be turned "
             "into its input; add one to its config.yaml"
         )
-    pipeline = ImagePipeline(spec, ImageLimits())
+    preprocessor = ImagePreprocessor(spec, ImageLimits())
     tensors: list[Array] = []
     names: list[str] = []
     skipped: list[str] = []
     for path in images:
         try:
-            tensors.append(pipeline(path.read_bytes()))
+            tensors.append(preprocessor(path.read_bytes()))
             names.append(path.name)
         except (ImageError, OSError) as exc:
             skipped.append(f"{path.name} ({exc})")

@@ -10,7 +10,17 @@ from tensorgate.errors import ConfigError
 from tensorgate.plan.cost import Capacity, Crossover, Traffic, cheapest_of, priced
 from tensorgate.plan.prices import PriceTable
 
-__all__ = ["format_count", "parse_capacity", "parse_count", "read_measured", "render"]
+__all__ = [
+    "decades",
+    "format_count",
+    "gather_capacities",
+    "parse_capacity",
+    "parse_count",
+    "parse_volumes",
+    "read_measured",
+    "render",
+    "sweep",
+]
 
 _SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
 
@@ -27,6 +37,25 @@ def parse_count(text: str) -> float:
     if value < 0:
         raise ConfigError(f"{text!r} is negative; a count is ≥ 0")
     return value
+
+
+def parse_volumes(text: str) -> tuple[float, float]:
+    """``1M..10B`` → (1e6, 1e10): the range of monthly volumes a report covers."""
+    low_text, _, high_text = text.partition("..")
+    low, high = parse_count(low_text), parse_count(high_text or low_text)
+    if not 0 < low < high:
+        raise ConfigError(f"--volumes {text!r} must be LOW..HIGH with 0 < LOW < HIGH")
+    return low, high
+
+
+def decades(low: float, high: float) -> list[float]:
+    """The table's rows: ``low``, 10 × ``low``, … up to ``high``."""
+    return [low * 10**i for i in range(20) if low * 10**i <= high]
+
+
+def sweep(low: float, high: float, points: int = 201) -> list[float]:
+    """``points`` volumes spaced evenly on a log scale from ``low`` to ``high`` (a chart)."""
+    return [low * (high / low) ** (i / (points - 1)) for i in range(points)]
 
 
 def format_count(value: float) -> str:
@@ -53,6 +82,28 @@ def parse_capacity(text: str, *, serverless: bool) -> Capacity:
     if serverless:
         return Capacity(name, latency_ms=number, p99_ms=p99_ms)
     return Capacity(name, images_per_s=number, p99_ms=p99_ms)
+
+
+def gather_capacities(
+    table: PriceTable, measured: Path | None, throughput: Sequence[str], latency: Sequence[str]
+) -> list[Capacity]:
+    """Every option's capacity: from a measured JSON file, ``OPTION=IMG_PER_S`` and
+    serverless ``OPTION=MS`` texts; each option must be in the price table.
+
+    Raises:
+        ConfigError: none given, a text that does not parse, an option not priced.
+    """
+    capacities = read_measured(measured) if measured else []
+    capacities += [parse_capacity(t, serverless=False) for t in throughput]
+    capacities += [parse_capacity(t, serverless=True) for t in latency]
+    if not capacities:
+        raise ConfigError(
+            "give at least one option's capacity: --throughput OPTION=IMG_PER_S, "
+            "--latency OPTION=MS (serverless) or --measured FILE"
+        )
+    for capacity in capacities:
+        table.option(capacity.option)  # unknown names fail here, listing the table
+    return capacities
 
 
 def read_measured(path: Path) -> list[Capacity]:

@@ -26,6 +26,7 @@ import yaml
 from tensorgate.errors import ConfigError
 from tensorgate.imaging.spec import PostprocessSpec, PreprocessSpec
 from tensorgate.protocol.datatypes import DATATYPES
+from tensorgate.runtimes.backends import BACKENDS as _BACKEND_TABLE
 from tensorgate.types import TensorSpec
 
 __all__ = [
@@ -42,8 +43,8 @@ __all__ = [
 
 #: Model names: a letter or digit first, then letters, digits, ``_ . -``; 64 at most.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-BACKENDS = ("onnxruntime", "pytorch", "fake")
-_DEFAULT_FILENAMES = {"onnxruntime": "model.onnx", "pytorch": "model.pt", "fake": "model.fake"}
+#: The backend names config.yaml accepts (the runtimes' descriptor table decides).
+BACKENDS = tuple(_BACKEND_TABLE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,7 +379,7 @@ def parse_config(data: Any, source: str, model_dir: Path) -> ModelConfig:
         preferred_batch_sizes=tuple(sorted(set(preferred))),
         max_queue_size=queue_size,
     )
-    filename = reader.get_str("default_model_filename", _DEFAULT_FILENAMES[backend])
+    filename = reader.get_str("default_model_filename", _BACKEND_TABLE[backend].default_filename)
     if "/" in filename or "\\" in filename or filename.startswith("."):
         raise reader.fail("default_model_filename", f"is {filename!r}; give a plain file name")
     return ModelConfig(

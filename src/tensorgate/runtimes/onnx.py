@@ -16,6 +16,7 @@ import numpy as np
 import onnxruntime as ort
 
 from tensorgate.errors import ConfigError, InferenceError
+from tensorgate.nvml import visible_gpus
 from tensorgate.runtimes.base import RuntimeOptions, Signature
 from tensorgate.types import DeviceId, Tensors, TensorSpec
 
@@ -40,8 +41,6 @@ _ONNX_TO_V2 = {
 
 def auto_device() -> DeviceId:
     """``cuda:0`` when a GPU is visible and this onnxruntime build can use CUDA, else ``cpu``."""
-    from tensorgate.devices import visible_gpus
-
     usable = "CUDAExecutionProvider" in ort.get_available_providers()
     return "cuda:0" if usable and visible_gpus() else "cpu"
 

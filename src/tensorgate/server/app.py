@@ -18,7 +18,6 @@ from tensorgate.access import AccessPolicy
 from tensorgate.config import ServerSettings
 from tensorgate.engine import Engine
 from tensorgate.errors import TensorgateError
-from tensorgate.metrics.prometheus import CONTENT_TYPE
 from tensorgate.server.http import ClientDisconnected, error_response, json_response
 from tensorgate.server.images import image_routes
 from tensorgate.server.v2 import v2_routes
@@ -104,7 +103,10 @@ async def _disconnected(request: Request, exc: Exception) -> Response:
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error", extra={"path": request.url.path})
-    return json_response({"error": f"internal error: {type(exc).__name__}: {exc}"}, 500)
+    # The exception's text may name server paths or internals: it goes to the log only.
+    return json_response(
+        {"error": f"internal error ({type(exc).__name__}); the server log has the details"}, 500
+    )
 
 
 def create_app(engine: Engine, settings: ServerSettings | None = None) -> ASGIApp:
@@ -120,7 +122,8 @@ def create_app(engine: Engine, settings: ServerSettings | None = None) -> ASGIAp
             await engine.stop()
 
     async def metrics(request: Request) -> Response:
-        return Response(engine.metrics.render(), media_type=CONTENT_TYPE)
+        text = engine.render_metrics()
+        return Response(text.body, media_type=text.content_type)
 
     routes = [
         *v2_routes(engine, settings),

@@ -15,8 +15,8 @@ from starlette.routing import Route
 from tensorgate.config import ServerSettings
 from tensorgate.engine import Engine
 from tensorgate.errors import ImageError, InvalidInputError, ProtocolError, TensorgateError
-from tensorgate.postprocess import Classification
 from tensorgate.server.http import json_response, path_version, read_body, until_disconnect
+from tensorgate.types import Classification
 
 __all__ = ["image_routes"]
 
@@ -65,32 +65,32 @@ def image_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
             if not raw_top.isdigit() or int(raw_top) < 1:
                 raise InvalidInputError(f"top_k must be an integer >= 1, got {raw_top!r}")
             top = int(raw_top)
-        # acquire: an evicted model loads again. The engine gets the version asked for
-        # (not the one found now), so a hot swap while images decode does not fail them.
-        model = await engine.acquire(name, version)
         images = await _images(request, settings)
-        answers = await until_disconnect(
-            request, engine.classify(name, [data for _, data in images], top=top, version=version)
+        # The engine gets the version asked for (not one looked up now): an evicted model
+        # loads again, and a version swapped in while the images decode answers them and
+        # is the version named in the answer.
+        result = await until_disconnect(
+            request,
+            engine.classify_keyed(name, [data for _, data in images], top=top, version=version),
         )
         results: list[dict[str, Any]] = [
             {"filename": filename, "predictions": _predictions(answer)}
-            for (filename, _), answer in zip(images, answers, strict=True)
+            for (filename, _), answer in zip(images, result.answers, strict=True)
         ]
         return json_response(
-            {"model_name": name, "model_version": str(model.key.version), "results": results}
+            {"model_name": name, "model_version": str(result.key.version), "results": results}
         )
 
     async def classify_sources(request: Request) -> Response:
         name = request.path_params["name"]
         version = path_version(request)
-        model = await engine.acquire(name, version)
         body = await read_body(request, settings.max_json_bytes, "sources request body")
         sources, top = _sources_request(body, settings.max_images_per_request)
-        answers = await until_disconnect(
+        answered = await until_disconnect(
             request, engine.classify_sources(name, sources, top=top, version=version)
         )
         results: list[dict[str, Any]] = []
-        for source, answer in zip(sources, answers, strict=True):
+        for source, answer in zip(sources, answered.answers, strict=True):
             if isinstance(answer, TensorgateError):
                 results.append(
                     {"source": source, "status": answer.http_status, "error": answer.message}
@@ -98,7 +98,7 @@ def image_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
             else:
                 results.append({"source": source, "predictions": _predictions(answer)})
         return json_response(
-            {"model_name": name, "model_version": str(model.key.version), "results": results}
+            {"model_name": name, "model_version": str(answered.key.version), "results": results}
         )
 
     return [

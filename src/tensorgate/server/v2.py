@@ -10,15 +10,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tensorgate import describe
 from tensorgate._version import __version__
 from tensorgate.config import ServerSettings
 from tensorgate.engine import Engine
 from tensorgate.errors import (
+    ModelNotAvailableError,
     ModelNotFoundError,
     ProtocolError,
     UnavailableError,
 )
+from tensorgate.protocol import models as describe
 from tensorgate.protocol.v2 import encode_infer_response, parse_header_length, parse_infer_request
 from tensorgate.server.http import json_response, path_version, read_body, until_disconnect
 
@@ -40,9 +41,8 @@ def v2_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
         )
 
     async def model_metadata(request: Request) -> Response:
-        name = request.path_params["name"]
-        model = engine.model(name, path_version(request))
-        return json_response(describe.model_metadata(engine, name, model))
+        model = engine.model(request.path_params["name"], path_version(request))
+        return json_response(describe.model_metadata(model, engine.versions(model.name)))
 
     async def model_ready(request: Request) -> Response:
         version = path_version(request)
@@ -50,7 +50,7 @@ def v2_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
             engine.model(request.path_params["name"], version)
         except ModelNotFoundError:
             return Response(status_code=404)
-        except UnavailableError:
+        except (UnavailableError, ModelNotAvailableError):
             return Response(status_code=503)
         return Response(status_code=200)
 
@@ -60,7 +60,8 @@ def v2_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
 
     async def model_stats(request: Request) -> Response:
         name = request.path_params.get("name")
-        return json_response({"model_stats": engine.statistics(name, path_version(request))})
+        views = engine.statistics(name, path_version(request))
+        return json_response({"model_stats": [describe.statistics_v2(v) for v in views]})
 
     async def repository_index(request: Request) -> Response:
         body = await read_body(request, settings.max_json_bytes)
@@ -70,7 +71,7 @@ def v2_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
             raise ProtocolError(f"repository index body is not valid JSON: {exc}") from None
         if not isinstance(options, dict) or not isinstance(options.get("ready", False), bool):
             raise ProtocolError('repository index body must be {} or {"ready": true|false}')
-        index = describe.repository_index(engine, options.get("ready", False))
+        index = describe.repository_index(engine.statuses(), options.get("ready", False))
         return json_response(index)
 
     async def control_body(request: Request) -> dict[str, Any]:
@@ -103,13 +104,15 @@ def v2_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
         body = await read_body(request, limit, "infer request body")
         parsed = parse_infer_request(body, parse_header_length(header, len(body)))
         wanted = None if parsed.outputs is None else [o.name for o in parsed.outputs]
-        key, outputs = await until_disconnect(
+        result = await until_disconnect(
             request,
             engine.infer_keyed(
                 name, parsed.inputs, version=version, outputs=wanted, timeout_s=parsed.timeout_s
             ),
         )
-        payload, header_length = encode_infer_response(name, str(key.version), parsed, outputs)
+        payload, header_length = encode_infer_response(
+            name, str(result.key.version), parsed, result.outputs
+        )
         if header_length is None:
             return Response(payload, media_type="application/json")
         return Response(

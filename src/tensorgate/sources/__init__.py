@@ -10,7 +10,7 @@ from tensorgate.errors import SourceError
 from tensorgate.sources.http import UrlPolicy, fetch_url
 from tensorgate.sources.s3 import S3Fetcher, S3Policy, parse_s3_uri
 
-__all__ = ["S3Policy", "SourcePolicy", "Sources", "UrlPolicy"]
+__all__ = ["S3Fetcher", "S3Policy", "SourcePolicy", "Sources", "UrlPolicy", "parse_s3_uri"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from tensorgate.zoo.catalog import ZooModel
+from tensorgate.zoo.models import ZooModel
 
 __all__ = ["build_torch_model", "export_onnx", "export_program", "imagenet_labels"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from skimage import data
 
-from tests.pipeline.conftest import jpeg
+from tests.jobs.conftest import jpeg
 
 INPUTS = 480
 

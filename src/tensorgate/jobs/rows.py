@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from typing import TypedDict, TypeVar
 
-from tensorgate.postprocess import Classification
+from tensorgate.types import Classification
 
 __all__ = ["COLUMNS", "Row", "chunked", "error_row", "result_row"]
 

@@ -26,8 +26,8 @@ from tensorgate.client.inprocess import Predictor
 from tensorgate.config import EngineSettings
 from tensorgate.engine import Engine
 from tensorgate.errors import SourceError, SourceNotFoundError, SourceTooLargeError, TensorgateError
-from tensorgate.pipeline.rows import COLUMNS, Row, error_row, result_row
-from tensorgate.sources.s3 import S3Fetcher, S3Policy, parse_s3_uri
+from tensorgate.jobs.rows import COLUMNS, Row, error_row, result_row
+from tensorgate.sources import S3Fetcher, S3Policy, parse_s3_uri
 
 if TYPE_CHECKING:
     import pandas
@@ -88,7 +88,7 @@ class Scorer:
 
     async def _describe(self, engine: Engine) -> tuple[int, int]:
         model = engine.model(self.model)
-        return model.config.max_batch_size, model.batcher.policy.max_queue_rows
+        return model.config.max_batch_size, model.queue_rows
 
     def _fetcher(self, bucket: str) -> S3Fetcher:
         if bucket not in self._fetchers:

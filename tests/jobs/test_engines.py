@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tensorgate.config import EngineSettings
-from tensorgate.pipeline import run
+from tensorgate.jobs import run
 from tensorgate.sources import S3Policy
 from tests.seaweed import S3Server
 

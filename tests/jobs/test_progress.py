@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from tensorgate.pipeline.progress import Progress, Summary, format_duration
+from tensorgate.jobs.progress import Progress, Summary, format_duration
 
 
 @pytest.mark.parametrize(

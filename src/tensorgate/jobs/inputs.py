@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from tensorgate.errors import JobError
-from tensorgate.sources.s3 import S3Fetcher, S3Policy
+from tensorgate.sources import S3Fetcher, S3Policy
 
 __all__ = ["IMAGE_SUFFIXES", "describe_inputs", "list_inputs"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tensorgate.errors import JobError
-from tensorgate.pipeline.rows import COLUMNS, Row, chunked
+from tensorgate.jobs.rows import COLUMNS, Row, chunked
 
 __all__ = ["FORMATS", "output_format", "write_output"]
 

@@ -5,9 +5,9 @@
 use inside your own Ray or Spark jobs (docs/batch.md).
 """
 
-from tensorgate.pipeline.job import run
-from tensorgate.pipeline.progress import Summary
-from tensorgate.pipeline.rows import COLUMNS, Row
-from tensorgate.pipeline.scoring import Scorer, score_frame, score_partition
+from tensorgate.jobs.job import run
+from tensorgate.jobs.progress import Summary
+from tensorgate.jobs.rows import COLUMNS, Row
+from tensorgate.jobs.scoring import Scorer, score_frame, score_partition
 
 __all__ = ["COLUMNS", "Row", "Scorer", "Summary", "run", "score_frame", "score_partition"]

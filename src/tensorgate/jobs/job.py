@@ -11,25 +11,24 @@ from pathlib import Path
 from typing import TextIO
 
 from tensorgate.config import EngineSettings
-from tensorgate.engine import preflight
+from tensorgate.engine import broken_models
 from tensorgate.errors import JobError
-from tensorgate.pipeline.engines import ENGINES, ScorerSpec, run_local, run_ray, run_spark
-from tensorgate.pipeline.inputs import list_inputs
-from tensorgate.pipeline.progress import Progress, Summary
-from tensorgate.pipeline.rows import Row
-from tensorgate.pipeline.sinks import output_format, write_output
-from tensorgate.pipeline.state import JobSpec, JobState
-from tensorgate.repository.store import BrokenModel
-from tensorgate.sources.s3 import S3Policy
+from tensorgate.jobs.engines import ENGINES, ScorerSpec, run_local, run_ray, run_spark
+from tensorgate.jobs.inputs import list_inputs
+from tensorgate.jobs.progress import Progress, Summary
+from tensorgate.jobs.rows import Row
+from tensorgate.jobs.sinks import output_format, write_output
+from tensorgate.jobs.state import JobSpec, JobState
+from tensorgate.sources import S3Policy
 
 __all__ = ["run"]
 
 
 def _check_model(settings: EngineSettings, model: str) -> None:
     """Fail before listing a single input when the model cannot load."""
-    for entry in preflight(replace(settings, models=(model,))):
-        if entry.name == model and isinstance(entry, BrokenModel):
-            raise JobError(f"model {model!r} cannot be loaded: {entry.reason}")
+    reason = broken_models(replace(settings, models=(model,))).get(model)
+    if reason is not None:
+        raise JobError(f"model {model!r} cannot be loaded: {reason}")
 
 
 def _write_pending(state: JobState) -> Path:

@@ -10,7 +10,7 @@ from tensorgate.imaging.spec import ImageLimits, PreprocessSpec
 from tensorgate.imaging.transforms import preprocess
 from tensorgate.types import Array
 
-__all__ = ["ImagePipeline", "ImageTransform"]
+__all__ = ["ImagePreprocessor", "ImageTransform"]
 
 
 class ImageTransform(Protocol):
@@ -23,7 +23,7 @@ class ImageTransform(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class ImagePipeline:
+class ImagePreprocessor:
     """A model's image path; thread-safe, meant for a decode pool."""
 
     spec: PreprocessSpec

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Literal, cast
 
 from tensorgate.errors import JobError
-from tensorgate.pipeline.rows import Row
+from tensorgate.jobs.rows import Row
 
 __all__ = ["Bitmap", "JobSpec", "JobState", "Opened"]
 

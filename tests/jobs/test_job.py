@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from tensorgate.cli import app
 from tensorgate.config import EngineSettings
 from tensorgate.errors import JobError, ModelNotFoundError
-from tensorgate.pipeline import COLUMNS, Scorer, run, score_partition
+from tensorgate.jobs import COLUMNS, Scorer, run, score_partition
 from tests.conftest import CAT_CLASSES, ESPRESSO
 
 MODEL = "efficientnet-lite0"

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from tensorgate.config import EngineSettings
 from tensorgate.errors import ConfigError
-from tensorgate.pipeline.rows import Row, chunked
-from tensorgate.pipeline.scoring import Item, Scorer, rows_from_frame, score_frame
-from tensorgate.sources.s3 import S3Policy
+from tensorgate.jobs.rows import Row, chunked
+from tensorgate.jobs.scoring import Item, Scorer, rows_from_frame, score_frame
+from tensorgate.sources import S3Policy
 
 if TYPE_CHECKING:
     import pandas

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tensorgate.errors import JobError
-from tensorgate.pipeline.rows import Row, error_row
-from tensorgate.pipeline.state import Bitmap, JobSpec, JobState
+from tensorgate.jobs.rows import Row, error_row
+from tensorgate.jobs.state import Bitmap, JobSpec, JobState
 
 
 def spec(tmp_path: Path, model: str = "m") -> JobSpec:

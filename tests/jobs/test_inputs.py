@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tensorgate.errors import JobError
-from tensorgate.pipeline.inputs import describe_inputs, list_inputs
+from tensorgate.jobs.inputs import describe_inputs, list_inputs
 from tensorgate.sources import S3Policy
 from tests.seaweed import S3Server
 

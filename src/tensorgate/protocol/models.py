@@ -1,15 +1,16 @@
 """What the V2 protocol says about models, built once for both doors (HTTP, gRPC):
-server extensions, model metadata, Triton-shaped model config, repository index."""
+server extensions, model metadata, Triton-shaped model config, statistics, repository
+index. Pure: each document is shaped from the engine's frozen views."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from tensorgate.engine import Engine
 from tensorgate.errors import InvalidInputError
-from tensorgate.registry import LoadedModel
+from tensorgate.metrics.stats import Duration, ModelStatistics
 from tensorgate.types import TensorSpec
+from tensorgate.views import ModelStatus, ModelView, StatisticsView
 
 __all__ = [
     "EXTENSIONS",
@@ -17,6 +18,7 @@ __all__ = [
     "model_metadata",
     "refuse_load_parameters",
     "repository_index",
+    "statistics_v2",
 ]
 
 #: Protocol extensions this server implements, as reported by server metadata.
@@ -41,7 +43,7 @@ def _tensor_json(spec: TensorSpec, batched: bool) -> dict[str, Any]:
     }
 
 
-def model_config_json(model: LoadedModel) -> dict[str, Any]:
+def model_config_json(model: ModelView) -> dict[str, Any]:
     """The model's effective configuration in Triton's model-config JSON shape."""
     cfg = model.config
 
@@ -55,7 +57,7 @@ def model_config_json(model: LoadedModel) -> dict[str, Any]:
             for s in specs
         ]
 
-    device = model.runtimes[0].device
+    device = model.device
     policy = cfg.version_policy
     version_policy: dict[str, Any] = (
         {"all": {}}
@@ -75,13 +77,13 @@ def model_config_json(model: LoadedModel) -> dict[str, Any]:
         "dynamic_batching": {
             "preferred_batch_size": list(cfg.batching.preferred_batch_sizes),
             "max_queue_delay_microseconds": round(cfg.batching.max_queue_delay_s * 1e6),
-            "default_queue_policy": {"max_queue_size": model.batcher.policy.max_queue_rows},
+            "default_queue_policy": {"max_queue_size": model.queue_rows},
         },
         "instance_group": [
             {
                 "name": f"{cfg.name}_0",
                 "kind": "KIND_CPU" if device == "cpu" else "KIND_GPU",
-                "count": len(model.runtimes),
+                "count": model.instances,
                 "gpus": [] if device == "cpu" else [int(device.partition(":")[2] or 0)],
             }
         ],
@@ -100,19 +102,18 @@ def model_config_json(model: LoadedModel) -> dict[str, Any]:
     return doc
 
 
-def model_metadata(engine: Engine, name: str, model: LoadedModel) -> dict[str, Any]:
-    """The V2 model metadata document."""
-    versions = [str(s.version) for s in engine.statuses() if s.name == name and s.version]
+def model_metadata(model: ModelView, versions: Sequence[int]) -> dict[str, Any]:
+    """The V2 model metadata document; ``versions``: every version the server knows."""
     return {
-        "name": name,
-        "versions": versions,
+        "name": model.name,
+        "versions": [str(v) for v in versions],
         "platform": model.platform,
         "inputs": [_tensor_json(s, True) for s in model.config.inputs],
         "outputs": [_tensor_json(s, True) for s in model.config.outputs],
     }
 
 
-def repository_index(engine: Engine, ready_only: bool) -> list[dict[str, str]]:
+def repository_index(statuses: Iterable[ModelStatus], ready_only: bool) -> list[dict[str, str]]:
     """The repository index: every model version with its state and reason."""
     return [
         {
@@ -121,7 +122,7 @@ def repository_index(engine: Engine, ready_only: bool) -> list[dict[str, str]]:
             "state": s.state.value,
             "reason": s.reason,
         }
-        for s in engine.statuses()
+        for s in statuses
         if not ready_only or s.state.value == "READY"
     ]
 
@@ -137,3 +138,47 @@ def refuse_load_parameters(names: Iterable[str]) -> None:
                 "they are in its repository (config and file:<path> are refused); put the "
                 "model and its config.yaml in the repository and load it by name"
             )
+
+
+def _duration(d: Duration) -> dict[str, int]:
+    return {"count": d.count, "ns": d.ns}
+
+
+def _counters_v2(stats: ModelStatistics) -> dict[str, Any]:
+    zero = _duration(Duration())
+    return {
+        "name": stats.name,
+        "version": stats.version,
+        "last_inference": stats.last_inference_ms,
+        "inference_count": stats.inference_count,
+        "execution_count": stats.execution_count,
+        "inference_stats": {
+            "success": _duration(stats.success),
+            "fail": _duration(stats.fail),
+            "queue": _duration(stats.queue),
+            "compute_input": zero,
+            "compute_infer": _duration(stats.compute_infer),
+            "compute_output": zero,
+            "cache_hit": zero,
+            "cache_miss": zero,
+        },
+        "batch_stats": [
+            {
+                "batch_size": size,
+                "compute_input": {"count": d.count, "ns": 0},
+                "compute_infer": _duration(d),
+                "compute_output": {"count": d.count, "ns": 0},
+            }
+            for size, d in sorted(stats.batches.items())
+        ],
+    }
+
+
+def statistics_v2(view: StatisticsView) -> dict[str, Any]:
+    """A version's V2 ``model_stats`` entry, with the memory it took when it loaded."""
+    doc = _counters_v2(view.counters)
+    kind, _, index = view.device.partition(":")
+    doc["memory_usage"] = [
+        {"type": "CPU" if kind == "cpu" else "GPU", "id": int(index or 0), "byte_size": view.memory}
+    ]
+    return doc

@@ -1,0 +1,153 @@
+"""``tensorgate serve``: a model repository over HTTP and gRPC."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tensorgate.cli._shared import pull_named_zoo_models
+from tensorgate.config import EngineSettings, ServerSettings, default_repository
+
+__all__ = ["serve"]
+
+
+def serve(
+    repository: Annotated[
+        Path | None, typer.Argument(help="Model repository (default: the zoo's cache).")
+    ] = None,
+    host: Annotated[
+        str, typer.Option(envvar="TENSORGATE_HOST", help="Bind address.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(envvar="TENSORGATE_PORT", help="TCP port (0: any free one).")
+    ] = 8000,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Load only these models (repeatable); a zoo model missing from the "
+            "repository is pulled first (NAME-pytorch: its torch.export form).",
+        ),
+    ] = None,
+    instances: Annotated[
+        int | None,
+        typer.Option(
+            help="Instances per device for every model (default: config, else one per core)."
+        ),
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda:N for every model.")] = None,
+    max_batch_size: Annotated[
+        int | None, typer.Option(help="Override every model's max_batch_size.")
+    ] = None,
+    max_queue_delay_ms: Annotated[
+        float | None, typer.Option(help="Override every model's batching delay, in ms.")
+    ] = None,
+    decode_threads: Annotated[
+        int | None,
+        typer.Option(min=1, help="Image decode threads (default: one per CPU core)."),
+    ] = None,
+    request_timeout: Annotated[
+        float, typer.Option(help="Request deadline in seconds (504 after).")
+    ] = 30.0,
+    auth_token: Annotated[
+        str | None, typer.Option(envvar="TENSORGATE_AUTH_TOKEN", help="Require this bearer token.")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="debug shows per-batch device time.")] = "info",
+    s3_allow: Annotated[
+        list[str] | None,
+        typer.Option("--s3-allow", help="BUCKET or BUCKET/PREFIX remote sources may read."),
+    ] = None,
+    s3_endpoint: Annotated[
+        str | None, typer.Option(envvar="TENSORGATE_S3_ENDPOINT", help="S3-compatible endpoint.")
+    ] = None,
+    s3_region: Annotated[str | None, typer.Option(help="S3 region name.")] = None,
+    allow_urls: Annotated[
+        bool, typer.Option("--allow-urls", help="Let remote sources fetch https:// URLs.")
+    ] = False,
+    url_allow_http: Annotated[
+        bool, typer.Option("--url-allow-http", help="Also plain http:// URLs.")
+    ] = False,
+    url_trust_network: Annotated[
+        list[str] | None,
+        typer.Option(help="CIDR trusted even though not public (repeatable)."),
+    ] = None,
+    grpc_port: Annotated[
+        int,
+        typer.Option(
+            envvar="TENSORGATE_GRPC_PORT", help="gRPC port (0: any free one; -1: no gRPC)."
+        ),
+    ] = 8001,
+    model_control: Annotated[
+        bool,
+        typer.Option(
+            "--model-control", help="Serve repository load/unload (needs --control-token)."
+        ),
+    ] = False,
+    control_token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="TENSORGATE_CONTROL_TOKEN",
+            help="Bearer token of load/unload (default: --auth-token).",
+        ),
+    ] = None,
+    memory_budget: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--memory-budget",
+            help="Model memory per device: 4GiB (cpu) or cuda:0=20GiB (repeatable).",
+        ),
+    ] = None,
+    repository_poll: Annotated[
+        float | None,
+        typer.Option(
+            "--repository-poll",
+            help="Re-read the repository every SECONDS (new models and versions load).",
+        ),
+    ] = None,
+    shutdown_delay: Annotated[
+        float,
+        typer.Option(help="After SIGTERM, seconds to keep serving with readiness off."),
+    ] = 0.0,
+) -> None:
+    """Serve a model repository over HTTP (KServe V2 and /classify) and gRPC."""
+    from tensorgate.server.runner import serve as run_server
+    from tensorgate.sources import S3Policy, SourcePolicy, UrlPolicy
+
+    sources = SourcePolicy(
+        urls=UrlPolicy(
+            enabled=allow_urls,
+            schemes=("https", "http") if url_allow_http else ("https",),
+            allow_networks=tuple(url_trust_network or ()),
+        ),
+        s3=S3Policy(allowed=tuple(s3_allow or ()), endpoint_url=s3_endpoint, region=s3_region),
+    )
+    from tensorgate.memory import parse_budget
+
+    root = repository or default_repository()
+    pull_named_zoo_models(root, model or [])
+    engine_settings = EngineSettings(
+        repository=root,
+        memory_budget=parse_budget(memory_budget or []),
+        repository_poll_s=repository_poll,
+        models=tuple(model or ()),
+        instances=instances,
+        device=device,
+        max_batch_size=max_batch_size,
+        max_queue_delay_ms=max_queue_delay_ms,
+        request_timeout_s=request_timeout,
+        sources=sources,
+        decode_threads=decode_threads,
+    )
+    server_settings = ServerSettings(
+        host=host,
+        port=port,
+        auth_token=auth_token,
+        model_control=model_control,
+        control_token=control_token,
+        grpc_port=None if grpc_port < 0 else grpc_port,
+        shutdown_delay_s=shutdown_delay,
+    )
+    run_server(engine_settings, server_settings, log_level=log_level)
