@@ -42,9 +42,7 @@ _REPORT = (
 
 def measure(src: Path, code: str, runs: int) -> tuple[float, float, list[str]]:
     """Median and min seconds of ``python -c code`` with ``src`` first on the path."""
-    program = f"import sys; sys.path.insert(0, {str(src)!r})\n{code}" + _REPORT.format(
-        heavy=HEAVY
-    )
+    program = f"import sys; sys.path.insert(0, {str(src)!r})\n{code}" + _REPORT.format(heavy=HEAVY)
     times = []
     heavy: list[str] = []
     for _ in range(runs):

@@ -335,7 +335,7 @@ async def test_classify_loads_an_evicted_image_model_again(
 async def test_errors_for_clients_name_no_server_path(tmp_path: Path) -> None:
     """Load errors and index reasons say where in the repository, never where on disk."""
     add_version(tmp_path, "good", 1)
-    real = os.path.realpath(tmp_path)
+    real = os.path.realpath(tmp_path)  # noqa: ASYNC240 (once, before the engine runs)
     async with engine_for(tmp_path) as engine:
         (tmp_path / "bad" / "1").mkdir(parents=True)
         (tmp_path / "bad" / "config.yaml").write_text("name: bad\nmax_batch_size: -3\n")
