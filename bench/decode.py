@@ -64,7 +64,7 @@ def normalise(image: Image.Image) -> np.ndarray:
 
 
 def plain_pillow(blob: bytes, draft: bool = False) -> np.ndarray:
-    image = Image.open(io.BytesIO(blob))
+    image: Image.Image = Image.open(io.BytesIO(blob))
     if draft and image.format == "JPEG":
         scale = 256 / min(image.size)
         image.draft("RGB", (math.ceil(image.width * scale), math.ceil(image.height * scale)))

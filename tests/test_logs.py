@@ -16,8 +16,12 @@ from tensorgate.types import ModelKey
 def test_batch_is_logged_as_json_with_device_time(caplog: object) -> None:
     engine = Engine(EngineSettings())
     records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
+
+    class Recorder(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Recorder()
     logger = logging.getLogger("tensorgate.engine")
     logger.addHandler(handler)
     old = logger.level

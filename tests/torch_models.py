@@ -6,10 +6,11 @@ import inspect
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
 
-class Net(torch.nn.Module):  # type: ignore[misc]
+class Net(torch.nn.Module):
     """A small CNN: conv, ReLU, global average pool, linear (10 classes)."""
 
     def __init__(self) -> None:
@@ -18,7 +19,8 @@ class Net(torch.nn.Module):  # type: ignore[misc]
         self.fc = torch.nn.Linear(8, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+        out: torch.Tensor = self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+        return out
 
 
 #: The same class as a file of its own, for ``tensorgate convert net.py:Net``.
@@ -52,6 +54,7 @@ def save_program(net: torch.nn.Module, path: Path, *, dynamic: bool = True) -> P
     return path
 
 
-def eager(net: torch.nn.Module, x: object) -> object:
+def eager(net: torch.nn.Module, x: np.ndarray) -> np.ndarray:
     with torch.inference_mode():
-        return net(torch.from_numpy(x)).numpy()  # type: ignore[arg-type]
+        out: np.ndarray = net(torch.from_numpy(x)).numpy()
+        return out

@@ -20,6 +20,7 @@ from tensorgate import (
     RetryPolicy,
     UnavailableError,
 )
+from tensorgate.client import ImageInput
 from tensorgate.server.process import ServerProcess
 from tests.conftest import CAT_CLASSES, ESPRESSO
 
@@ -30,7 +31,14 @@ def test_client_predicts_every_kind_of_image_input(
     path = tmp_path / "cat.jpg"
     path.write_bytes(cat_jpeg)
     with Client(server.url) as client:
-        inputs = [path, str(path), cat_jpeg, chelsea, Image.fromarray(chelsea), coffee_png]
+        inputs: list[ImageInput] = [
+            path,
+            str(path),
+            cat_jpeg,
+            chelsea,
+            Image.fromarray(chelsea),
+            coffee_png,
+        ]
         predictions = client.predict(inputs, top_k=2).result(timeout=120)
     assert [p.classes[0].index in CAT_CLASSES for p in predictions[:5]] == [True] * 5
     assert predictions[5].classes[0].index == ESPRESSO

@@ -10,13 +10,14 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-torch = pytest.importorskip("torch")
+pytest.importorskip("torch")
+import torch
 
-from tensorgate.cli import app  # noqa: E402
-from tensorgate.convert import convert, framework_of  # noqa: E402
-from tensorgate.convert.report import check_outputs, relative_error  # noqa: E402
-from tensorgate.errors import AccuracyError, ConversionError  # noqa: E402
-from tests.torch_models import (  # noqa: E402
+from tensorgate.cli import app
+from tensorgate.convert import convert, framework_of
+from tensorgate.convert.report import check_outputs, relative_error
+from tensorgate.errors import AccuracyError, ConversionError
+from tests.torch_models import (
     build_net,
     eager,
     save_program,
@@ -66,14 +67,14 @@ def test_archives_convert_to_the_same_numbers(tmp_path: Path, form: str) -> None
     np.testing.assert_allclose(_onnx(tmp_path / "out.onnx", X), eager(net, X), atol=1e-5)
 
 
-class Frozen(torch.nn.Module):  # type: ignore[misc]
+class Frozen(torch.nn.Module):
     """Turns the batch size into a Python int, which tracing freezes at export's 1."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.reshape(int(x.shape[0]), 48).sum(1, keepdim=True)
 
 
-class Noisy(torch.nn.Module):  # type: ignore[misc]
+class Noisy(torch.nn.Module):
     """Adds fresh noise each call: no export can match it."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

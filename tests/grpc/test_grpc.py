@@ -102,6 +102,7 @@ def test_infer_every_batch_size_equals_http_and_onnxruntime(
     model = f"add_sub_{datatype.lower()}"
     rng = np.random.default_rng(11)
     for rows in (1, 2, 5, 8):
+        feed: dict[str, np.ndarray]
         if datatype == "FP32":
             feed = {f"INPUT{i}": rng.standard_normal((rows, 16)).astype(np.float32) for i in (0, 1)}
         else:

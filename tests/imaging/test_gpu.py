@@ -24,7 +24,8 @@ from tensorgate.imaging.transforms import preprocess
 from tensorgate.repository.manifest import load_config
 from tests.imaging.test_accuracy import MAX_BOUND, MEAN_BOUND, photo_jpeg, reference
 
-torch = pytest.importorskip("torch")
+pytest.importorskip("torch")
+import torch
 
 LIMITS = ImageLimits()
 

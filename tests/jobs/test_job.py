@@ -7,6 +7,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -23,7 +24,8 @@ MODEL = "efficientnet-lite0"
 
 def read_rows(path: Path) -> list[dict[str, object]]:
     if path.suffix == ".parquet":
-        return pq.read_table(path).to_pylist()
+        rows: list[dict[str, object]] = pq.read_table(path).to_pylist()
+        return rows
     if path.suffix == ".csv":
         with path.open(newline="") as handle:
             return [
@@ -137,7 +139,7 @@ def test_bad_jobs_are_refused_before_any_work(
     error: type[Exception],
     match: str,
 ) -> None:
-    arguments: dict[str, object] = {
+    arguments: dict[str, Any] = {
         "model": MODEL,
         "inputs": str(photos),
         "output": "out.csv",
@@ -145,9 +147,7 @@ def test_bad_jobs_are_refused_before_any_work(
     arguments.update(kwargs)
     arguments["output"] = tmp_path / str(arguments["output"])
     with pytest.raises(error, match=match):
-        run(  # type: ignore[arg-type]
-            **arguments, settings=EngineSettings(repository=zoo_repository), progress=None
-        )
+        run(**arguments, settings=EngineSettings(repository=zoo_repository), progress=None)
     assert not list(tmp_path.glob("out*"))
 
 

@@ -43,11 +43,11 @@ def mutate_structure(doc: Any, rng: random.Random) -> Any:
         return copy
     if isinstance(doc, list) and doc:
         index = rng.randrange(len(doc))
-        copy = list(doc)
-        copy[index] = (
+        items = list(doc)
+        items[index] = (
             rng.choice(ODD_VALUES) if rng.random() < 0.4 else mutate_structure(doc[index], rng)
         )
-        return copy
+        return items
     return rng.choice(ODD_VALUES)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,7 +21,7 @@ from tensorgate.protocol.v2 import (
 )
 
 
-def binary_request(header: dict[str, object], *blobs: bytes) -> tuple[bytes, int]:
+def binary_request(header: Mapping[str, Any], *blobs: bytes) -> tuple[bytes, int]:
     text = json.dumps(header).encode()
     return text + b"".join(blobs), len(text)
 
@@ -123,7 +125,7 @@ def test_malformed_json_requests_name_the_problem(doc: dict[str, object], messag
 
 
 def test_binary_sizes_must_add_up() -> None:
-    header = {
+    header: dict[str, Any] = {
         "inputs": [
             {"name": "f", "datatype": "FP32", "shape": [2], "parameters": {"binary_data_size": 8}}
         ]
@@ -134,7 +136,7 @@ def test_binary_sizes_must_add_up() -> None:
     body, length = binary_request(header, bytes(12))
     with pytest.raises(ProtocolError, match="the body has 4 bytes after the inputs' binary data"):
         parse_infer_request(body, length)
-    header["inputs"][0]["parameters"]["binary_data_size"] = 4  # type: ignore[index]
+    header["inputs"][0]["parameters"]["binary_data_size"] = 4
     body, length = binary_request(header, bytes(4))
     with pytest.raises(ProtocolError, match="needs 8 bytes, but binary_data_size is 4"):
         parse_infer_request(body, length)

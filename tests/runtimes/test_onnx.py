@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime
 import pytest
 
 from tensorgate.errors import ConfigError, InferenceError
@@ -58,7 +59,7 @@ def test_a_file_that_is_not_onnx_is_a_config_error(tmp_path: Path) -> None:
 
 def test_providers_follow_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
     available = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
-    monkeypatch.setattr(onnx_runtime.ort, "get_available_providers", lambda: available)
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: available)
     assert providers_for("cpu") == ["CPUExecutionProvider"]
     chosen = providers_for("cuda:1")
     assert [p if isinstance(p, str) else p[0] for p in chosen] == available
@@ -72,9 +73,7 @@ def test_providers_follow_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_cuda_without_a_cuda_build_says_how_to_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        onnx_runtime.ort, "get_available_providers", lambda: ["CPUExecutionProvider"]
-    )
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
     assert auto_device() == "cpu"
     with pytest.raises(ConfigError, match="install onnxruntime-gpu or use device: cpu"):
         providers_for("cuda:0")

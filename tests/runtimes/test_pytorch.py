@@ -9,16 +9,17 @@ import numpy as np
 import pytest
 import yaml
 
-torch = pytest.importorskip("torch")
+pytest.importorskip("torch")
+import torch
 
-from tensorgate import Engine, EngineSettings  # noqa: E402
-from tensorgate.devices import resolve_device  # noqa: E402
-from tensorgate.errors import ConfigError  # noqa: E402
-from tensorgate.protocol.models import statistics_v2  # noqa: E402
-from tensorgate.runtimes.base import RuntimeOptions  # noqa: E402
-from tensorgate.runtimes.pytorch import TorchRuntime, load_torch  # noqa: E402
-from tensorgate.types import TensorSpec  # noqa: E402
-from tests.torch_models import build_net, eager, save_program, save_torchscript  # noqa: E402
+from tensorgate import Engine, EngineSettings
+from tensorgate.devices import resolve_device
+from tensorgate.errors import ConfigError
+from tensorgate.protocol.models import statistics_v2
+from tensorgate.runtimes.base import RuntimeOptions
+from tensorgate.runtimes.pytorch import TorchRuntime, load_torch
+from tensorgate.types import TensorSpec
+from tests.torch_models import build_net, eager, save_program, save_torchscript
 
 X = np.random.default_rng(0).standard_normal((5, 3, 16, 16)).astype(np.float32)
 IN = (TensorSpec("image", "FP32", (3, 16, 16)),)
@@ -47,7 +48,7 @@ def test_torchscript_runs_with_the_declared_signature(tmp_path: Path) -> None:
 def test_infer_runs_under_inference_mode(tmp_path: Path) -> None:
     seen: list[bool] = []
 
-    class Probe(torch.nn.Module):  # type: ignore[misc]
+    class Probe(torch.nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             seen.append(torch.is_inference_mode_enabled())
             return x * 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -24,7 +24,7 @@ CLASSIFY = "/v2/models/efficientnet-lite0/classify"
 
 
 @pytest.fixture
-def http(server: ServerProcess) -> httpx.Client:
+def http(server: ServerProcess) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=60) as client:
         yield client
 

@@ -193,7 +193,11 @@ def test_reloads_under_load_fail_no_request(
     for version in (2, 3, 4):
         with progress:  # let traffic flow between reloads
             target = 250 * (version - 1)
-            progress.wait_for(lambda n=target: len(answers) + len(failures) >= n, 60)
+
+            def reached(target: int = target) -> bool:
+                return len(answers) + len(failures) >= target
+
+            progress.wait_for(reached, 60)
         add_version(control_repo, "m", version, offset=1000 * version, delay_s=0.001)
         assert call(control_server.url, "/v2/repository/models/m/load", CONTROL).status_code == 200
     for thread in threads:

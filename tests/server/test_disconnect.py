@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ async def test_disconnected_client_request_never_runs(tmp_path: Path) -> None:
         ).encode()
         gone = asyncio.Event()
         listening = asyncio.Event()
-        messages: list[dict[str, Any]] = []
+        messages: list[MutableMapping[str, Any]] = []
         received = 0
 
         async def receive() -> dict[str, Any]:
@@ -62,7 +63,7 @@ async def test_disconnected_client_request_never_runs(tmp_path: Path) -> None:
             await gone.wait()
             return {"type": "http.disconnect"}
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: MutableMapping[str, Any]) -> None:
             messages.append(message)
 
         scope = {

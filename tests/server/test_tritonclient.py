@@ -28,7 +28,8 @@ def direct(repo: Path, model: str, feed: dict[str, np.ndarray]) -> list[np.ndarr
         str(repo / model / "1" / "model.onnx"), providers=["CPUExecutionProvider"]
     )
     feed = {k: (v.astype(str).astype(object) if v.dtype == object else v) for k, v in feed.items()}
-    return session.run(None, feed)
+    outputs: list[np.ndarray] = session.run(None, feed)
+    return outputs
 
 
 def test_health_and_server_metadata(client: httpclient.InferenceServerClient) -> None:
@@ -71,6 +72,8 @@ def test_infer_add_sub_all_batch_sizes(
     model = f"add_sub_{datatype.lower()}"
     rng = np.random.default_rng(7)
     for rows in range(1, 9):
+        a: np.ndarray
+        b: np.ndarray
         if datatype == "FP32":
             a = rng.standard_normal((rows, 16)).astype(np.float32)
             b = rng.standard_normal((rows, 16)).astype(np.float32)

@@ -249,7 +249,7 @@ def load_torchscript(path: Path, device: torch.device) -> torch.nn.Module:
     with warnings.catch_warnings():
         # torch 2.13 deprecates TorchScript; archives still load and serve.
         warnings.simplefilter("ignore", DeprecationWarning)
-        scripted = torch.jit.load(str(path), map_location=device)  # type: ignore[no-untyped-call]
+        scripted = torch.jit.load(str(path), map_location=device)
     return cast("torch.nn.Module", scripted.eval())
 
 
