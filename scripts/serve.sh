@@ -4,6 +4,6 @@
 # `tensorgate serve` (e.g. --port 9000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh
+bash scripts/bootstrap.sh serve
 .venv/bin/tensorgate zoo pull efficientnet-lite0
 exec .venv/bin/tensorgate serve "$@"
