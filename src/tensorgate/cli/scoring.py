@@ -17,7 +17,7 @@ from tensorgate.cli._shared import (
     pull_named_zoo_models,
 )
 from tensorgate.config import EngineSettings, default_repository
-from tensorgate.errors import TensorgateError
+from tensorgate.errors import InvalidInputError, TensorgateError
 
 if TYPE_CHECKING:
     from tensorgate.client import Prediction
@@ -37,14 +37,12 @@ def _expand(items: list[str]) -> tuple[list[Path], list[str]]:
         elif any(c in item for c in "*?["):
             matches = sorted(glob.glob(item, recursive=True))
             if not matches:
-                typer.echo(f"error: no file matches {item!r}", err=True)
-                raise typer.Exit(1)
+                raise InvalidInputError(f"no file matches {item!r}")
             files.extend(Path(m) for m in matches if Path(m).is_file())
         else:
             path = Path(item)
             if not path.is_file():
-                typer.echo(f"error: {item!r} is not a file, a glob or an s3:// key", err=True)
-                raise typer.Exit(1)
+                raise InvalidInputError(f"{item!r} is not a file, a glob or an s3:// key")
             files.append(path)
     return files, sources
 
