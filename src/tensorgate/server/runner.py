@@ -22,6 +22,10 @@ from tensorgate.server.app import create_app
 
 __all__ = ["announce", "bind_socket", "serve"]
 
+#: After a drain: how long without a new request counts as quiet, and the longest wait.
+QUIET_S = 0.2
+LINGER_MAX_S = 2.0
+
 log = logging.getLogger("tensorgate.server")
 
 
@@ -100,7 +104,22 @@ class _Server(uvicorn.Server):
             log.warning("drain timed out; requests still running are cancelled")
         if self._grpc is not None:
             await self._grpc.stop(grace=1.0)
+        await self._until_quiet()
         self.should_exit = True
+
+    async def _until_quiet(self) -> None:
+        """Keep the listener open until no request has arrived for ``QUIET_S`` (at most
+        ``LINGER_MAX_S``). Every answer since the drain began said ``Connection: close``;
+        a client that reads the last of them and comes straight back is then told 503 on
+        a new connection, where closing the listener at once would reset a connection the
+        kernel had already accepted for it."""
+        state = self.server_state
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LINGER_MAX_S
+        seen = -1
+        while loop.time() < deadline and (state.total_requests != seen or state.tasks):
+            seen = state.total_requests
+            await asyncio.sleep(QUIET_S)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         if self._grpc is not None and self._draining is None:
