@@ -85,6 +85,8 @@ def seaweed_s3(workdir: Path, start_timeout: float = 60.0) -> Iterator[S3Server]
             f"-master.port={master}", f"-volume.port={volume}", f"-filer.port={filer}",
             "-s3", f"-s3.port={s3}", f"-s3.config={config}", "-volume.max=64",
             "-master.volumeSizeLimitMB=64",
+            # Fixed default ports (Iceberg 8181, Lance): off, so two test runs coexist.
+            "-s3.port.iceberg=0", "-s3.port.lance=0",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
