@@ -28,6 +28,8 @@ ALLOWED = {
     "tensorgate.types",
     "tensorgate.config",
     "tensorgate.sources",  # the package's public names, not its modules
+    "tensorgate.tasks",  # the task table
+    "tensorgate.tasks.results",  # the answer types every door renders
     "tensorgate.access",  # the token policy both network doors apply
     "tensorgate.logs",  # structured log lines
     "tensorgate._version",

@@ -42,6 +42,7 @@ from tensorgate.errors import (
     ShuttingDownError,
     TensorgateError,
 )
+from tensorgate.imaging.geometry import PreparedImage
 from tensorgate.imaging.gpu import choose_preprocessor
 from tensorgate.imaging.preprocess import ImageTransform
 from tensorgate.imaging.spec import PostprocessSpec
@@ -49,7 +50,6 @@ from tensorgate.logs import event
 from tensorgate.memory import MemoryProbe, ProcessMemory
 from tensorgate.metrics.prometheus import CONTENT_TYPE, Metrics
 from tensorgate.metrics.stats import Duration, ModelStatistics
-from tensorgate.postprocess import top_k
 from tensorgate.protocol.datatypes import numpy_dtype
 from tensorgate.registry import LoadedModel, Registry
 from tensorgate.repository.manifest import ModelConfig
@@ -57,6 +57,8 @@ from tensorgate.repository.store import BrokenModel, ModelEntry, scan_repository
 from tensorgate.runtimes.backends import BACKENDS
 from tensorgate.runtimes.base import Runtime, RuntimeFactory, RuntimeOptions
 from tensorgate.sources import Sources
+from tensorgate.tasks import Decoder, decoder_named, task_named
+from tensorgate.tasks.results import Classes
 from tensorgate.types import Array, Classification, ModelKey, Tensors, TensorSpec
 from tensorgate.validation import check_inputs, check_outputs
 from tensorgate.views import (
@@ -69,6 +71,7 @@ from tensorgate.views import (
     SourceAnswer,
     SourcesResult,
     StatisticsView,
+    TaskResult,
 )
 
 __all__ = [
@@ -83,6 +86,7 @@ __all__ = [
     "SourceAnswer",
     "SourcesResult",
     "StatisticsView",
+    "TaskResult",
     "broken_models",
     "preflight",
 ]
@@ -304,6 +308,7 @@ class Engine:
             _check_declared(path, "input", config.inputs, first.inputs)
             _check_declared(path, "output", config.outputs, first.outputs)
             config = replace(config, inputs=first.inputs, outputs=first.outputs)
+            _check_decoder(path, config)
             preprocess = self._preprocessor(path, config, device)
             for runtime in runtimes:
                 _warm_up(runtime)
@@ -565,17 +570,27 @@ class Engine:
             self.metrics.request_duration.labels(name).observe(elapsed)
 
     @staticmethod
-    def _image_model(model: LoadedModel, top: int | None) -> tuple[ImageTransform, PostprocessSpec]:
-        """The model's preprocessor and postprocess spec, checked to exist."""
+    def _image_model(
+        model: LoadedModel, task: str | None, top: int | None
+    ) -> tuple[ImageTransform, PostprocessSpec, Decoder]:
+        """The model's preprocessor, postprocess spec and decoder, checked to exist and
+        to serve ``task`` (None: whatever task the model has)."""
         name = model.key.name
         if model.preprocess is None or model.config.postprocess is None:
             raise InvalidInputError(
                 f"model {name!r} has no preprocess/postprocess spec in its config.yaml, so it "
                 "takes tensors, not images: use the V2 infer endpoint"
             )
+        if task is not None and task != model.config.task:
+            route = task_named(model.config.task).route
+            raise InvalidInputError(
+                f"model {name!r} is a {model.config.task} model, not {task}; send its images "
+                f"to /v2/models/{name}/{route}"
+            )
         if top is not None and top < 1:
             raise InvalidInputError(f"top_k is {top}; it must be at least 1")
-        return model.preprocess, model.config.postprocess
+        post = model.config.postprocess
+        return model.preprocess, post, decoder_named(post.decoder)
 
     async def classify(
         self,
@@ -610,32 +625,76 @@ class Engine:
     ) -> ClassifyResult:
         """``classify``, also saying which model version answered (a version swapped in
         while the images decoded answers them, and is the one named)."""
+        result = await self.run_images(
+            name, images, task="classify", top=top, version=version, timeout_s=timeout_s
+        )
+        return ClassifyResult(result.key, [_classes(a) for a in result.answers])
+
+    async def run_images(
+        self,
+        name: str,
+        images: Sequence[bytes],
+        *,
+        task: str | None = None,
+        top: int | None = None,
+        version: int | None = None,
+        timeout_s: float | None = None,
+    ) -> TaskResult:
+        """Decode, preprocess, infer and decode the answers of encoded images, whatever the
+        model's task: classes, detections (in original-image pixels) or embeddings.
+
+        Args:
+            name: model name.
+            images: encoded JPEG / PNG / WebP files.
+            task: the task the caller expects (None: the model's own); a model of
+                another task is refused with the route it does answer on.
+            top: classifiers: how many classes (default: the model's ``top_k``).
+            version: a version number, or None for the highest READY one.
+            timeout_s: each image's deadline, capped by settings.request_timeout_s.
+        """
         async with self._request(name, version) as model:
-            preprocess, post = self._image_model(model, top)
-            return await self._classify_images(
-                model, version, preprocess, post, images, top, timeout_s
+            preprocess, post, decoder = self._image_model(model, task, top)
+            return await self._run_images(
+                model, version, preprocess, post, decoder, images, top, timeout_s
             )
 
-    async def _classify_images(
+    async def _run_images(
         self,
         model: LoadedModel,
         version: int | None,
         preprocess: ImageTransform,
         post: PostprocessSpec,
+        decoder: Decoder,
         images: Sequence[bytes],
         top: int | None,
         timeout_s: float | None,
-    ) -> ClassifyResult:
-        tensors = await asyncio.gather(*(self._decode(model, preprocess, d) for d in images))
+    ) -> TaskResult:
+        prepared = await asyncio.gather(*(self._prepare(model, preprocess, d) for d in images))
         input_name = preprocess.spec.input or model.config.inputs[0].name
         results = await asyncio.gather(
-            *(self._submit(model, version, {input_name: t[np.newaxis]}, timeout_s) for t in tensors)
+            *(
+                self._submit(model, version, {input_name: p.tensor[np.newaxis]}, timeout_s)
+                for p in prepared
+            )
         )
         output = post.output or model.config.outputs[0].name
-        k = top or post.top_k
-        answers = [top_k(r.outputs[output], post, k)[0] for r in results]
+        rows = [(r.outputs[output][0], p.geometry) for r, p in zip(results, prepared, strict=True)]
+        if decoder.heavy:  # NMS and contours: off the event loop, beside the decoding
+            loop = asyncio.get_running_loop()
+            answers = list(
+                await asyncio.gather(
+                    *(
+                        loop.run_in_executor(
+                            self._decode_pool, decoder.decode, row, geometry, post, top
+                        )
+                        for row, geometry in rows
+                    )
+                )
+            )
+        else:
+            answers = [decoder.decode(row, geometry, post, top) for row, geometry in rows]
         key = max((r.key for r in results), key=lambda k: k.version, default=model.key)
-        return ClassifyResult(key, answers)
+        return TaskResult(key, model.config.task, answers)
 
     async def classify_sources(
         self,
@@ -649,31 +708,39 @@ class Engine:
         """Fetch ``s3://`` / ``https://`` sources concurrently and classify each; every
         item is answered on its own (its classes, or the error that stopped it)."""
         async with self._request(name, version) as model:
-            preprocess, post = self._image_model(model, top)
+            preprocess, post, decoder = self._image_model(model, "classify", top)
             keys = [model.key]
 
             async def one(source: str) -> SourceAnswer:
                 try:
                     data = await self._sources.fetch(source)
-                    result = await self._classify_images(
-                        model, version, preprocess, post, [data], top, timeout_s
+                    result = await self._run_images(
+                        model, version, preprocess, post, decoder, [data], top, timeout_s
                     )
                 except TensorgateError as exc:
                     return exc
                 keys.append(result.key)
-                return result.answers[0]
+                return _classes(result.answers[0])
 
             answers = list(await asyncio.gather(*(one(s) for s in sources)))
             return SourcesResult(max(keys, key=lambda k: k.version), answers)
 
-    async def _decode(self, model: LoadedModel, preprocess: ImageTransform, data: bytes) -> Array:
+    async def _prepare(
+        self, model: LoadedModel, preprocess: ImageTransform, data: bytes
+    ) -> PreparedImage:
         if self._decode_pool is None:
             raise RuntimeError("the engine has not started; use `async with Engine(...)`")
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        tensor = await loop.run_in_executor(self._decode_pool, preprocess, data)
+        prepared = await loop.run_in_executor(self._decode_pool, preprocess.prepare, data)
         self.metrics.decode_duration.labels(model.key.name).observe(time.perf_counter() - started)
-        return tensor
+        return prepared
+
+
+def _classes(answer: object) -> list[Classification]:
+    if not isinstance(answer, Classes):
+        raise TypeError(f"a classify model answered {type(answer).__name__}")
+    return list(answer.classes)
 
 
 def _view(model: LoadedModel) -> ModelView:
@@ -716,6 +783,27 @@ def broken_models(settings: EngineSettings) -> dict[str, str]:
         ConfigError, ModelNotFoundError: as ``preflight``.
     """
     return {e.name: e.reason for e in preflight(settings) if isinstance(e, BrokenModel)}
+
+
+def _check_decoder(path: Path, config: ModelConfig) -> None:
+    """The postprocess decoder must fit the model's real output (checked at load)."""
+    post = config.postprocess
+    if post is None or not config.outputs:
+        return
+    source = path.parent.parent / "config.yaml"
+    name = post.output or config.outputs[0].name
+    output = next((s for s in config.outputs if s.name == name), None)
+    if output is None:
+        raise ConfigError(
+            f"{source}: field 'postprocess.output' is {name!r}, which the model does not "
+            f"have; its outputs are {', '.join(s.name for s in config.outputs)}"
+        )
+    problem = decoder_named(post.decoder).check(output, post)
+    if problem is not None:
+        raise ConfigError(
+            f"{source}: field 'postprocess.decoder' is {post.decoder!r}, but output "
+            f"{name!r} {problem}"
+        )
 
 
 def _check_declared(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from tensorgate.errors import TensorgateError
 from tensorgate.metrics.stats import ModelStatistics
 from tensorgate.repository.manifest import ModelConfig
+from tensorgate.tasks.results import TaskAnswer
 from tensorgate.types import Array, Classification, DeviceId, ModelKey
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "SourceAnswer",
     "SourcesResult",
     "StatisticsView",
+    "TaskResult",
 ]
 
 
@@ -139,6 +141,22 @@ class ClassifyResult:
 
     key: ModelKey
     answers: list[list[Classification]]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskResult:
+    """Per image, the task's answer (classes, detections, an embedding); and the version
+    that answered.
+
+    Attributes:
+        key: the model version that answered.
+        task: the model's task (``classify``, ``detect``, ``embed``).
+        answers: per image, in order.
+    """
+
+    key: ModelKey
+    task: str
+    answers: list[TaskAnswer]
 
 
 #: One source's answer: its classes, or the error that stopped that source alone.

@@ -14,6 +14,7 @@ grayscale, palette, alpha (dropped, as ``convert("RGB")`` does in training code)
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import numpy as np
 import simplejpeg
@@ -23,7 +24,15 @@ from tensorgate.errors import ImageError, ImageTooLargeError, UnsupportedImageEr
 from tensorgate.imaging.spec import ImageLimits
 from tensorgate.types import Array
 
-__all__ = ["ORIENTATION_STEPS", "decode_image", "jpeg_geometry", "orient", "sniff_format"]
+__all__ = [
+    "ORIENTATION_STEPS",
+    "DecodedImage",
+    "decode_image",
+    "decode_sized",
+    "jpeg_geometry",
+    "orient",
+    "sniff_format",
+]
 
 _SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
     (b"\xff\xd8\xff", 0, "JPEG"),
@@ -117,7 +126,22 @@ def jpeg_geometry(data: bytes, limits: ImageLimits) -> tuple[int, int, int]:
     return width, height, orientation
 
 
-def _decode_jpeg(data: bytes, limits: ImageLimits, min_side: int) -> Image.Image:
+@dataclass(frozen=True, slots=True)
+class DecodedImage:
+    """A decoded image and the size of the upright original it came from (the decoder
+    may have downscaled it).
+
+    Attributes:
+        image: upright RGB pixels.
+        width / height: the upright original's size in pixels.
+    """
+
+    image: Image.Image
+    width: int
+    height: int
+
+
+def _decode_jpeg(data: bytes, limits: ImageLimits, min_side: int) -> DecodedImage:
     width, height, orientation = jpeg_geometry(data, limits)
     target = min(min_side, width, height)
     try:
@@ -126,7 +150,9 @@ def _decode_jpeg(data: bytes, limits: ImageLimits, min_side: int) -> Image.Image
         )
     except Exception as exc:  # libjpeg raises many kinds on hostile bytes
         raise ImageError(f"JPEG image data is truncated or corrupt: {exc}") from None
-    return Image.fromarray(np.ascontiguousarray(orient(pixels, orientation)))
+    image = Image.fromarray(np.ascontiguousarray(orient(pixels, orientation)))
+    upright = (height, width) if orientation >= 5 else (width, height)  # 5–8 transpose
+    return DecodedImage(image, *upright)
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -163,6 +189,13 @@ def _decode_with_pillow(data: bytes, kind: str, limits: ImageLimits) -> Image.Im
 def decode_image(data: bytes, limits: ImageLimits, min_side: int = 0) -> Image.Image:
     """Decode ``data`` into an upright RGB image whose shorter side is at least
     ``min_side`` (where the source is that large); JPEGs are downscaled in the decoder.
+    Raises as ``decode_sized``."""
+    return decode_sized(data, limits, min_side).image
+
+
+def decode_sized(data: bytes, limits: ImageLimits, min_side: int = 0) -> DecodedImage:
+    """``decode_image``, also saying how large the upright original is (a detector
+    answers in the original's pixels).
 
     Raises:
         ImageError: empty, corrupt or truncated data, or an image below the minimum size.
@@ -183,4 +216,5 @@ def decode_image(data: bytes, limits: ImageLimits, min_side: int = 0) -> Image.I
         )
     if kind == "JPEG":
         return _decode_jpeg(data, limits, min_side)
-    return _decode_with_pillow(data, kind, limits)
+    image = _decode_with_pillow(data, kind, limits)
+    return DecodedImage(image, image.width, image.height)

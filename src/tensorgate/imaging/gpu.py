@@ -24,9 +24,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
 from tensorgate.imaging.decode import ORIENTATION_STEPS, jpeg_geometry, sniff_format
+from tensorgate.imaging.geometry import PreparedImage
 from tensorgate.imaging.preprocess import ImagePreprocessor
 from tensorgate.imaging.resample import resize_weights
 from tensorgate.imaging.spec import ImageLimits, PreprocessSpec
+from tensorgate.imaging.transforms import geometry_of
 from tensorgate.types import Array
 
 if TYPE_CHECKING:
@@ -123,6 +125,14 @@ class GpuImagePreprocessor:
         except Exception:  # nvJPEG refuses some valid files: the CPU decoder decides
             return self._cpu(data)
         return self.preprocess(pixels, orientation).cpu().numpy()
+
+    def prepare(self, data: bytes) -> PreparedImage:
+        """``self(data)`` with its geometry (from the header: no second decode)."""
+        if sniff_format(data) != "JPEG" or "JPEG" not in self.limits.formats:
+            return self._cpu.prepare(data)
+        width, height, orientation = jpeg_geometry(data, self.limits)
+        upright = (height, width) if orientation >= 5 else (width, height)
+        return PreparedImage(self(data), geometry_of(self.spec, upright, upright))
 
     def preprocess(self, pixels: torch.Tensor, orientation: int = 1) -> torch.Tensor:
         """An ``(H, W, 3)`` uint8 RGB tensor as stored in the file → the model's tensor."""

@@ -58,19 +58,29 @@ class PreprocessSpec:
 
 @dataclass(frozen=True, slots=True)
 class PostprocessSpec:
-    """How to turn a classifier's output row into labels.
+    """How to turn one image's output row into the task's answer.
 
     Attributes:
-        output: the model output holding scores (None: the model's first output).
-        softmax: apply softmax (the output holds logits).
-        top_k: how many classes to return by default.
+        decoder: which decoder (``tensorgate.tasks.DECODERS``): ``topk`` for a
+            classifier, ``yolov8`` for a detector, ``pooled`` for an embedding.
+        output: the model output it reads (None: the model's first output).
         labels: class names by index, from the model's labels file.
+        softmax: ``topk``: apply softmax (the output holds logits).
+        top_k: ``topk``: how many classes to return by default.
+        score_threshold / iou_threshold / max_detections / max_candidates /
+            class_agnostic: ``yolov8``, see ``tensorgate.tasks.yolov8.DetectParams``.
     """
 
     output: str | None = None
     softmax: bool = True
     top_k: int = 5
     labels: tuple[str, ...] = ()
+    decoder: str = "topk"
+    score_threshold: float = 0.25
+    iou_threshold: float = 0.45
+    max_detections: int = 100
+    max_candidates: int = 3000
+    class_agnostic: bool = False
 
 
 @dataclass(frozen=True, slots=True)

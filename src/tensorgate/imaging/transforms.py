@@ -9,10 +9,11 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from tensorgate.imaging.geometry import ImageGeometry
 from tensorgate.imaging.spec import PreprocessSpec
 from tensorgate.types import Array
 
-__all__ = ["letterbox", "preprocess", "resize_and_crop", "source_box"]
+__all__ = ["geometry_of", "letterbox", "preprocess", "resize_and_crop", "source_box"]
 
 
 def source_box(
@@ -44,22 +45,67 @@ def resize_and_crop(image: Image.Image, spec: PreprocessSpec) -> Image.Image:
     return image.resize(size, Image.Resampling.BILINEAR, box=box)
 
 
+def _letterbox_place(
+    width: int, height: int, spec: PreprocessSpec
+) -> tuple[int, int, int, int, int, int]:
+    """Where a ``width`` × ``height`` image lands on the letterbox canvas: its resized
+    size, its top-left corner, and the crop's top-left corner (0, 0 without a crop)."""
+    target_h, target_w = spec.resize if isinstance(spec.resize, tuple) else (spec.resize or 0,) * 2
+    scale = min(target_h / height, target_w / width)
+    resized_w = max(1, min(target_w, round(width * scale)))
+    resized_h = max(1, min(target_h, round(height * scale)))
+    left, top = (target_w - resized_w) // 2, (target_h - resized_h) // 2
+    crop_left = crop_top = 0
+    if spec.crop is not None:
+        crop_h, crop_w = min(spec.crop[0], target_h), min(spec.crop[1], target_w)
+        crop_top, crop_left = (target_h - crop_h) // 2, (target_w - crop_w) // 2
+    return resized_w, resized_h, left, top, crop_left, crop_top
+
+
 def letterbox(image: Image.Image, spec: PreprocessSpec) -> Array:
     """Fit the image inside ``spec.resize`` (h, w) keeping its aspect ratio, centred on a
     canvas filled with ``spec.pad``; HWC uint8."""
     target_h, target_w = spec.resize if isinstance(spec.resize, tuple) else (spec.resize or 0,) * 2
-    scale = min(target_h / image.height, target_w / image.width)
-    width = max(1, min(target_w, round(image.width * scale)))
-    height = max(1, min(target_h, round(image.height * scale)))
+    width, height, left, top, crop_left, crop_top = _letterbox_place(
+        image.width, image.height, spec
+    )
     canvas = np.full((target_h, target_w, 3), spec.pad, dtype=np.uint8)
-    top, left = (target_h - height) // 2, (target_w - width) // 2
     resized = image.resize((width, height), Image.Resampling.BILINEAR)
     canvas[top : top + height, left : left + width] = np.asarray(resized)
     if spec.crop is not None:
         crop_h, crop_w = min(spec.crop[0], target_h), min(spec.crop[1], target_w)
-        top, left = (target_h - crop_h) // 2, (target_w - crop_w) // 2
-        canvas = canvas[top : top + crop_h, left : left + crop_w]
+        canvas = canvas[crop_top : crop_top + crop_h, crop_left : crop_left + crop_w]
     return canvas
+
+
+def geometry_of(
+    spec: PreprocessSpec, decoded: tuple[int, int], original: tuple[int, int]
+) -> ImageGeometry:
+    """The map from original pixels to model-input pixels for an image the decoder
+    delivered at ``decoded`` (width, height) from an upright ``original`` (width,
+    height)."""
+    width, height = decoded
+    down_x, down_y = width / original[0], height / original[1]
+    if spec.mode == "letterbox":
+        resized_w, resized_h, left, top, crop_left, crop_top = _letterbox_place(width, height, spec)
+        return ImageGeometry(
+            original[0],
+            original[1],
+            resized_w / original[0],
+            resized_h / original[1],
+            float(left - crop_left),
+            float(top - crop_top),
+        )
+    (out_w, out_h), (box_left, box_top, box_right, box_bottom) = source_box(width, height, spec)
+    step_x, step_y = out_w / (box_right - box_left), out_h / (box_bottom - box_top)
+    return ImageGeometry(
+        original[0],
+        original[1],
+        down_x * step_x,
+        down_y * step_y,
+        -box_left * step_x,
+        -box_top * step_y,
+    )
 
 
 def preprocess(image: Image.Image, spec: PreprocessSpec) -> Array:

@@ -27,6 +27,7 @@ from tensorgate.errors import ConfigError
 from tensorgate.imaging.spec import PostprocessSpec, PreprocessSpec
 from tensorgate.protocol.datatypes import DATATYPES
 from tensorgate.runtimes.backends import BACKENDS as _BACKEND_TABLE
+from tensorgate.tasks import DECODERS, TASKS, Task
 from tensorgate.types import TensorSpec
 
 __all__ = [
@@ -112,6 +113,7 @@ class ModelConfig:
     default_model_filename: str = "model.onnx"
     preprocess: PreprocessSpec | None = None
     postprocess: PostprocessSpec | None = None
+    task: str = "classify"
 
 
 def check_model_name(name: str, where: str = "model name") -> str:
@@ -284,8 +286,9 @@ def _preprocess(reader: _Reader) -> PreprocessSpec:
     )
 
 
-def _postprocess(reader: _Reader, model_dir: Path) -> PostprocessSpec:
-    reader.unknown(("output", "softmax", "top_k", "labels"))
+def _postprocess(reader: _Reader, model_dir: Path, task: Task) -> PostprocessSpec:
+    decoder = reader.get_str("decoder", task.decoders[0], task.decoders)
+    reader.unknown(("decoder", "output", "labels", *DECODERS[decoder].fields))
     labels: tuple[str, ...] = ()
     if reader.has("labels"):
         name = reader.get_str("labels")
@@ -300,11 +303,22 @@ def _postprocess(reader: _Reader, model_dir: Path) -> PostprocessSpec:
             ) from None
         labels = tuple(line.strip() for line in text.splitlines() if line.strip())
     output = reader.raw("output")
+    score = reader.get_float("score_threshold", 0.25)
+    iou = reader.get_float("iou_threshold", 0.45)
+    for key, value in (("score_threshold", score), ("iou_threshold", iou)):
+        if value > 1.0:
+            raise reader.fail(key, f"is {value}; must be 0–1")
     return PostprocessSpec(
         output=None if output is None else reader.get_str("output"),
         softmax=reader.get_bool("softmax", True),
         top_k=reader.get_int("top_k", 5, minimum=1),
         labels=labels,
+        decoder=decoder,
+        score_threshold=score,
+        iou_threshold=iou,
+        max_detections=reader.get_int("max_detections", 100, minimum=1),
+        max_candidates=reader.get_int("max_candidates", 3000, minimum=1),
+        class_agnostic=reader.get_bool("class_agnostic", False),
     )
 
 
@@ -351,8 +365,10 @@ def parse_config(data: Any, source: str, model_dir: Path) -> ModelConfig:
             "default_model_filename",
             "preprocess",
             "postprocess",
+            "task",
         )
     )
+    task = TASKS[reader.get_str("task", "classify", tuple(TASKS))]
     name = reader.get_str("name", model_dir.name)
     check_model_name(name, f"{source}: field 'name'")
     if name != model_dir.name:
@@ -380,6 +396,18 @@ def parse_config(data: Any, source: str, model_dir: Path) -> ModelConfig:
         max_queue_size=queue_size,
     )
     filename = reader.get_str("default_model_filename", _BACKEND_TABLE[backend].default_filename)
+    preprocess = _preprocess(reader.section("preprocess")) if reader.has("preprocess") else None
+    if preprocess is not None and preprocess.mode not in task.modes:
+        raise reader.fail(
+            "preprocess.mode",
+            f"is {preprocess.mode!r}, which a {task.name} model does not take; use "
+            f"{' or '.join(task.modes)}",
+        )
+    postprocess = (
+        _postprocess(reader.section("postprocess"), model_dir, task)
+        if reader.has("postprocess") or task.name != "classify"
+        else None
+    )
     if "/" in filename or "\\" in filename or filename.startswith("."):
         raise reader.fail("default_model_filename", f"is {filename!r}; give a plain file name")
     return ModelConfig(
@@ -392,12 +420,9 @@ def parse_config(data: Any, source: str, model_dir: Path) -> ModelConfig:
         instances=_instances(reader.section("instance_group")),
         version_policy=_version_policy(reader.section("version_policy")),
         default_model_filename=filename,
-        preprocess=_preprocess(reader.section("preprocess")) if reader.has("preprocess") else None,
-        postprocess=(
-            _postprocess(reader.section("postprocess"), model_dir)
-            if reader.has("postprocess")
-            else None
-        ),
+        preprocess=preprocess,
+        postprocess=postprocess,
+        task=task.name,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from starlette.datastructures import UploadFile
@@ -15,8 +15,10 @@ from starlette.routing import Route
 from tensorgate.config import ServerSettings
 from tensorgate.engine import Engine
 from tensorgate.errors import ImageError, InvalidInputError, ProtocolError, TensorgateError
+from tensorgate.protocol.answers import answer_json
 from tensorgate.server.http import json_response, path_version, read_body, until_disconnect
-from tensorgate.types import Classification
+from tensorgate.tasks import TASKS
+from tensorgate.tasks.results import Classes
 
 __all__ = ["image_routes"]
 
@@ -53,33 +55,44 @@ async def _images(request: Request, settings: ServerSettings) -> list[tuple[str 
     return images
 
 
-def image_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
-    """Our image endpoint, beside the V2 routes."""
+def _top_k(request: Request) -> int | None:
+    raw = request.query_params.get("top_k")
+    if raw is None:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise InvalidInputError(f"top_k must be an integer >= 1, got {raw!r}")
+    return int(raw)
 
-    async def classify(request: Request) -> Response:
-        name = request.path_params["name"]
-        version = path_version(request)
-        raw_top = request.query_params.get("top_k")
-        top = None
-        if raw_top is not None:
-            if not raw_top.isdigit() or int(raw_top) < 1:
-                raise InvalidInputError(f"top_k must be an integer >= 1, got {raw_top!r}")
-            top = int(raw_top)
-        images = await _images(request, settings)
-        # The engine gets the version asked for (not one looked up now): an evicted model
-        # loads again, and a version swapped in while the images decode answers them and
-        # is the version named in the answer.
-        result = await until_disconnect(
-            request,
-            engine.classify_keyed(name, [data for _, data in images], top=top, version=version),
-        )
-        results: list[dict[str, Any]] = [
-            {"filename": filename, "predictions": _predictions(answer)}
-            for (filename, _), answer in zip(images, result.answers, strict=True)
-        ]
-        return json_response(
-            {"model_name": name, "model_version": str(result.key.version), "results": results}
-        )
+
+def image_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
+    """Our image endpoints, one per task (``/classify``, ``/detect``, ``/embed``), beside
+    the V2 routes."""
+
+    def task_route(task: str) -> Callable[[Request], Awaitable[Response]]:
+        async def answer(request: Request) -> Response:
+            name = request.path_params["name"]
+            version = path_version(request)
+            top = _top_k(request) if task == "classify" else None
+            images = await _images(request, settings)
+            # The engine gets the version asked for (not one looked up now): an evicted
+            # model loads again, and a version swapped in while the images decode
+            # answers them and is the version named in the answer.
+            result = await until_disconnect(
+                request,
+                engine.run_images(
+                    name, [data for _, data in images], task=task, top=top, version=version
+                ),
+            )
+            results = [
+                {"filename": filename, **answer_json(answer)}
+                for (filename, _), answer in zip(images, result.answers, strict=True)
+            ]
+            doc: dict[str, Any] = {"model_name": name, "model_version": str(result.key.version)}
+            if task != "classify":
+                doc["task"] = task
+            return json_response({**doc, "results": results})
+
+        return answer
 
     async def classify_sources(request: Request) -> Response:
         name = request.path_params["name"]
@@ -96,14 +109,22 @@ def image_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
                     {"source": source, "status": answer.http_status, "error": answer.message}
                 )
             else:
-                results.append({"source": source, "predictions": _predictions(answer)})
+                results.append({"source": source, **answer_json(Classes(tuple(answer)))})
         return json_response(
             {"model_name": name, "model_version": str(answered.key.version), "results": results}
         )
 
+    routes: list[Route] = []
+    for task in TASKS.values():
+        handler = task_route(task.name)
+        routes += [
+            Route(f"/v2/models/{{name}}/{task.route}", handler, methods=["POST"]),
+            Route(
+                f"/v2/models/{{name}}/versions/{{version}}/{task.route}", handler, methods=["POST"]
+            ),
+        ]
     return [
-        Route("/v2/models/{name}/classify", classify, methods=["POST"]),
-        Route("/v2/models/{name}/versions/{version}/classify", classify, methods=["POST"]),
+        *routes,
         Route("/v2/models/{name}/classify/sources", classify_sources, methods=["POST"]),
         Route(
             "/v2/models/{name}/versions/{version}/classify/sources",
@@ -111,10 +132,6 @@ def image_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
             methods=["POST"],
         ),
     ]
-
-
-def _predictions(answer: list[Classification]) -> list[dict[str, Any]]:
-    return [{"label": c.label, "index": c.index, "score": round(c.score, 6)} for c in answer]
 
 
 def _sources_request(body: bytearray, limit: int) -> tuple[list[str], int | None]:

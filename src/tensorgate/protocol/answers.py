@@ -1,0 +1,88 @@
+"""Task answers as JSON, both ways (pure): what the image routes send and the clients
+read. Each task has one shape, whichever door renders it::
+
+    classify  {"predictions": [{"label", "index", "score"}, ...]}
+    detect    {"width", "height", "box_format": "xyxy",
+               "detections": [{"box": [l, t, r, b], "score", "index", "label"}, ...]}
+    embed     {"dimension": D, "embedding": [D floats]}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from tensorgate.errors import ProtocolError
+from tensorgate.tasks.results import Classes, Detection, Detections, Embedding, TaskAnswer
+from tensorgate.types import Classification
+
+__all__ = ["answer_from_json", "answer_json"]
+
+
+def answer_json(answer: TaskAnswer) -> dict[str, Any]:
+    """One image's answer as a JSON object (scores rounded to 6 places, boxes to 2)."""
+    if isinstance(answer, Classes):
+        return {
+            "predictions": [
+                {"label": c.label, "index": c.index, "score": round(c.score, 6)}
+                for c in answer.classes
+            ]
+        }
+    if isinstance(answer, Detections):
+        return {
+            "width": answer.width,
+            "height": answer.height,
+            "box_format": answer.box_format,
+            "detections": [
+                {
+                    "box": [round(v, 2) for v in d.box],
+                    "score": round(d.score, 6),
+                    "index": d.index,
+                    "label": d.label,
+                }
+                for d in answer.items
+            ],
+        }
+    return {"dimension": answer.dimension, "embedding": answer.vector.tolist()}
+
+
+def answer_from_json(task: str, doc: Mapping[str, Any]) -> TaskAnswer:
+    """The answer a ``task`` route sent for one image.
+
+    Raises:
+        ProtocolError: the document is not that task's shape.
+    """
+    try:
+        if task == "classify":
+            return Classes(
+                tuple(
+                    Classification(int(p["index"]), str(p["label"]), float(p["score"]))
+                    for p in doc["predictions"]
+                )
+            )
+        if task == "detect":
+            return Detections(
+                int(doc["width"]),
+                int(doc["height"]),
+                tuple(
+                    Detection(
+                        (
+                            float(d["box"][0]),
+                            float(d["box"][1]),
+                            float(d["box"][2]),
+                            float(d["box"][3]),
+                        ),
+                        float(d["score"]),
+                        int(d["index"]),
+                        str(d["label"]),
+                    )
+                    for d in doc["detections"]
+                ),
+            )
+        if task == "embed":
+            return Embedding(np.asarray(doc["embedding"], dtype=np.float32))
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise ProtocolError(f"a {task} answer is malformed: {type(exc).__name__}: {exc}") from None
+    raise ProtocolError(f"task {task!r} has no JSON answer shape; tasks: classify, detect, embed")

@@ -1,0 +1,83 @@
+"""What each vision task answers: typed, frozen results that every door renders.
+
+Coordinates are in the original image's pixels, after its EXIF orientation; boxes say
+their format (``xyxy``: left, top, right, bottom). ``width`` and ``height`` are that
+upright image's size, so a client can draw without decoding the image itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from tensorgate.types import Array, Classification
+
+__all__ = [
+    "BoxFormat",
+    "Classes",
+    "Detection",
+    "Detections",
+    "Embedding",
+    "TaskAnswer",
+]
+
+BoxFormat = Literal["xyxy"]
+
+
+@dataclass(frozen=True, slots=True)
+class Classes:
+    """A classifier's answer: the best classes, best first."""
+
+    classes: tuple[Classification, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One detected object.
+
+    Attributes:
+        box: ``(left, top, right, bottom)`` in original-image pixels.
+        score: the class's confidence, 0–1.
+        index: the class index in the model's output.
+        label: its name from the labels file (the index as text if there is none).
+    """
+
+    box: tuple[float, float, float, float]
+    score: float
+    index: int
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Detections:
+    """A detector's answer for one image (an empty tuple when nothing was found).
+
+    Attributes:
+        width / height: the upright original image's size in pixels.
+        items: detections, best score first.
+        box_format: how ``box`` is written (``xyxy``).
+    """
+
+    width: int
+    height: int
+    items: tuple[Detection, ...]
+    box_format: BoxFormat = "xyxy"
+
+
+@dataclass(frozen=True, slots=True)
+class Embedding:
+    """An image's feature vector, L2-normalised (cosine similarity is a dot product).
+
+    Attributes:
+        vector: float32, shape ``(dimension,)``.
+    """
+
+    vector: Array
+
+    @property
+    def dimension(self) -> int:
+        return int(self.vector.shape[0])
+
+
+#: Any task's answer for one image.
+TaskAnswer = Classes | Detections | Embedding
