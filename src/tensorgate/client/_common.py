@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 import numpy as np
 from PIL import Image
@@ -17,13 +17,16 @@ from tensorgate.errors import (
     ImageError,
     ImageTooLargeError,
     InvalidInputError,
+    ProtocolError,
     SourceNotFoundError,
     SourceTooLargeError,
     TensorgateError,
     UnavailableError,
     error_for_status,
 )
+from tensorgate.protocol.answers import answer_from_json
 from tensorgate.protocol.datatypes import datatype_of, decode_binary, decode_json, encode_binary
+from tensorgate.tasks.results import TaskAnswer
 from tensorgate.types import Array, Classification
 
 if TYPE_CHECKING:
@@ -35,6 +38,7 @@ __all__ = [
     "ModelIndexEntry",
     "Prediction",
     "RetryPolicy",
+    "answer_from",
     "classify_call",
     "control_call",
     "decode_infer_response",
@@ -48,9 +52,12 @@ __all__ = [
     "s3_uris",
     "source_results",
     "sources_call",
+    "task_call",
     "wait_after_answer",
     "wait_after_failure",
 ]
+
+A = TypeVar("A", bound=TaskAnswer)
 
 #: What ``predict`` takes per image: a path, encoded bytes, an HWC uint8 array, a PIL image.
 ImageInput = Union[str, Path, bytes, bytearray, np.ndarray, Image.Image]  # noqa: UP007
@@ -119,11 +126,32 @@ class Call:
 
 
 def classify_call(model: str, data: bytes, top_k: int | None) -> Call:
+    return task_call(model, "classify", data, top_k)
+
+
+def task_call(model: str, route: str, data: bytes, top_k: int | None = None) -> Call:
+    """One image to a task's route (``classify``, ``detect``, ``embed``)."""
     params = {} if top_k is None else {"top_k": top_k}
     headers = {"Content-Type": "application/octet-stream"}
     return Call(
-        f"/v2/models/{model}/classify", {"content": data, "params": params, "headers": headers}
+        f"/v2/models/{model}/{route}", {"content": data, "params": params, "headers": headers}
     )
+
+
+def answer_from(task: str, doc: Mapping[str, Any], kind: type[A]) -> A:
+    """The one answer of a task route's response body, which must be a ``kind``.
+
+    Raises:
+        ProtocolError: the body is not one answer of that kind (a server of another
+            version, or another server).
+    """
+    results = doc.get("results") if isinstance(doc, Mapping) else None
+    if not isinstance(results, list) or len(results) != 1:
+        raise ProtocolError(f"a {task} response must have one result, got {str(doc)[:200]}")
+    answer: TaskAnswer = answer_from_json(task, results[0])
+    if not isinstance(answer, kind):
+        raise ProtocolError(f"a {task} response held a {type(answer).__name__}")
+    return answer
 
 
 def sources_call(model: str, sources: Sequence[str], top_k: int | None) -> Call:

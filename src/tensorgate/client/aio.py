@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TypeVar
 
 import httpx
 
@@ -13,6 +14,7 @@ from tensorgate.client._common import (
     ModelIndexEntry,
     Prediction,
     RetryPolicy,
+    answer_from,
     classify_call,
     control_call,
     decode_infer_response,
@@ -24,11 +26,15 @@ from tensorgate.client._common import (
     s3_uris,
     source_results,
     sources_call,
+    task_call,
     wait_after_answer,
     wait_after_failure,
 )
 from tensorgate.errors import TensorgateError
+from tensorgate.tasks.results import Detections, Embedding, TaskAnswer
 from tensorgate.types import Array
+
+A = TypeVar("A", bound=TaskAnswer)
 
 __all__ = ["AsyncClient"]
 
@@ -94,6 +100,28 @@ class AsyncClient:
         """Classify images concurrently; one Prediction each, in order."""
         name = model or self.model
         return list(await asyncio.gather(*(self._classify_one(i, name, top_k) for i in images)))
+
+    async def _answer(self, task: str, kind: type[A], image: ImageInput, model: str) -> A:
+        data, _ = image_bytes(image)
+        return answer_from(task, (await self._post(task_call(model, task, data))).json(), kind)
+
+    async def detect(
+        self, images: Sequence[ImageInput], *, model: str | None = None
+    ) -> list[Detections]:
+        """Detect objects in images concurrently; see Client.detect."""
+        name = model or self.model
+        return list(
+            await asyncio.gather(*(self._answer("detect", Detections, i, name) for i in images))
+        )
+
+    async def embed(
+        self, images: Sequence[ImageInput], *, model: str | None = None
+    ) -> list[Embedding]:
+        """Embed images concurrently; see Client.embed."""
+        name = model or self.model
+        return list(
+            await asyncio.gather(*(self._answer("embed", Embedding, i, name) for i in images))
+        )
 
     async def load_and_predict(
         self,

@@ -18,8 +18,11 @@ from typing import Any, TypeVar
 from tensorgate.client._common import ImageInput, Prediction, image_bytes, s3_uris
 from tensorgate.config import EngineSettings
 from tensorgate.engine import Engine
-from tensorgate.errors import TensorgateError
+from tensorgate.errors import InvalidInputError, TensorgateError
+from tensorgate.tasks.results import Detections, Embedding, TaskAnswer
 from tensorgate.types import Array
+
+A = TypeVar("A", bound=TaskAnswer)
 
 __all__ = ["Predictor"]
 
@@ -70,6 +73,30 @@ class Predictor:
         """Classify images; one Prediction each, in order."""
         self._check_open()
         return self._call(self._predict(images, model or self.model, top_k))
+
+    async def _answers(
+        self, task: str, kind: type[A], images: Sequence[ImageInput], model: str
+    ) -> list[A]:
+        encoded = [image_bytes(i)[0] for i in images]
+        result = await self._engine.run_images(model, encoded, task=task)
+        answers: list[A] = [a for a in result.answers if isinstance(a, kind)]
+        if len(answers) != len(encoded):  # the engine refuses a model of another task
+            raise InvalidInputError(f"model {model!r} did not answer {task} for every image")
+        return answers
+
+    def detect(
+        self, images: Sequence[ImageInput], *, model: str | None = None
+    ) -> Future[list[Detections]]:
+        """Detect objects in images (a ``detect`` model); see Client.detect."""
+        self._check_open()
+        return self._call(self._answers("detect", Detections, images, model or self.model))
+
+    def embed(
+        self, images: Sequence[ImageInput], *, model: str | None = None
+    ) -> Future[list[Embedding]]:
+        """Embed images (an ``embed`` model); see Client.embed."""
+        self._check_open()
+        return self._call(self._answers("embed", Embedding, images, model or self.model))
 
     async def _sources(
         self, sources: list[str], model: str, top_k: int | None

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -24,6 +24,7 @@ from tensorgate.client._common import (
     ModelIndexEntry,
     Prediction,
     RetryPolicy,
+    answer_from,
     classify_call,
     control_call,
     decode_infer_response,
@@ -35,11 +36,15 @@ from tensorgate.client._common import (
     s3_uris,
     source_results,
     sources_call,
+    task_call,
     wait_after_answer,
     wait_after_failure,
 )
 from tensorgate.errors import TensorgateError
+from tensorgate.tasks.results import Detections, Embedding, TaskAnswer
 from tensorgate.types import Array
+
+A = TypeVar("A", bound=TaskAnswer)
 
 __all__ = ["Client"]
 
@@ -119,22 +124,28 @@ class Client:
     ) -> Future[list[Prediction]]:
         """Classify images (paths, bytes, uint8 arrays, PIL images), one Prediction each,
         in order. Images go in parallel; the server batches them."""
-        parts = [self._submit(self._classify_one, i, model or self.model, top_k) for i in images]
-        combined: Future[list[Prediction]] = Future()
+        return _all(
+            [self._submit(self._classify_one, i, model or self.model, top_k) for i in images]
+        )
 
-        def done(_: Future[Prediction]) -> None:
-            if combined.done() or not all(p.done() for p in parts):
-                return
-            try:
-                combined.set_result([p.result() for p in parts])
-            except Exception as exc:
-                combined.set_exception(exc)
+    def _answer(self, task: str, kind: type[A], image: ImageInput, model: str) -> A:
+        data, _ = image_bytes(image)
+        return answer_from(task, self._post(task_call(model, task, data)).json(), kind)
 
-        for part in parts:
-            part.add_done_callback(done)
-        if not parts:
-            combined.set_result([])
-        return combined
+    def detect(
+        self, images: Sequence[ImageInput], *, model: str | None = None
+    ) -> Future[list[Detections]]:
+        """Detect objects in images (a ``detect`` model): per image, its boxes in the
+        original image's pixels (xyxy), best first."""
+        name = model or self.model
+        return _all([self._submit(self._answer, "detect", Detections, i, name) for i in images])
+
+    def embed(
+        self, images: Sequence[ImageInput], *, model: str | None = None
+    ) -> Future[list[Embedding]]:
+        """Embed images (an ``embed`` model): per image, an L2-normalised vector."""
+        name = model or self.model
+        return _all([self._submit(self._answer, "embed", Embedding, i, name) for i in images])
 
     def _sources(
         self, sources: Sequence[str], model: str, top_k: int | None
@@ -200,3 +211,22 @@ class Client:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _all(parts: list[Future[Any]]) -> Future[list[Any]]:
+    """One future of every part's result, in order (the first failure fails it)."""
+    combined: Future[list[Any]] = Future()
+
+    def done(_: Future[Any]) -> None:
+        if combined.done() or not all(p.done() for p in parts):
+            return
+        try:
+            combined.set_result([p.result() for p in parts])
+        except Exception as exc:
+            combined.set_exception(exc)
+
+    for part in parts:
+        part.add_done_callback(done)
+    if not parts:
+        combined.set_result([])
+    return combined

@@ -1,0 +1,148 @@
+"""The yolov8 decoder against a real YOLOv8n and that package's own detections.
+
+The detector is the one inside the ``nudenet`` wheel (AGPL-3.0): installed at test time
+by ``scripts/fixture-nudenet.sh`` into a cache folder and copied into this test's
+temporary repository only; never into the zoo, the repository or an image. nudenet runs
+in a subprocess with that folder on its path.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from PIL import Image
+
+from tensorgate.config import EngineSettings
+from tensorgate.engine import Engine
+from tensorgate.imaging.geometry import ImageGeometry
+from tensorgate.tasks.results import Detections
+from tensorgate.tasks.yolov8 import DetectParams, decode_yolov8
+
+ROOT = Path(__file__).resolve().parents[2]
+PHOTOS = ("astronaut", "camera", "chelsea", "coffee", "rocket")
+
+REFERENCE = """
+import json, sys
+import numpy as np
+import nudenet.nudenet as nn
+folder = sys.argv[1]
+out = {}
+for name in sys.argv[2:]:
+    path = f"{folder}/{name}.jpg"
+    blob, x_ratio, y_ratio, x_pad, y_pad, width, height = nn._read_image(path, 320)
+    np.save(f"{folder}/{name}.npy", blob)
+    out[name] = {"detections": nn.NudeDetector().detect(path), "pad": [x_pad, y_pad],
+                 "size": [width, height]}
+out["labels"] = list(getattr(nn, "__labels"))
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def nudenet(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """(a repository holding nudenet's detector as a tensorgate model, its own answers)."""
+    target = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "fixture-nudenet.sh")],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    work = tmp_path_factory.mktemp("nudenet")
+    from skimage import data
+
+    for name in PHOTOS:
+        pixels = getattr(data, name)()
+        if pixels.ndim == 2:
+            pixels = np.stack([pixels] * 3, axis=-1)
+        Image.fromarray(pixels).save(work / f"{name}.jpg", quality=92)
+    done = subprocess.run(
+        [sys.executable, "-c", REFERENCE, str(work), *PHOTOS],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": target, "PATH": "/usr/bin:/bin"},
+    )
+    reference = json.loads(done.stdout)
+    model = work / "repository" / "nudenet-yolov8"
+    (model / "1").mkdir(parents=True)
+    shutil.copy(Path(target) / "nudenet" / "320n.onnx", model / "1" / "model.onnx")
+    (model / "labels.txt").write_text("\n".join(reference["labels"]) + "\n")
+    (model / "config.yaml").write_text(
+        "name: nudenet-yolov8\n"
+        "task: detect\n"
+        "max_batch_size: 8\n"
+        "instance_group: {count: 1}\n"
+        "inputs: [{name: images, datatype: FP32, dims: [3, 320, 320]}]\n"
+        "preprocess: {mode: letterbox, resize: [320, 320], crop: null, mean: 0, std: 255, "
+        "pad: 0}\n"
+        "postprocess: {decoder: yolov8, labels: labels.txt, score_threshold: 0.25, "
+        "iou_threshold: 0.45, class_agnostic: true}\n"
+    )
+    return work, reference
+
+
+def xyxy(box: list[int]) -> np.ndarray:
+    x, y, w, h = box
+    return np.array([x, y, x + w, y + h], np.float32)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    overlap = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(
+        0.0, min(a[3], b[3]) - max(a[1], b[1])
+    )
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - overlap
+    return float(overlap / union)
+
+
+def test_the_decoder_equals_nudenets_own_on_its_tensors(
+    nudenet: tuple[Path, dict[str, Any]],
+) -> None:
+    """Decoder only: nudenet's own input tensor and model output, decoded by us."""
+    work, reference = nudenet
+    session = ort.InferenceSession(str(work / "repository" / "nudenet-yolov8" / "1" / "model.onnx"))
+    labels: tuple[str, ...] = tuple(reference["labels"])
+    found = 0
+    for name in PHOTOS:
+        theirs = reference[name]["detections"]
+        (output,) = session.run(None, {"images": np.load(work / f"{name}.npy")})
+        x_pad, y_pad = reference[name]["pad"]
+        width, height = reference[name]["size"]
+        # nudenet pads right and bottom to a square, then scales it to 320.
+        scale = 320 / (width + x_pad)
+        geometry = ImageGeometry(width, height, scale, 320 / (height + y_pad), 0.0, 0.0)
+        ours = decode_yolov8(output[0], geometry, DetectParams(class_agnostic=True), labels).items
+        assert [d.label for d in ours] == [t["class"] for t in theirs], name
+        for mine, their in zip(ours, theirs, strict=True):
+            assert mine.score == pytest.approx(their["score"], abs=1e-6)
+            # nudenet truncates its boxes to whole pixels (int of x, y, w, h).
+            np.testing.assert_allclose(mine.box, xyxy(their["box"]), atol=2.0)
+            found += 1
+    assert found == 2  # a female face in astronaut, a male face in camera
+
+
+async def test_served_detections_match_nudenets_own(
+    nudenet: tuple[Path, dict[str, Any]],
+) -> None:
+    """End to end: our letterbox (centred, Pillow's antialiased resize) against nudenet's
+    (padded right and bottom, OpenCV's resize without antialiasing)."""
+    work, reference = nudenet
+    settings = EngineSettings(repository=work / "repository", instances=1)
+    async with Engine(settings) as engine:
+        images = [(work / f"{name}.jpg").read_bytes() for name in PHOTOS]
+        result = await engine.run_images("nudenet-yolov8", images, task="detect")
+    for name, answer in zip(PHOTOS, result.answers, strict=True):
+        assert isinstance(answer, Detections)
+        theirs = reference[name]["detections"]
+        assert (answer.width, answer.height) == tuple(reference[name]["size"])
+        assert [d.label for d in answer.items] == [t["class"] for t in theirs], name
+        for mine, their in zip(answer.items, theirs, strict=True):
+            assert iou(np.array(mine.box), xyxy(their["box"])) >= 0.9
+            assert mine.score == pytest.approx(their["score"], abs=0.15)
