@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from tensorgate.config import default_repository
 from tensorgate.server.process import ServerProcess, spawn_server
@@ -96,3 +102,75 @@ def server(test_repository: Path) -> Iterator[ServerProcess]:
     """One real server over loopback for the protocol and image tests."""
     with spawn_server(test_repository, "--instances", "2") as process:
         yield process
+
+
+PHOTOS = ("astronaut", "camera", "chelsea", "coffee", "rocket")
+ROOT = Path(__file__).resolve().parent.parent
+
+REFERENCE = """
+import json, sys
+import numpy as np
+import nudenet.nudenet as nn
+folder = sys.argv[1]
+out = {}
+for name in sys.argv[2:]:
+    path = f"{folder}/{name}.jpg"
+    blob, x_ratio, y_ratio, x_pad, y_pad, width, height = nn._read_image(path, 320)
+    np.save(f"{folder}/{name}.npy", blob)
+    out[name] = {"detections": nn.NudeDetector().detect(path), "pad": [x_pad, y_pad],
+                 "size": [width, height]}
+out["labels"] = list(getattr(nn, "__labels"))
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="session")
+def nudenet(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """(a folder with photos, nudenet's input tensors and a repository holding its
+    detector as a tensorgate model plus efficientnet-lite0-embed; nudenet's own answers).
+
+    The detector is the one inside the ``nudenet`` wheel (AGPL-3.0): installed at test
+    time by ``scripts/fixture-nudenet.sh`` into a cache folder and copied into this
+    temporary repository only, never into the zoo, the repository or an image."""
+    target = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "fixture-nudenet.sh")],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    work = tmp_path_factory.mktemp("nudenet")
+    from skimage import data
+
+    for name in PHOTOS:
+        pixels = getattr(data, name)()
+        if pixels.ndim == 2:
+            pixels = np.stack([pixels] * 3, axis=-1)
+        Image.fromarray(pixels).save(work / f"{name}.jpg", quality=92)
+    done = subprocess.run(
+        [sys.executable, "-c", REFERENCE, str(work), *PHOTOS],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": target, "PATH": "/usr/bin:/bin"},
+    )
+    reference = json.loads(done.stdout)
+    model = work / "repository" / "nudenet-yolov8"
+    (model / "1").mkdir(parents=True)
+    shutil.copy(Path(target) / "nudenet" / "320n.onnx", model / "1" / "model.onnx")
+    (model / "labels.txt").write_text("\n".join(reference["labels"]) + "\n")
+    (model / "config.yaml").write_text(
+        "name: nudenet-yolov8\n"
+        "task: detect\n"
+        "max_batch_size: 8\n"
+        "instance_group: {count: 1}\n"
+        "inputs: [{name: images, datatype: FP32, dims: [3, 320, 320]}]\n"
+        "preprocess: {mode: letterbox, resize: [320, 320], crop: null, mean: 0, std: 255, "
+        "pad: 0}\n"
+        "postprocess: {decoder: yolov8, labels: labels.txt, score_threshold: 0.25, "
+        "iou_threshold: 0.45, class_agnostic: true}\n"
+    )
+    from tensorgate.zoo import pull
+
+    embed = pull("efficientnet-lite0-embed", default_repository()).directory
+    shutil.copytree(embed, work / "repository" / embed.name)
+    return work, reference

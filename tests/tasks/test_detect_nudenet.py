@@ -8,85 +8,19 @@ in a subprocess with that folder on its path.
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 import pytest
-from PIL import Image
 
 from tensorgate.config import EngineSettings
 from tensorgate.engine import Engine
 from tensorgate.imaging.geometry import ImageGeometry
 from tensorgate.tasks.results import Detections
 from tensorgate.tasks.yolov8 import DetectParams, decode_yolov8
-
-ROOT = Path(__file__).resolve().parents[2]
-PHOTOS = ("astronaut", "camera", "chelsea", "coffee", "rocket")
-
-REFERENCE = """
-import json, sys
-import numpy as np
-import nudenet.nudenet as nn
-folder = sys.argv[1]
-out = {}
-for name in sys.argv[2:]:
-    path = f"{folder}/{name}.jpg"
-    blob, x_ratio, y_ratio, x_pad, y_pad, width, height = nn._read_image(path, 320)
-    np.save(f"{folder}/{name}.npy", blob)
-    out[name] = {"detections": nn.NudeDetector().detect(path), "pad": [x_pad, y_pad],
-                 "size": [width, height]}
-out["labels"] = list(getattr(nn, "__labels"))
-print(json.dumps(out))
-"""
-
-
-@pytest.fixture(scope="module")
-def nudenet(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    """(a repository holding nudenet's detector as a tensorgate model, its own answers)."""
-    target = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "fixture-nudenet.sh")],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    work = tmp_path_factory.mktemp("nudenet")
-    from skimage import data
-
-    for name in PHOTOS:
-        pixels = getattr(data, name)()
-        if pixels.ndim == 2:
-            pixels = np.stack([pixels] * 3, axis=-1)
-        Image.fromarray(pixels).save(work / f"{name}.jpg", quality=92)
-    done = subprocess.run(
-        [sys.executable, "-c", REFERENCE, str(work), *PHOTOS],
-        check=True,
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": target, "PATH": "/usr/bin:/bin"},
-    )
-    reference = json.loads(done.stdout)
-    model = work / "repository" / "nudenet-yolov8"
-    (model / "1").mkdir(parents=True)
-    shutil.copy(Path(target) / "nudenet" / "320n.onnx", model / "1" / "model.onnx")
-    (model / "labels.txt").write_text("\n".join(reference["labels"]) + "\n")
-    (model / "config.yaml").write_text(
-        "name: nudenet-yolov8\n"
-        "task: detect\n"
-        "max_batch_size: 8\n"
-        "instance_group: {count: 1}\n"
-        "inputs: [{name: images, datatype: FP32, dims: [3, 320, 320]}]\n"
-        "preprocess: {mode: letterbox, resize: [320, 320], crop: null, mean: 0, std: 255, "
-        "pad: 0}\n"
-        "postprocess: {decoder: yolov8, labels: labels.txt, score_threshold: 0.25, "
-        "iou_threshold: 0.45, class_agnostic: true}\n"
-    )
-    return work, reference
+from tests.conftest import PHOTOS
 
 
 def xyxy(box: list[int]) -> np.ndarray:

@@ -4,6 +4,7 @@
 | --- | --- |
 | ``serving`` | ``serve`` |
 | ``scoring`` | ``classify``, ``batch`` |
+| ``tasks`` | ``detect``, ``embed`` |
 | ``models`` | ``models list / load / unload``, ``zoo list / pull`` |
 | ``tools`` | ``devices``, ``convert``, ``optimize`` |
 | ``lab`` | ``bench``, ``tune``, ``plan`` |
@@ -23,6 +24,7 @@ from tensorgate.cli.lab import bench, plan, tune
 from tensorgate.cli.models import models_app, zoo_app
 from tensorgate.cli.scoring import batch, classify
 from tensorgate.cli.serving import serve
+from tensorgate.cli.tasks import detect, embed
 from tensorgate.cli.tools import convert, devices, optimize
 
 __all__ = ["app", "main"]
@@ -37,6 +39,8 @@ app = typer.Typer(
 )
 app.command()(serve)
 app.command()(classify)
+app.command()(detect)
+app.command()(embed)
 app.add_typer(models_app, name="models")
 app.add_typer(zoo_app, name="zoo")
 app.command()(devices)
