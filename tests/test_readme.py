@@ -56,6 +56,8 @@ def test_shell_example(line: str, server: ServerProcess, workdir: Path) -> None:
         assert re.search(
             r"cat\.jpg,(tabby|tiger cat|Egyptian cat)", (workdir / "scores.csv").read_text()
         )
+    elif line.startswith("tensorgate embed"):
+        assert '"dimension": 1280' in result.stdout, result.stdout
     elif line.startswith("tensorgate devices"):
         assert "auto       onnxruntime -> cpu" in result.stdout or "cuda:0" in result.stdout
     else:
