@@ -1,0 +1,200 @@
+"""Each vision task through the server against its own bound, measured in one run.
+
+    .venv/bin/python -m bench.tasks [--seconds 5] [--levels 1,8,32]
+
+Models: the zoo's efficientnet-lite0 (classify) and efficientnet-lite0-embed (embed), and
+nudenet's YOLOv8n at 320² (detect; AGPL, installed by scripts/fixture-nudenet.sh into a
+cache folder and copied into a scratch repository for the run only). Image: a 1.5 MP
+JPEG of a person (scikit-image's astronaut, upscaled), the same for every task.
+
+The bound per task is what the cores could do with no serving at all, from three rates
+measured here in one thread each: decode + preprocess (tensorgate's image path), raw
+onnxruntime (one single-thread session per core, batches of 4, threads pinned as the
+server pins its instances) and the decoder on a real output row; with C cores,
+``bound = C / (1/decode + C/infer + 1/decoder)`` images/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from tensorgate.bench import BenchConfig, run_bench
+from tensorgate.config import default_repository
+from tensorgate.devices import cpu_count
+from tensorgate.imaging.preprocess import ImagePreprocessor
+from tensorgate.imaging.spec import ImageLimits
+from tensorgate.repository.manifest import load_config
+from tensorgate.server.process import spawn_server
+from tensorgate.tasks import decoder_named
+from tensorgate.zoo import pull
+
+ROOT = Path(__file__).resolve().parent.parent
+DETECTOR = "nudenet-yolov8"
+
+
+def person_jpeg() -> bytes:
+    from PIL import Image
+    from skimage import data
+
+    photo = Image.fromarray(data.astronaut()).resize((1500, 1000), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    photo.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def repository(scratch: Path) -> Path:
+    """A scratch repository: the two zoo models and nudenet's detector."""
+    repo = scratch / "repository"
+    zoo = default_repository()
+    for name in ("efficientnet-lite0", "efficientnet-lite0-embed"):
+        shutil.copytree(pull(name, zoo).directory, repo / name)
+    target = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "fixture-nudenet.sh")],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    labels = subprocess.run(
+        [sys.executable, "-c", "import nudenet.nudenet as n; print('\\n'.join(n.__labels))"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": target, "PATH": "/usr/bin:/bin"},
+    ).stdout
+    model = repo / DETECTOR
+    (model / "1").mkdir(parents=True)
+    shutil.copy(Path(target) / "nudenet" / "320n.onnx", model / "1" / "model.onnx")
+    (model / "labels.txt").write_text(labels)
+    (model / "config.yaml").write_text(
+        f"name: {DETECTOR}\ntask: detect\nmax_batch_size: 32\n"
+        "inputs: [{name: images, datatype: FP32, dims: [3, 320, 320]}]\n"
+        "preprocess: {mode: letterbox, resize: [320, 320], crop: null, mean: 0, std: 255}\n"
+        "postprocess: {decoder: yolov8, labels: labels.txt, class_agnostic: true}\n"
+    )
+    return repo
+
+
+def per_second(work: Callable[[], object], seconds: float) -> float:
+    work()
+    count = 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        work()
+        count += 1
+    return count / (time.perf_counter() - started)
+
+
+def raw_infer(path: Path, feed_name: str, tensor: np.ndarray, seconds: float) -> float:
+    """Images/s of one single-thread session per core, pinned, batches of 4."""
+    cores = sorted(os.sched_getaffinity(0))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    sessions = [
+        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]) for _ in cores
+    ]
+    batch = np.stack([tensor] * 4)
+    counts = [0] * len(cores)
+    stop = time.perf_counter() + seconds
+
+    def drive(i: int) -> None:
+        os.sched_setaffinity(0, {cores[i]})
+        sessions[i].run(None, {feed_name: batch})
+        while time.perf_counter() < stop:
+            sessions[i].run(None, {feed_name: batch})
+            counts[i] += 4
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=drive, args=(i,)) for i in range(len(cores))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.perf_counter() - started)
+
+
+def bound(model_dir: Path, image: bytes, seconds: float) -> tuple[float, float, float, float]:
+    """(decode + preprocess /s on one thread, raw inference /s on all cores, decoder /s on
+    one thread, the bound)."""
+    config = load_config(model_dir)
+    post = config.postprocess
+    if config.preprocess is None or post is None:
+        raise SystemExit(f"{model_dir.name} takes no images")
+    preprocessor = ImagePreprocessor(config.preprocess, ImageLimits())
+    prepared = preprocessor.prepare(image)
+    path = model_dir / "1" / "model.onnx"
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    row = session.run(None, {name: prepared.tensor[np.newaxis]})[0][0]
+    decoder = decoder_named(post.decoder)
+    decode = per_second(lambda: preprocessor.prepare(image), seconds)
+    infer = raw_infer(path, name, prepared.tensor, seconds)
+    answer = per_second(lambda: decoder.decode(row, prepared.geometry, post, None), seconds)
+    cores = cpu_count()
+    return decode, infer, answer, cores / (1 / decode + cores / infer + 1 / answer)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--levels", default="1,8,32")
+    args = parser.parse_args()
+    levels = tuple(int(v) for v in args.levels.split(","))
+    image = person_jpeg()
+    tasks = (
+        ("classify", "efficientnet-lite0"),
+        ("detect", DETECTOR),
+        ("embed", "efficientnet-lite0-embed"),
+    )
+    with tempfile.TemporaryDirectory(prefix="tensorgate-bench-tasks-") as scratch:
+        repo = repository(Path(scratch))
+        bounds = {m: bound(repo / m, image, 3.0) for _, m in tasks}
+        print(f"{cpu_count()} cores; one 1.5 MP JPEG (astronaut) per request\n")
+        print(
+            "| task | model | decode+pre /s (1 thread) | raw ORT /s (all cores) | decoder /s | bound /s |"
+        )
+        print("| --- | --- | --- | --- | --- | --- |")
+        for task, model in tasks:
+            d, i, p, b = bounds[model]
+            print(f"| {task} | {model} | {d:.1f} | {i:.1f} | {p:,.0f} | {b:.1f} |")
+        print("\n| task | concurrency | img/s | of bound | p50 ms | p99 ms | mean batch |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        with spawn_server(repo) as server:
+            for task, model in tasks:
+                steps = run_bench(
+                    BenchConfig(
+                        url=server.url,
+                        model=model,
+                        payload="image",
+                        image=image,
+                        seconds=args.seconds,
+                        warmup_s=1.0,
+                        concurrency=levels,
+                        endpoint=f"/v2/models/{model}/{task}",
+                    )
+                )
+                for step in steps:
+                    share = step.images_per_s / bounds[model][3]
+                    print(
+                        f"| {task} | {step.level:g} | {step.images_per_s:.1f} | {share:.2f} | "
+                        f"{step.latency.p50:.1f} | {step.latency.p99:.1f} | "
+                        f"{step.server.batch_size:.1f} |"
+                        + (f" errors: {step.errors} ({step.first_error})" if step.errors else "")
+                    )
+
+
+if __name__ == "__main__":
+    main()
