@@ -20,8 +20,6 @@ import argparse
 import io
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -31,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from bench.fixtures import NUDENET, nudenet_detector
 from tensorgate.bench import BenchConfig, run_bench
 from tensorgate.config import default_repository
 from tensorgate.devices import cpu_count
@@ -42,7 +41,7 @@ from tensorgate.tasks import decoder_named
 from tensorgate.zoo import pull
 
 ROOT = Path(__file__).resolve().parent.parent
-DETECTOR = "nudenet-yolov8"
+DETECTOR = NUDENET
 
 
 def person_jpeg() -> bytes:
@@ -61,29 +60,7 @@ def repository(scratch: Path) -> Path:
     zoo = default_repository()
     for name in ("efficientnet-lite0", "efficientnet-lite0-embed"):
         shutil.copytree(pull(name, zoo).directory, repo / name)
-    target = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "fixture-nudenet.sh")],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    labels = subprocess.run(
-        [sys.executable, "-c", "import nudenet.nudenet as n; print('\\n'.join(n.__labels))"],
-        check=True,
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": target, "PATH": "/usr/bin:/bin"},
-    ).stdout
-    model = repo / DETECTOR
-    (model / "1").mkdir(parents=True)
-    shutil.copy(Path(target) / "nudenet" / "320n.onnx", model / "1" / "model.onnx")
-    (model / "labels.txt").write_text(labels)
-    (model / "config.yaml").write_text(
-        f"name: {DETECTOR}\ntask: detect\nmax_batch_size: 32\n"
-        "inputs: [{name: images, datatype: FP32, dims: [3, 320, 320]}]\n"
-        "preprocess: {mode: letterbox, resize: [320, 320], crop: null, mean: 0, std: 255}\n"
-        "postprocess: {decoder: yolov8, labels: labels.txt, class_agnostic: true}\n"
-    )
+    nudenet_detector(repo, max_batch_size=32, pad=114)
     return repo
 
 

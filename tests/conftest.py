@@ -105,7 +105,6 @@ def server(test_repository: Path) -> Iterator[ServerProcess]:
 
 
 PHOTOS = ("astronaut", "camera", "chelsea", "coffee", "rocket")
-ROOT = Path(__file__).resolve().parent.parent
 
 REFERENCE = """
 import json, sys
@@ -132,12 +131,9 @@ def nudenet(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, A
     The detector is the one inside the ``nudenet`` wheel (AGPL-3.0): installed at test
     time by ``scripts/fixture-nudenet.sh`` into a cache folder and copied into this
     temporary repository only, never into the zoo, the repository or an image."""
-    target = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "fixture-nudenet.sh")],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    from bench.fixtures import nudenet_detector, nudenet_folder
+
+    target = str(nudenet_folder())
     work = tmp_path_factory.mktemp("nudenet")
     from skimage import data
 
@@ -154,21 +150,7 @@ def nudenet(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, A
         env={"PYTHONPATH": target, "PATH": "/usr/bin:/bin"},
     )
     reference = json.loads(done.stdout)
-    model = work / "repository" / "nudenet-yolov8"
-    (model / "1").mkdir(parents=True)
-    shutil.copy(Path(target) / "nudenet" / "320n.onnx", model / "1" / "model.onnx")
-    (model / "labels.txt").write_text("\n".join(reference["labels"]) + "\n")
-    (model / "config.yaml").write_text(
-        "name: nudenet-yolov8\n"
-        "task: detect\n"
-        "max_batch_size: 8\n"
-        "instance_group: {count: 1}\n"
-        "inputs: [{name: images, datatype: FP32, dims: [3, 320, 320]}]\n"
-        "preprocess: {mode: letterbox, resize: [320, 320], crop: null, mean: 0, std: 255, "
-        "pad: 0}\n"
-        "postprocess: {decoder: yolov8, labels: labels.txt, score_threshold: 0.25, "
-        "iou_threshold: 0.45, class_agnostic: true}\n"
-    )
+    nudenet_detector(work / "repository")
     from tensorgate.zoo import pull
 
     embed = pull("efficientnet-lite0-embed", default_repository()).directory
