@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -32,3 +34,24 @@ def photos(tmp_path: Path, cat_jpeg: bytes, coffee_png: bytes) -> Path:
     (folder / "e.jpg").write_bytes(cat_jpeg[:400])
     (folder / "notes.txt").write_text("not an image")
     return folder
+
+
+@pytest.fixture(scope="session")
+def local_ray() -> Iterator[None]:
+    ray = pytest.importorskip("ray")
+    yield
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def local_spark() -> Iterator[None]:
+    pytest.importorskip("pyspark")
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs Java 17: apt-get install openjdk-17-jre-headless")
+    yield
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    if session is not None:
+        session.stop()

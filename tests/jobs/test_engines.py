@@ -4,8 +4,6 @@ rows as the local engine, S3 inputs from the SeaweedFS server included."""
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,27 +14,6 @@ from tensorgate.sources import S3Policy
 from tests.seaweed import S3Server
 
 MODEL = "efficientnet-lite0"
-
-
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    ray = pytest.importorskip("ray")
-    yield
-    if ray.is_initialized():
-        ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def local_spark() -> Iterator[None]:
-    pytest.importorskip("pyspark")
-    if shutil.which("java") is None:
-        pytest.skip("Spark needs Java 17: apt-get install openjdk-17-jre-headless")
-    yield
-    from pyspark.sql import SparkSession
-
-    session = SparkSession.getActiveSession()
-    if session is not None:
-        session.stop()
 
 
 def manifest(folder: Path, photos: Path) -> Path:

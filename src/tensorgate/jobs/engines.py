@@ -136,7 +136,7 @@ def run_ray(
 # ------------------------------------------------------------------------- Spark
 _SPARK_SCHEMA = (
     "index LONG, input STRING, label STRING, class_index LONG, score DOUBLE, "
-    "top_k STRING, error STRING"
+    "top_k STRING, answer STRING, error STRING"
 )
 _worker_scorers: dict[str, Scorer] = {}
 

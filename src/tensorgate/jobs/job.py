@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from tensorgate.config import EngineSettings
-from tensorgate.engine import broken_models
+from tensorgate.engine import broken_models, preflight
 from tensorgate.errors import JobError
 from tensorgate.jobs.engines import ENGINES, ScorerSpec, run_local, run_ray, run_spark
 from tensorgate.jobs.inputs import list_inputs
@@ -24,11 +24,26 @@ from tensorgate.sources import S3Policy
 __all__ = ["run"]
 
 
-def _check_model(settings: EngineSettings, model: str) -> None:
-    """Fail before listing a single input when the model cannot load."""
-    reason = broken_models(replace(settings, models=(model,))).get(model)
+def _check_model(settings: EngineSettings, model: str) -> tuple[str, int | None]:
+    """Fail before listing a single input when the model cannot load; else its task and,
+    for an embedding model that declares it, the vector's dimension (typed columns)."""
+    only = replace(settings, models=(model,))
+    reason = broken_models(only).get(model)
     if reason is not None:
         raise JobError(f"model {model!r} cannot be loaded: {reason}")
+    for entry in preflight(only):
+        config = getattr(entry, "config", None)
+        if entry.name != model or config is None:
+            continue
+        dimension = None
+        post = config.postprocess
+        wanted = post.output if post is not None and post.output else None
+        for spec in config.outputs:
+            if (wanted is None or spec.name == wanted) and spec.shape and spec.shape[0] > 0:
+                dimension = spec.shape[0]
+                break
+        return config.task, dimension if config.task == "embed" else None
+    return "classify", None
 
 
 def _write_pending(state: JobState) -> Path:
@@ -92,7 +107,7 @@ def run(
     output_format(target)
     if not target.parent.is_dir():
         raise JobError(f"output folder {str(target.parent)!r} does not exist; create it first")
-    _check_model(settings, model)
+    task, dimension = _check_model(settings, model)
     started = clock()
     state = JobState(JobSpec(model=model, inputs=inputs, output=str(target), top_k=top_k))
     opened = state.open(list_inputs(inputs, s3), overwrite=overwrite)
@@ -126,7 +141,7 @@ def run(
             f"{state.total - already:,} pending inputs; run the same command again to "
             "score the rest"
         )
-    write_output(target, state.rows())
+    write_output(target, state.rows(), task, dimension)
     state.remove()
     return Summary(
         str(target),

@@ -1,15 +1,21 @@
-"""One output row per input: what it was, what the model said, or why it failed."""
+"""One output row per input: what it was, what the model said, or why it failed.
+
+A classifier's answer fills ``label``, ``class_index``, ``score`` and ``top_k``; any other
+task's answer travels as ``answer``, its JSON (``protocol.answers``), which the sinks
+write as typed columns (Parquet) or nested JSON. Rows cross process boundaries (Ray,
+Spark) as plain records of strings and numbers."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import TypedDict, TypeVar
 
-from tensorgate.types import Classification
+from tensorgate.protocol.answers import answer_json
+from tensorgate.tasks.results import Classes, TaskAnswer
 
-__all__ = ["COLUMNS", "Row", "chunked", "error_row", "result_row"]
+__all__ = ["COLUMNS", "ROW_KEYS", "TASK_COLUMNS", "Row", "chunked", "error_row", "result_row"]
 
 T = TypeVar("T")
 
@@ -24,6 +30,7 @@ class Row(TypedDict):
         class_index: the best class's index (None on error).
         score: the best class's score (None on error).
         top_k: JSON list of ``{"index", "label", "score"}``, best first (None on error).
+        answer: another task's answer as JSON (None for a classifier, and on error).
         error: ``ErrorClass: message`` when the input failed, else None.
     """
 
@@ -33,14 +40,40 @@ class Row(TypedDict):
     class_index: int | None
     score: float | None
     top_k: str | None
+    answer: str | None
     error: str | None
 
 
-#: Column order of every output format.
-COLUMNS: tuple[str, ...] = tuple(Row.__annotations__)
+#: Every key of a row, in order (what travels between processes: Ray, Spark).
+ROW_KEYS: tuple[str, ...] = tuple(Row.__annotations__)
+
+#: The CSV columns of each task's output; a classifier's are its output's columns in
+#: every format (``COLUMNS``), another task's answer goes in ``answer`` as JSON (see
+#: ``sinks`` for its typed Parquet columns).
+TASK_COLUMNS: dict[str, tuple[str, ...]] = {
+    "classify": ("index", "input", "label", "class_index", "score", "top_k", "error"),
+    "detect": ("index", "input", "answer", "error"),
+    "embed": ("index", "input", "answer", "error"),
+}
+
+#: A classifier's output columns, in every format.
+COLUMNS: tuple[str, ...] = TASK_COLUMNS["classify"]
 
 
-def result_row(index: int, source: str, classes: Sequence[Classification]) -> Row:
+def result_row(index: int, source: str, answer: TaskAnswer) -> Row:
+    """The row of an input the model answered."""
+    if not isinstance(answer, Classes):
+        return Row(
+            index=index,
+            input=source,
+            label=None,
+            class_index=None,
+            score=None,
+            top_k=None,
+            answer=json.dumps(answer_json(answer), separators=(",", ":")),
+            error=None,
+        )
+    classes = answer.classes
     best = classes[0]
     return Row(
         index=index,
@@ -51,6 +84,7 @@ def result_row(index: int, source: str, classes: Sequence[Classification]) -> Ro
         top_k=json.dumps(
             [{"index": c.index, "label": c.label, "score": round(c.score, 6)} for c in classes]
         ),
+        answer=None,
         error=None,
     )
 
@@ -64,6 +98,7 @@ def error_row(index: int, source: str, error: BaseException) -> Row:
         class_index=None,
         score=None,
         top_k=None,
+        answer=None,
         error=f"{type(error).__name__}: {message}",
     )
 

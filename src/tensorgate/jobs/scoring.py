@@ -26,7 +26,7 @@ from tensorgate.client.inprocess import Predictor
 from tensorgate.config import EngineSettings
 from tensorgate.engine import Engine
 from tensorgate.errors import SourceError, SourceNotFoundError, SourceTooLargeError, TensorgateError
-from tensorgate.jobs.rows import COLUMNS, Row, error_row, result_row
+from tensorgate.jobs.rows import ROW_KEYS, Row, error_row, result_row
 from tensorgate.sources import S3Fetcher, S3Policy, parse_s3_uri
 
 if TYPE_CHECKING:
@@ -78,6 +78,8 @@ class Scorer:
     ) -> None:
         self.model = model
         self.top_k = top_k
+        #: The model's task (``classify``, ``detect``, ``embed``), known once it loads.
+        self.task = "classify"
         self.max_bytes = max_bytes
         self._s3_policy = s3 or S3Policy()
         self._fetchers: dict[str, S3Fetcher] = {}
@@ -88,6 +90,7 @@ class Scorer:
 
     async def _describe(self, engine: Engine) -> tuple[int, int]:
         model = engine.model(self.model)
+        self.task = model.config.task
         return model.config.max_batch_size, model.queue_rows
 
     def _fetcher(self, bucket: str) -> S3Fetcher:
@@ -106,10 +109,10 @@ class Scorer:
         async def one(index: int, source: str) -> Row:
             try:
                 data = await self._read(source)
-                (classes,) = await engine.classify(self.model, [data], top=self.top_k)
+                result = await engine.run_images(self.model, [data], top=self.top_k)
             except TensorgateError as exc:
                 return error_row(index, source, exc)
-            return result_row(index, source, classes)
+            return result_row(index, source, result.answers[0])
 
         return list(await asyncio.gather(*(one(i, s) for i, s in items)))
 
@@ -138,12 +141,12 @@ def score_partition(items: Sequence[Item], scorer: Scorer) -> list[Row]:
 
 def score_frame(frame: pandas.DataFrame, scorer: Scorer) -> pandas.DataFrame:
     """``score_partition`` over a pandas frame with ``index`` and ``input`` columns (a
-    Ray Data batch, a Spark ``mapInPandas`` chunk); a frame of ``COLUMNS`` back."""
+    Ray Data batch, a Spark ``mapInPandas`` chunk); a frame of ``ROW_KEYS`` back."""
     import pandas
 
     items = [(int(i), str(s)) for i, s in zip(frame["index"], frame["input"], strict=True)]
     rows = score_partition(items, scorer)
-    return pandas.DataFrame.from_records(rows, columns=list(COLUMNS))
+    return pandas.DataFrame.from_records(rows, columns=list(ROW_KEYS))
 
 
 def _none_if_missing(value: Any) -> Any:
@@ -166,6 +169,7 @@ def rows_from_frame(frame: pandas.DataFrame) -> list[Row]:
                 class_index=None if class_index is None else int(class_index),
                 score=None if score is None else float(score),
                 top_k=_none_if_missing(record["top_k"]),
+                answer=_none_if_missing(record.get("answer")),
                 error=_none_if_missing(record["error"]),
             )
         )

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tensorgate.errors import JobError
-from tensorgate.jobs.rows import COLUMNS, Row, chunked
+from tensorgate.jobs.rows import TASK_COLUMNS, Row, chunked
 
 __all__ = ["FORMATS", "output_format", "write_output"]
 
@@ -41,47 +41,97 @@ def output_format(path: Path) -> str:
     return kind
 
 
-def _parquet(path: Path, rows: Iterable[Row]) -> None:
+def _schema(task: str, dimension: int | None) -> Any:
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    schema = pa.schema(
-        [
-            ("index", pa.int64()),
-            ("input", pa.string()),
+    head = [("index", pa.int64()), ("input", pa.string())]
+    if task == "detect":
+        detection = pa.struct(
+            [
+                ("box", pa.list_(pa.float32(), 4)),  # xyxy, original-image pixels
+                ("score", pa.float32()),
+                ("index", pa.int64()),
+                ("label", pa.string()),
+            ]
+        )
+        body = [
+            ("width", pa.int32()),
+            ("height", pa.int32()),
+            ("detections", pa.list_(detection)),
+        ]
+    elif task == "embed":
+        vector = pa.list_(pa.float32(), dimension) if dimension else pa.list_(pa.float32())
+        body = [("embedding", vector)]
+    else:
+        body = [
             ("label", pa.string()),
             ("class_index", pa.int64()),
             ("score", pa.float64()),
             ("top_k", pa.string()),
-            ("error", pa.string()),
         ]
-    )
+    return pa.schema([*head, *body, ("error", pa.string())])
+
+
+def _record(task: str, row: Row, *, typed: bool = True) -> dict[str, Any]:
+    """A row as its task's record: the classifier's columns, or the answer's fields
+    (``typed``: exactly the Parquet schema's; else every field of the answer)."""
+    if task == "classify":
+        return {k: row.get(k) for k in TASK_COLUMNS["classify"]}
+    text = row.get("answer")
+    answer: dict[str, Any] = json.loads(text) if text else {}
+    record: dict[str, Any] = {"index": row["index"], "input": row["input"]}
+    if not typed:
+        return {**record, **answer, "error": row["error"]}
+    if task == "detect":
+        record["width"] = answer.get("width")
+        record["height"] = answer.get("height")
+        record["detections"] = answer.get("detections")
+    else:
+        record["embedding"] = answer.get("embedding")
+    record["error"] = row["error"]
+    return record
+
+
+def _parquet(path: Path, rows: Iterable[Row], task: str, dimension: int | None) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = _schema(task, dimension)
     with pq.ParquetWriter(path, schema) as writer:
         for chunk in chunked(rows, _ROW_GROUP):
-            records: list[dict[str, Any]] = [dict(r) for r in chunk]
+            records = [_record(task, r) for r in chunk]
             writer.write_table(pa.Table.from_pylist(records, schema=schema))
 
 
-def _csv(path: Path, rows: Iterable[Row]) -> None:
+def _csv(path: Path, rows: Iterable[Row], task: str, dimension: int | None) -> None:
     with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=TASK_COLUMNS[task], extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
 
 
-def _jsonl(path: Path, rows: Iterable[Row]) -> None:
+def _jsonl(path: Path, rows: Iterable[Row], task: str, dimension: int | None) -> None:
     with path.open("w", encoding="utf-8") as handle:
         for row in rows:
-            handle.write(json.dumps(row))
+            handle.write(json.dumps(_record(task, row, typed=False)))
             handle.write("\n")
 
 
-def write_output(path: Path, rows: Iterable[Row]) -> None:
-    """Stream ``rows`` into ``path`` in the format its suffix names, atomically."""
+def write_output(
+    path: Path, rows: Iterable[Row], task: str = "classify", dimension: int | None = None
+) -> None:
+    """Stream ``rows`` into ``path`` in the format its suffix names, atomically.
+
+    Parquet columns are typed per task: a detector's ``detections`` a list of structs
+    (``box`` four float32 in xyxy, ``score``, ``index``, ``label``) beside ``width`` and
+    ``height``; an embedding a fixed-size list of ``dimension`` float32 (a plain list
+    when the model declares no dimension). CSV writes the answer as a JSON ``answer``
+    column; JSON lines nest it.
+    """
     kind = output_format(path)
     temporary = path.with_name(f".{path.name}.tmp")
     writer = {"parquet": _parquet, "csv": _csv, "jsonl": _jsonl}[kind]
-    writer(temporary, rows)
+    writer(temporary, rows, task, dimension)
     with temporary.open("rb") as handle:
         os.fsync(handle.fileno())
     temporary.replace(path)
