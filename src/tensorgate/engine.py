@@ -58,6 +58,7 @@ from tensorgate.runtimes.backends import BACKENDS
 from tensorgate.runtimes.base import Runtime, RuntimeFactory, RuntimeOptions
 from tensorgate.sources import Sources
 from tensorgate.tasks import Decoder, decoder_named, task_named
+from tensorgate.tasks.ctc import dictionary_from_metadata
 from tensorgate.tasks.results import Classes
 from tensorgate.types import Array, Classification, ModelKey, Tensors, TensorSpec
 from tensorgate.validation import check_inputs, check_outputs
@@ -308,6 +309,7 @@ class Engine:
             _check_declared(path, "input", config.inputs, first.inputs)
             _check_declared(path, "output", config.outputs, first.outputs)
             config = replace(config, inputs=first.inputs, outputs=first.outputs)
+            config = _with_dictionary(config, getattr(first, "metadata", {}))
             _check_decoder(path, config)
             preprocess = self._preprocessor(path, config, device)
             for runtime in runtimes:
@@ -783,6 +785,16 @@ def broken_models(settings: EngineSettings) -> dict[str, str]:
         ConfigError, ModelNotFoundError: as ``preflight``.
     """
     return {e.name: e.reason for e in preflight(settings) if isinstance(e, BrokenModel)}
+
+
+def _with_dictionary(config: ModelConfig, metadata: Mapping[str, str]) -> ModelConfig:
+    """A ``ctc`` recogniser without a labels file reads its dictionary from the model
+    file's ``character`` metadata (PP-OCR's export: blank first and space last added)."""
+    post = config.postprocess
+    if post is None or post.decoder != "ctc" or post.labels or "character" not in metadata:
+        return config
+    labels = dictionary_from_metadata(metadata["character"])
+    return replace(config, postprocess=replace(post, labels=labels))
 
 
 def _check_decoder(path: Path, config: ModelConfig) -> None:

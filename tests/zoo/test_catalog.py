@@ -32,7 +32,8 @@ def test_unknown_zoo_model(tmp_path: Path) -> None:
         pull("x", tmp_path)
     assert info.value.message == (
         "the zoo has no model 'x'; it has "
-        "efficientnet-lite0, efficientnet-lite0-embed, efficientnet-lite1, efficientnet-lite2"
+        "efficientnet-lite0, efficientnet-lite0-embed, efficientnet-lite1, efficientnet-lite2, "
+        "pp-ocrv6-det, pp-ocrv6-rec"
     )
 
 

@@ -87,11 +87,12 @@ def _control(url: str, auth: str | None, control: str | None, name: str, action:
 @zoo_app.command("list")
 def zoo_list() -> None:
     """List the zoo's models."""
-    from tensorgate.zoo import CATALOG
+    from tensorgate.zoo import CATALOG, WHEEL_MODELS, WheelModel, ZooModel
 
+    every: list[ZooModel | WheelModel] = [*CATALOG.values(), *WHEEL_MODELS.values()]
     print_table(
         [("MODEL", "PACKAGES", "DESCRIPTION")]
-        + [(m.name, ", ".join(m.packages), m.description) for m in CATALOG.values()]
+        + [(m.name, ", ".join(m.packages), m.description) for m in every]
     )
 
 
@@ -113,7 +114,9 @@ def zoo_pull(
     from tensorgate.zoo import pull
 
     result = pull(name, repository or default_repository(), force=force, fmt=fmt)
-    if result.exported:
+    if result.exported and result.max_abs_error is None:
+        typer.echo(f"copied {name} into {result.directory}")
+    elif result.exported:
         typer.echo(
             f"exported {name} to {result.directory} "
             f"(max |{fmt} - torch| = {result.max_abs_error:.2e})"

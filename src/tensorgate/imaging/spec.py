@@ -7,7 +7,7 @@ from typing import Literal
 
 __all__ = ["ImageLimits", "PostprocessSpec", "PreprocessSpec"]
 
-ResizeMode = Literal["shorter", "exact", "letterbox"]
+ResizeMode = Literal["shorter", "exact", "letterbox", "dbnet", "height"]
 Layout = Literal["NCHW", "NHWC"]
 ColorOrder = Literal["RGB", "BGR"]
 
@@ -22,7 +22,12 @@ class PreprocessSpec:
             for ``mode="exact"`` and ``mode="letterbox"``.
         mode: ``shorter`` keeps the aspect ratio; ``exact`` stretches to ``resize``;
             ``letterbox`` fits the whole image inside ``resize``, keeping its aspect
-            ratio, and pads the rest with ``pad``.
+            ratio, and pads the rest with ``pad``; ``dbnet`` (text regions) scales a
+            shorter side below ``resize`` up to it, keeps larger images (a longer side
+            over 2,000 px comes down to 2,000) and rounds both sides to multiples of 32,
+            as PaddleOCR / RapidOCR do; ``height`` (text lines) scales to ``resize``
+            ``(height, min_width)``'s height keeping the aspect ratio and pads the
+            tensor on the right with the normalised zero up to ``min_width``.
         crop: centre crop ``(height, width)`` after the resize, or None.
         mean: per-channel mean subtracted, in 0–255 units, in the tensor's channel order.
         std: per-channel divisor, in 0–255 units.
@@ -47,6 +52,8 @@ class PreprocessSpec:
     def min_decode_side(self) -> int:
         """The smallest shorter side a decoder may downscale to without losing detail."""
         sizes: list[int] = []
+        if self.mode == "height" and isinstance(self.resize, tuple):
+            return self.resize[0]
         if self.crop is not None:
             sizes.extend(self.crop)
         if isinstance(self.resize, int):
@@ -69,6 +76,9 @@ class PostprocessSpec:
         top_k: ``topk``: how many classes to return by default.
         score_threshold / iou_threshold / max_detections / max_candidates /
             class_agnostic: ``yolov8``, see ``tensorgate.tasks.yolov8.DetectParams``.
+        threshold / box_threshold / unclip_ratio (and max_candidates): ``dbnet``, see
+            ``tensorgate.tasks.dbnet.RegionParams``. ``ctc`` reads its dictionary from
+            ``labels`` or, without one, from the model file's ``character`` metadata.
     """
 
     output: str | None = None
@@ -81,6 +91,9 @@ class PostprocessSpec:
     max_detections: int = 100
     max_candidates: int = 3000
     class_agnostic: bool = False
+    threshold: float = 0.3
+    box_threshold: float = 0.5
+    unclip_ratio: float = 1.6
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,41 @@ from tensorgate.imaging.geometry import ImageGeometry
 from tensorgate.imaging.spec import PreprocessSpec
 from tensorgate.types import Array
 
-__all__ = ["geometry_of", "letterbox", "preprocess", "resize_and_crop", "source_box"]
+__all__ = [
+    "dbnet_size",
+    "geometry_of",
+    "letterbox",
+    "line_size",
+    "preprocess",
+    "resize_and_crop",
+    "source_box",
+]
+
+#: DBNet inputs: a longer side above this comes down to it first (RapidOCR's default).
+DBNET_MAX_SIDE = 2000
+
+
+def _round32(value: float) -> int:
+    return max(32, int(round(int(value) / 32) * 32))
+
+
+def dbnet_size(width: int, height: int, limit: int) -> tuple[int, int]:
+    """The (width, height) a text-region model sees: a longer side over 2,000 px comes
+    down to 2,000; a shorter side under ``limit`` goes up to it; larger images keep
+    their size; each side rounds to a multiple of 32 (PaddleOCR's rule)."""
+    w, h = float(width), float(height)
+    if max(w, h) > DBNET_MAX_SIDE:
+        ratio = DBNET_MAX_SIDE / max(w, h)
+        w, h = _round32(w * ratio), _round32(h * ratio)
+    if min(w, h) < limit:
+        ratio = limit / min(w, h)
+        w, h = w * ratio, h * ratio
+    return _round32(w), _round32(h)
+
+
+def line_size(width: int, height: int, target_height: int, max_width: int = 4096) -> int:
+    """The width a text line is resized to at ``target_height``, keeping its ratio."""
+    return max(1, min(max_width, int(np.ceil(target_height * width / height))))
 
 
 def source_box(
@@ -86,6 +120,14 @@ def geometry_of(
     height)."""
     width, height = decoded
     down_x, down_y = width / original[0], height / original[1]
+    if spec.mode in ("dbnet", "height"):
+        if spec.mode == "dbnet":
+            limit = spec.resize if isinstance(spec.resize, int) else 736
+            out_w, out_h = dbnet_size(width, height, limit)
+        else:
+            out_h = spec.resize[0] if isinstance(spec.resize, tuple) else 48
+            out_w = line_size(width, height, out_h)
+        return ImageGeometry(original[0], original[1], out_w / original[0], out_h / original[1])
     if spec.mode == "letterbox":
         resized_w, resized_h, left, top, crop_left, crop_top = _letterbox_place(width, height, spec)
         return ImageGeometry(
@@ -108,10 +150,22 @@ def geometry_of(
     )
 
 
+def _resized_for_text(image: Image.Image, spec: PreprocessSpec) -> Image.Image:
+    if spec.mode == "dbnet":
+        limit = spec.resize if isinstance(spec.resize, int) else 736
+        size = dbnet_size(image.width, image.height, limit)
+    else:
+        target = spec.resize[0] if isinstance(spec.resize, tuple) else 48
+        size = (line_size(image.width, image.height, target), target)
+    return image.resize(size, Image.Resampling.BILINEAR)
+
+
 def preprocess(image: Image.Image, spec: PreprocessSpec) -> Array:
     """One image's tensor, without the batch axis (``CHW`` or ``HWC``)."""
     if spec.mode == "letterbox":
         pixels = letterbox(image, spec)
+    elif spec.mode in ("dbnet", "height"):
+        pixels = np.asarray(_resized_for_text(image, spec))
     else:
         pixels = np.asarray(resize_and_crop(image, spec))
     if spec.color == "BGR":
@@ -123,6 +177,11 @@ def preprocess(image: Image.Image, spec: PreprocessSpec) -> Array:
         mean = np.asarray(spec.mean, dtype=np.float32)
         inv_std = 1.0 / np.asarray(spec.std, dtype=np.float32)
         tensor = ((pixels.astype(np.float32) - mean) * inv_std).astype(dtype, copy=False)
+    if spec.mode == "height" and isinstance(spec.resize, tuple):
+        # Pad on the right with the normalised zero (PaddleOCR's recogniser input).
+        short = spec.resize[1] - tensor.shape[1]
+        if short > 0:
+            tensor = np.pad(tensor, ((0, 0), (0, short), (0, 0)))
     if spec.layout == "NCHW":
         tensor = tensor.transpose(2, 0, 1)
     return np.ascontiguousarray(tensor)

@@ -253,9 +253,11 @@ def _preprocess(reader: _Reader) -> PreprocessSpec:
     reader.unknown(
         ("input", "resize", "mode", "crop", "mean", "std", "layout", "color", "datatype", "pad")
     )
-    mode = reader.get_str("mode", "shorter", ("shorter", "exact", "letterbox"))
+    mode = reader.get_str("mode", "shorter", ("shorter", "exact", "letterbox", "dbnet", "height"))
     resize: tuple[int, int] | int | None
-    if mode == "shorter":
+    if mode == "dbnet":
+        resize = reader.get_int("resize", 736, minimum=32)
+    elif mode == "shorter":
         resize = (
             reader.get_int("resize", 256, minimum=1)
             if reader.raw("resize", 0) is not None
@@ -276,7 +278,7 @@ def _preprocess(reader: _Reader) -> PreprocessSpec:
         input=None if name is None else reader.get_str("input"),
         resize=resize,
         mode=mode,  # type: ignore[arg-type]
-        crop=_size_pair(reader, "crop"),
+        crop=None if mode in ("dbnet", "height") else _size_pair(reader, "crop"),
         mean=reader.get_floats3("mean", (0.0, 0.0, 0.0)),
         std=std,
         layout=reader.get_str("layout", "NCHW", ("NCHW", "NHWC")),  # type: ignore[arg-type]
@@ -284,6 +286,13 @@ def _preprocess(reader: _Reader) -> PreprocessSpec:
         datatype=reader.get_str("datatype", "FP32", ("FP32", "FP16", "UINT8")),
         pad=pad,
     )
+
+
+def _unit(reader: _Reader, key: str, default: float) -> float:
+    value = reader.get_float(key, default)
+    if value > 1.0:
+        raise reader.fail(key, f"is {value}; must be 0–1")
+    return value
 
 
 def _postprocess(reader: _Reader, model_dir: Path, task: Task) -> PostprocessSpec:
@@ -317,8 +326,13 @@ def _postprocess(reader: _Reader, model_dir: Path, task: Task) -> PostprocessSpe
         score_threshold=score,
         iou_threshold=iou,
         max_detections=reader.get_int("max_detections", 100, minimum=1),
-        max_candidates=reader.get_int("max_candidates", 3000, minimum=1),
+        max_candidates=reader.get_int(
+            "max_candidates", 1000 if decoder == "dbnet" else 3000, minimum=1
+        ),
         class_agnostic=reader.get_bool("class_agnostic", False),
+        threshold=_unit(reader, "threshold", 0.3),
+        box_threshold=_unit(reader, "box_threshold", 0.5),
+        unclip_ratio=reader.get_float("unclip_ratio", 1.6),
     )
 
 

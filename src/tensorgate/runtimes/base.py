@@ -59,6 +59,7 @@ class Signature:
     _inputs: tuple[TensorSpec, ...]
     _outputs: tuple[TensorSpec, ...]
     _device: DeviceId
+    _metadata: dict[str, str] = {}  # noqa: RUF012 (replaced per instance, never mutated)
 
     @property
     def inputs(self) -> tuple[TensorSpec, ...]:
@@ -71,6 +72,11 @@ class Signature:
     @property
     def device(self) -> DeviceId:
         return self._device
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """The model file's own key/value metadata (ONNX ``metadata_props``), if any."""
+        return dict(self._metadata)
 
 
 class RuntimeFactory(Protocol):

@@ -108,6 +108,7 @@ class OnnxRuntime(Signature):
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ConfigError(f"{path}: onnxruntime cannot load this model: {exc}") from None
         self._device = options.device
+        self._metadata = dict(self._session.get_modelmeta().custom_metadata_map)
         self._inputs = tuple(_spec(a) for a in self._session.get_inputs())
         self._outputs = tuple(_spec(a) for a in self._session.get_outputs())
         self._output_names = [o.name for o in self._outputs]

@@ -10,6 +10,8 @@ or a decoder adds an entry, not an ``if`` in five modules.
 | ``classify`` | ``topk`` | resize + centre crop | ``Classes`` |
 | ``detect`` | ``yolov8`` | ``letterbox`` (boxes mapped back to the original) | ``Detections`` |
 | ``embed`` | ``pooled`` | resize + centre crop | ``Embedding`` |
+| ``text-detect`` | ``dbnet`` | ``dbnet`` (multiples of 32) | ``TextRegions`` |
+| ``text-recognize`` | ``ctc`` | ``height`` (48 high, padded) | ``TextLine`` |
 """
 
 from __future__ import annotations
@@ -23,8 +25,17 @@ from tensorgate.errors import ConfigError
 from tensorgate.imaging.geometry import ImageGeometry
 from tensorgate.imaging.spec import PostprocessSpec
 from tensorgate.postprocess import top_k
+from tensorgate.tasks.ctc import decode_ctc
+from tensorgate.tasks.dbnet import RegionParams, decode_dbnet
 from tensorgate.tasks.pooled import decode_pooled
-from tensorgate.tasks.results import Classes, Detections, Embedding, TaskAnswer
+from tensorgate.tasks.results import (
+    Classes,
+    Detections,
+    Embedding,
+    TaskAnswer,
+    TextLine,
+    TextRegions,
+)
 from tensorgate.tasks.yolov8 import DetectParams, decode_yolov8
 from tensorgate.types import Array, TensorSpec
 
@@ -123,6 +134,42 @@ def _decode_pooled(row: Array, _: ImageGeometry, __: PostprocessSpec, ___: int |
     return decode_pooled(row)
 
 
+def _check_dbnet(output: TensorSpec, spec: PostprocessSpec) -> str | None:
+    if len(output.shape) != 3 or output.shape[0] not in (1, -1):
+        return f"is {list(output.shape)} per image; the dbnet decoder reads [1, height, width]"
+    return None
+
+
+def _decode_dbnet(
+    row: Array, geometry: ImageGeometry, spec: PostprocessSpec, _: int | None
+) -> TextRegions:
+    params = RegionParams(
+        threshold=spec.threshold,
+        box_threshold=spec.box_threshold,
+        unclip_ratio=spec.unclip_ratio,
+        max_candidates=spec.max_candidates,
+    )
+    return decode_dbnet(row, geometry, params)
+
+
+def _check_ctc(output: TensorSpec, spec: PostprocessSpec) -> str | None:
+    if len(output.shape) != 2:
+        return f"is {list(output.shape)} per line; the ctc decoder reads [steps, classes]"
+    classes = output.shape[1]
+    if not spec.labels:
+        return "has no dictionary: give labels, or a model with 'character' metadata"
+    if classes != -1 and classes != len(spec.labels):
+        return (
+            f"has {classes} classes but the dictionary has {len(spec.labels)} entries "
+            "(blank first and space last included)"
+        )
+    return None
+
+
+def _decode_ctc(row: Array, _: ImageGeometry, spec: PostprocessSpec, __: int | None) -> TextLine:
+    return decode_ctc(row, spec.labels)
+
+
 #: Every decoder by its config name.
 DECODERS: dict[str, Decoder] = {
     d.name: d
@@ -142,6 +189,14 @@ DECODERS: dict[str, Decoder] = {
             _decode_yolov8,
         ),
         Decoder("pooled", (), False, _check_pooled, _decode_pooled),
+        Decoder(
+            "dbnet",
+            ("threshold", "box_threshold", "unclip_ratio", "max_candidates"),
+            True,
+            _check_dbnet,
+            _decode_dbnet,
+        ),
+        Decoder("ctc", (), False, _check_ctc, _decode_ctc),
     )
 }
 
@@ -152,6 +207,8 @@ TASKS: dict[str, Task] = {
         Task("classify", "classify", ("topk",), ("shorter", "exact", "letterbox")),
         Task("detect", "detect", ("yolov8",), ("letterbox", "exact")),
         Task("embed", "embed", ("pooled",), ("shorter", "exact", "letterbox")),
+        Task("text-detect", "text-detect", ("dbnet",), ("dbnet",)),
+        Task("text-recognize", "text-recognize", ("ctc",), ("height",)),
     )
 }
 

@@ -19,6 +19,9 @@ __all__ = [
     "Detections",
     "Embedding",
     "TaskAnswer",
+    "TextLine",
+    "TextRegion",
+    "TextRegions",
 ]
 
 BoxFormat = Literal["xyxy"]
@@ -79,5 +82,42 @@ class Embedding:
         return int(self.vector.shape[0])
 
 
+@dataclass(frozen=True, slots=True)
+class TextRegion:
+    """One region of text.
+
+    Attributes:
+        polygon: four ``(x, y)`` corners in original-image pixels, clockwise from the
+            top-left (a rotated rectangle: text may be slanted).
+        score: mean text probability inside the region, 0–1.
+    """
+
+    polygon: tuple[tuple[float, float], ...]
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class TextRegions:
+    """A text detector's answer for one image, in reading order (top to bottom, then
+    left to right); an empty tuple when the image has no text."""
+
+    width: int
+    height: int
+    items: tuple[TextRegion, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TextLine:
+    """A text recogniser's answer for one line image.
+
+    Attributes:
+        text: the characters read (empty when none).
+        score: the mean probability of those characters, 0–1 (0 when none).
+    """
+
+    text: str
+    score: float
+
+
 #: Any task's answer for one image.
-TaskAnswer = Classes | Detections | Embedding
+TaskAnswer = Classes | Detections | Embedding | TextRegions | TextLine

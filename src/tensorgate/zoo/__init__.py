@@ -1,5 +1,15 @@
 """Pretrained models that ship in PyPI packages, exported for serving."""
 
 from tensorgate.zoo.catalog import CATALOG, FORMATS, ZooModel, directory_name, pull, resolve
+from tensorgate.zoo.wheels import WHEEL_MODELS, WheelModel
 
-__all__ = ["CATALOG", "FORMATS", "ZooModel", "directory_name", "pull", "resolve"]
+__all__ = [
+    "CATALOG",
+    "FORMATS",
+    "WHEEL_MODELS",
+    "WheelModel",
+    "ZooModel",
+    "directory_name",
+    "pull",
+    "resolve",
+]

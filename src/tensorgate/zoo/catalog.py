@@ -15,6 +15,7 @@ import yaml
 from tensorgate.convert.output import staged_directory
 from tensorgate.errors import ConfigError, ModelNotFoundError
 from tensorgate.zoo.models import FORMATS, ZooModel, directory_name
+from tensorgate.zoo.wheels import WHEEL_MODELS, WheelModel, copy_from_wheel
 
 __all__ = ["CATALOG", "FORMATS", "PullResult", "ZooModel", "directory_name", "pull", "resolve"]
 
@@ -75,9 +76,11 @@ def _complete(model: ZooModel, directory: Path, fmt: str) -> bool:
     return all((directory / part).is_file() for part in parts)
 
 
-def resolve(name: str) -> tuple[ZooModel, str] | None:
+def resolve(name: str) -> tuple[ZooModel | WheelModel, str] | None:
     """The zoo model and format a repository directory name stands for, if any
     (``efficientnet-lite0`` → ONNX, ``efficientnet-lite0-pytorch`` → torch.export)."""
+    if name in WHEEL_MODELS:
+        return WHEEL_MODELS[name], "onnx"
     for fmt in FORMATS:
         for model in CATALOG.values():
             if directory_name(model.name, fmt) == name:
@@ -93,11 +96,14 @@ def pull(name: str, repository: Path, *, force: bool = False, fmt: str = "onnx")
         ModelNotFoundError: the zoo has no such model.
         ConfigError: an unknown format, or the ``zoo`` extra (torch, weights) is missing.
     """
+    if name in WHEEL_MODELS:
+        return _pull_wheel(WHEEL_MODELS[name], repository, force=force, fmt=fmt)
     try:
         model = CATALOG[name]
     except KeyError:
+        every = sorted({*CATALOG, *WHEEL_MODELS})
         raise ModelNotFoundError(
-            f"the zoo has no model {name!r}; it has {', '.join(sorted(CATALOG))}"
+            f"the zoo has no model {name!r}; it has {', '.join(every)}"
         ) from None
     if fmt not in FORMATS:
         raise ConfigError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
@@ -126,3 +132,21 @@ def pull(name: str, repository: Path, *, force: bool = False, fmt: str = "onnx")
             yaml.safe_dump(model.config(fmt), sort_keys=False), encoding="utf-8"
         )
     return PullResult(directory, True, error)
+
+
+def _pull_wheel(model: WheelModel, repository: Path, *, force: bool, fmt: str) -> PullResult:
+    """Copy a wheel's ONNX model into ``repository/<name>`` unless it is there."""
+    if fmt != "onnx":
+        raise ConfigError(f"zoo model {model.name!r} comes as ONNX only, not {fmt!r}")
+    directory = repository / model.name
+    present = (directory / "config.yaml").is_file() and (directory / "1" / "model.onnx").is_file()
+    if present and not force:
+        return PullResult(directory, False, None)
+    with staged_directory(directory) as staging:
+        (staging / "1").mkdir()
+        copy_from_wheel(model, staging / "1" / "model.onnx")
+        config = {"name": model.name, **model.config}
+        (staging / "config.yaml").write_text(
+            yaml.safe_dump(config, sort_keys=False), encoding="utf-8"
+        )
+    return PullResult(directory, True, None)
