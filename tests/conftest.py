@@ -156,3 +156,88 @@ def nudenet(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, A
     embed = pull("efficientnet-lite0-embed", default_repository()).directory
     shutil.copytree(embed, work / "repository" / embed.name)
     return work, reference
+
+
+OCR_REFERENCE = """
+import json, sys
+import cv2
+import numpy as np
+from rapidocr import RapidOCR
+from rapidocr.utils.process_img import get_rotate_crop_image
+
+engine = RapidOCR(params={"Global.use_cls": False, "Global.log_level": "error"})
+folder, out = sys.argv[1], {}
+for name in sys.argv[2:]:
+    path = f"{folder}/{name}.png"
+    found = engine(path, use_det=True, use_cls=False, use_rec=False)
+    boxes = [] if found.boxes is None else found.boxes.tolist()
+    image = cv2.imread(path)
+    crops, texts = [], []
+    for i, box in enumerate(boxes):
+        crop = f"{folder}/{name}-line{i}.png"
+        cv2.imwrite(crop, get_rotate_crop_image(image, np.array(box, np.float32)))
+        crops.append(crop)
+        texts.append(engine(crop, use_det=False, use_cls=False, use_rec=True).txts[0])
+    out[name] = {"boxes": boxes, "crops": crops, "texts": texts}
+print(json.dumps(out))
+"""
+
+#: The OCR test images: rendered lines, a rendered page turned by 3°, scikit-image's
+#: scanned page and its photo of handwritten maths.
+OCR_IMAGES = ("lines", "page", "scan", "photo")
+
+
+def _ocr_images(folder: Path) -> None:
+    from PIL import ImageDraw, ImageFont
+    from skimage import data
+
+    lines = Image.new("RGB", (900, 300), "white")
+    draw = ImageDraw.Draw(lines)
+    draw.text((30, 40), "Serving vision models", fill="black", font=ImageFont.load_default(42))
+    draw.text(
+        (30, 130), "tensorgate 2026 OCR test", fill=(20, 20, 120), font=ImageFont.load_default(42)
+    )
+    draw.text((30, 215), "Price: 12.50 EUR", fill="black", font=ImageFont.load_default(36))
+    lines.save(folder / "lines.png")
+    page = Image.new("RGB", (1000, 700), (236, 232, 222))
+    draw = ImageDraw.Draw(page)
+    text = [
+        "Invoice 4471 - Northwind Traders",
+        "Shipped to: 12 Harbour Road, Leith",
+        "Item        Qty     Price",
+        "Espresso cups   6    18.00",
+        "Coffee beans    2    24.50",
+        "Total due within 30 days",
+    ]
+    for row, line in enumerate(text):
+        draw.text((60, 60 + row * 95), line, fill=(30, 30, 30), font=ImageFont.load_default(40))
+    page.rotate(3, expand=True, fillcolor=(236, 232, 222)).save(folder / "page.png")
+    Image.fromarray(data.page()).convert("RGB").save(folder / "scan.png")
+    Image.fromarray(data.text()).convert("RGB").save(folder / "photo.png")
+
+
+@pytest.fixture(scope="session")
+def ocr(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """(a folder of OCR images with a repository holding the zoo's PP-OCRv6 models,
+    rapidocr's own answers: det boxes, its line crops, and the text it reads in each)."""
+    from tensorgate.zoo import pull
+
+    folder = tmp_path_factory.mktemp("ocr")
+    _ocr_images(folder)
+    target = subprocess.run(
+        ["bash", str(Path(__file__).resolve().parent.parent / "scripts" / "fixture-rapidocr.sh")],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    done = subprocess.run(
+        [sys.executable, "-c", OCR_REFERENCE, str(folder), *OCR_IMAGES],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": target, "PATH": "/usr/bin:/bin"},
+    )
+    for name in ("pp-ocrv6-det", "pp-ocrv6-rec"):
+        model = pull(name, default_repository()).directory
+        shutil.copytree(model, folder / "repository" / name)
+    return folder, json.loads(done.stdout.strip().splitlines()[-1])
