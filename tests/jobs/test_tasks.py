@@ -132,3 +132,37 @@ def test_cluster_engines_run_the_other_tasks(
             ]
         elif row["error"] is None:
             np.testing.assert_allclose(other["embedding"], row["embedding"], atol=1e-6)
+
+
+def test_text_jobs_write_regions_and_strings(
+    ocr: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    folder, reference = ocr
+    engine_settings = EngineSettings(repository=folder / "repository", instances=1)
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    shutil.copy(folder / "lines.png", pages / "lines.png")
+    run(
+        "pp-ocrv6-det",
+        str(pages),
+        tmp_path / "regions.parquet",
+        settings=engine_settings,
+        progress=None,
+    )
+    (row,) = pq.read_table(tmp_path / "regions.parquet").to_pylist()
+    assert len(row["regions"]) == len(reference["lines"]["boxes"])
+    assert len(row["regions"][0]["polygon"]) == 4
+    crops = tmp_path / "crops"
+    crops.mkdir()
+    for crop in reference["lines"]["crops"]:
+        shutil.copy(crop, crops / Path(crop).name)
+    run(
+        "pp-ocrv6-rec",
+        str(crops),
+        tmp_path / "text.parquet",
+        settings=engine_settings,
+        progress=None,
+    )
+    table = pq.read_table(tmp_path / "text.parquet")
+    assert table.schema.field("text").type == pa.string()
+    assert sorted(table.column("text").to_pylist()) == sorted(reference["lines"]["texts"])

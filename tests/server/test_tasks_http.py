@@ -186,3 +186,26 @@ def test_cli_detect_draws_and_embed_prints_vectors(
     missing = runner.invoke(app, ["detect", "nope.jpg", "-m", "nudenet-yolov8"])
     assert missing.exit_code == 1
     assert "error: 'nope.jpg' is not a file; give image files" in missing.output
+
+
+def test_text_routes_and_clients(ocr: tuple[Path, dict[str, Any]]) -> None:
+    folder, reference = ocr
+    with spawn_server(folder / "repository", "--instances", "1") as server:
+        page = (folder / "lines.png").read_bytes()
+        response = httpx.post(
+            server.url + "/v2/models/pp-ocrv6-det/text-detect", content=page, timeout=60
+        )
+        assert response.status_code == 200, response.text
+        (result,) = response.json()["results"]
+        assert (result["width"], result["height"]) == (900, 300)
+        assert len(result["regions"]) == 3
+        assert len(result["regions"][0]["polygon"]) == 4
+        crops = [Path(c) for c in reference["lines"]["crops"]]
+        with Client(server.url, "pp-ocrv6-rec") as client:
+            lines = client.read_text(crops).result(timeout=60)
+            (regions,) = client.detect_text([page], model="pp-ocrv6-det").result(timeout=60)
+        assert [line.text for line in lines] == reference["lines"]["texts"]
+        assert len(regions.items) == 3
+        wrong = httpx.post(server.url + "/v2/models/pp-ocrv6-rec/text-detect", content=page)
+        assert wrong.status_code == 400
+        assert "send its images to /v2/models/pp-ocrv6-rec/text-recognize" in wrong.json()["error"]

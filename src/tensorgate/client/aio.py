@@ -31,7 +31,7 @@ from tensorgate.client._common import (
     wait_after_failure,
 )
 from tensorgate.errors import TensorgateError
-from tensorgate.tasks.results import Detections, Embedding, TaskAnswer
+from tensorgate.tasks.results import Detections, Embedding, TaskAnswer, TextLine, TextRegions
 from tensorgate.types import Array
 
 A = TypeVar("A", bound=TaskAnswer)
@@ -121,6 +121,28 @@ class AsyncClient:
         name = model or self.model
         return list(
             await asyncio.gather(*(self._answer("embed", Embedding, i, name) for i in images))
+        )
+
+    async def detect_text(
+        self, images: Sequence[ImageInput], *, model: str | None = None
+    ) -> list[TextRegions]:
+        """Find text regions concurrently; see Client.detect_text."""
+        name = model or self.model
+        return list(
+            await asyncio.gather(
+                *(self._answer("text-detect", TextRegions, i, name) for i in images)
+            )
+        )
+
+    async def read_text(
+        self, images: Sequence[ImageInput], *, model: str | None = None
+    ) -> list[TextLine]:
+        """Read text lines concurrently; see Client.read_text."""
+        name = model or self.model
+        return list(
+            await asyncio.gather(
+                *(self._answer("text-recognize", TextLine, i, name) for i in images)
+            )
         )
 
     async def load_and_predict(

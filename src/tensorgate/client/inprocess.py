@@ -19,7 +19,7 @@ from tensorgate.client._common import ImageInput, Prediction, image_bytes, s3_ur
 from tensorgate.config import EngineSettings
 from tensorgate.engine import Engine
 from tensorgate.errors import InvalidInputError, TensorgateError
-from tensorgate.tasks.results import Detections, Embedding, TaskAnswer
+from tensorgate.tasks.results import Detections, Embedding, TaskAnswer, TextLine, TextRegions
 from tensorgate.types import Array
 
 A = TypeVar("A", bound=TaskAnswer)
@@ -97,6 +97,20 @@ class Predictor:
         """Embed images (an ``embed`` model); see Client.embed."""
         self._check_open()
         return self._call(self._answers("embed", Embedding, images, model or self.model))
+
+    def detect_text(
+        self, images: Sequence[ImageInput], *, model: str | None = None
+    ) -> Future[list[TextRegions]]:
+        """Find text regions (a ``text-detect`` model); see Client.detect_text."""
+        self._check_open()
+        return self._call(self._answers("text-detect", TextRegions, images, model or self.model))
+
+    def read_text(
+        self, images: Sequence[ImageInput], *, model: str | None = None
+    ) -> Future[list[TextLine]]:
+        """Read text lines (a ``text-recognize`` model); see Client.read_text."""
+        self._check_open()
+        return self._call(self._answers("text-recognize", TextLine, images, model or self.model))
 
     async def _sources(
         self, sources: list[str], model: str, top_k: int | None

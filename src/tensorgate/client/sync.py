@@ -41,7 +41,7 @@ from tensorgate.client._common import (
     wait_after_failure,
 )
 from tensorgate.errors import TensorgateError
-from tensorgate.tasks.results import Detections, Embedding, TaskAnswer
+from tensorgate.tasks.results import Detections, Embedding, TaskAnswer, TextLine, TextRegions
 from tensorgate.types import Array
 
 A = TypeVar("A", bound=TaskAnswer)
@@ -146,6 +146,25 @@ class Client:
         """Embed images (an ``embed`` model): per image, an L2-normalised vector."""
         name = model or self.model
         return _all([self._submit(self._answer, "embed", Embedding, i, name) for i in images])
+
+    def detect_text(
+        self, images: Sequence[ImageInput], *, model: str | None = None
+    ) -> Future[list[TextRegions]]:
+        """Find text regions (a ``text-detect`` model): per image, four-point polygons in
+        the original image's pixels, in reading order."""
+        name = model or self.model
+        return _all(
+            [self._submit(self._answer, "text-detect", TextRegions, i, name) for i in images]
+        )
+
+    def read_text(
+        self, images: Sequence[ImageInput], *, model: str | None = None
+    ) -> Future[list[TextLine]]:
+        """Read text lines (a ``text-recognize`` model): per line image, its text."""
+        name = model or self.model
+        return _all(
+            [self._submit(self._answer, "text-recognize", TextLine, i, name) for i in images]
+        )
 
     def _sources(
         self, sources: Sequence[str], model: str, top_k: int | None

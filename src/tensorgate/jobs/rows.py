@@ -54,6 +54,8 @@ TASK_COLUMNS: dict[str, tuple[str, ...]] = {
     "classify": ("index", "input", "label", "class_index", "score", "top_k", "error"),
     "detect": ("index", "input", "answer", "error"),
     "embed": ("index", "input", "answer", "error"),
+    "text-detect": ("index", "input", "answer", "error"),
+    "text-recognize": ("index", "input", "answer", "error"),
 }
 
 #: A classifier's output columns, in every format.

@@ -62,6 +62,17 @@ def _schema(task: str, dimension: int | None) -> Any:
     elif task == "embed":
         vector = pa.list_(pa.float32(), dimension) if dimension else pa.list_(pa.float32())
         body = [("embedding", vector)]
+    elif task == "text-detect":
+        region = pa.struct(
+            [
+                # four (x, y) corners, clockwise from the top-left, original pixels
+                ("polygon", pa.list_(pa.list_(pa.float32(), 2), 4)),
+                ("score", pa.float32()),
+            ]
+        )
+        body = [("width", pa.int32()), ("height", pa.int32()), ("regions", pa.list_(region))]
+    elif task == "text-recognize":
+        body = [("text", pa.string()), ("score", pa.float32())]
     else:
         body = [
             ("label", pa.string()),
@@ -82,12 +93,13 @@ def _record(task: str, row: Row, *, typed: bool = True) -> dict[str, Any]:
     record: dict[str, Any] = {"index": row["index"], "input": row["input"]}
     if not typed:
         return {**record, **answer, "error": row["error"]}
-    if task == "detect":
-        record["width"] = answer.get("width")
-        record["height"] = answer.get("height")
-        record["detections"] = answer.get("detections")
-    else:
-        record["embedding"] = answer.get("embedding")
+    fields = {
+        "detect": ("width", "height", "detections"),
+        "embed": ("embedding",),
+        "text-detect": ("width", "height", "regions"),
+        "text-recognize": ("text", "score"),
+    }[task]
+    record.update({name: answer.get(name) for name in fields})
     record["error"] = row["error"]
     return record
 
