@@ -2,15 +2,19 @@
 
     .venv/bin/python -m bench.tasks [--seconds 5] [--levels 1,8,32]
 
-Models: the zoo's efficientnet-lite0 (classify) and efficientnet-lite0-embed (embed), and
-nudenet's YOLOv8n at 320² (detect; AGPL, installed by scripts/fixture-nudenet.sh into a
-cache folder and copied into a scratch repository for the run only). Image: a 1.5 MP
-JPEG of a person (scikit-image's astronaut, upscaled), the same for every task.
+Models: the zoo's efficientnet-lite0 (classify), efficientnet-lite0-embed (embed),
+pp-ocrv6-det (text-detect) and pp-ocrv6-rec (text-recognize), and nudenet's YOLOv8n at
+320² (detect; AGPL, installed by scripts/fixture-nudenet.sh into a cache folder and
+copied into a scratch repository for the run only). Images: a 1.5 MP JPEG of a person
+(scikit-image's astronaut, upscaled) for classify, detect and embed; scikit-image's
+scanned page (512 × 191) for text-detect; one rendered 36-character line for
+text-recognize.
 
 The bound per task is what the cores could do with no serving at all, from three rates
 measured here in one thread each: decode + preprocess (tensorgate's image path), raw
 onnxruntime (one single-thread session per core, batches of 4, threads pinned as the
-server pins its instances) and the decoder on a real output row; with C cores,
+server pins its instances; one image a run for the text models, whose inputs vary in
+size and rarely share a batch) and the decoder on a real output row; with C cores,
 ``bound = C / (1/decode + C/infer + 1/decoder)`` images/s.
 """
 
@@ -24,6 +28,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +43,7 @@ from tensorgate.imaging.spec import ImageLimits
 from tensorgate.repository.manifest import load_config
 from tensorgate.server.process import spawn_server
 from tensorgate.tasks import decoder_named
+from tensorgate.tasks.ctc import dictionary_from_metadata
 from tensorgate.zoo import pull
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,11 +60,31 @@ def person_jpeg() -> bytes:
     return buffer.getvalue()
 
 
+def page_png() -> bytes:
+    from PIL import Image
+    from skimage import data
+
+    buffer = io.BytesIO()
+    Image.fromarray(data.page()).convert("RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def line_png() -> bytes:
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("RGB", (760, 56), "white")
+    text = "Espresso cups 6 x 3.00 = 18.00 EUR"
+    ImageDraw.Draw(image).text((12, 4), text, fill="black", font=ImageFont.load_default(40))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def repository(scratch: Path) -> Path:
     """A scratch repository: the two zoo models and nudenet's detector."""
     repo = scratch / "repository"
     zoo = default_repository()
-    for name in ("efficientnet-lite0", "efficientnet-lite0-embed"):
+    for name in ("efficientnet-lite0", "efficientnet-lite0-embed", "pp-ocrv6-det", "pp-ocrv6-rec"):
         shutil.copytree(pull(name, zoo).directory, repo / name)
     nudenet_detector(repo, max_batch_size=32, pad=114)
     return repo
@@ -74,8 +100,9 @@ def per_second(work: Callable[[], object], seconds: float) -> float:
     return count / (time.perf_counter() - started)
 
 
-def raw_infer(path: Path, feed_name: str, tensor: np.ndarray, seconds: float) -> float:
-    """Images/s of one single-thread session per core, pinned, batches of 4."""
+def raw_infer(path: Path, feed_name: str, tensor: np.ndarray, seconds: float, batch: int) -> float:
+    """Images/s of one single-thread session per core, pinned, ``batch`` images a run;
+    every session warmed up before the clock starts, each counted over its own time."""
     cores = sorted(os.sched_getaffinity(0))
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
@@ -83,24 +110,26 @@ def raw_infer(path: Path, feed_name: str, tensor: np.ndarray, seconds: float) ->
     sessions = [
         ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]) for _ in cores
     ]
-    batch = np.stack([tensor] * 4)
-    counts = [0] * len(cores)
-    stop = time.perf_counter() + seconds
+    feed = np.stack([tensor] * batch)
+    for session in sessions:
+        session.run(None, {feed_name: feed})
+    rates = [0.0] * len(cores)
 
     def drive(i: int) -> None:
         os.sched_setaffinity(0, {cores[i]})
-        sessions[i].run(None, {feed_name: batch})
-        while time.perf_counter() < stop:
-            sessions[i].run(None, {feed_name: batch})
-            counts[i] += 4
+        done = 0
+        started = time.perf_counter()
+        while done == 0 or time.perf_counter() - started < seconds:
+            sessions[i].run(None, {feed_name: feed})
+            done += batch
+        rates[i] = done / (time.perf_counter() - started)
 
-    started = time.perf_counter()
     threads = [threading.Thread(target=drive, args=(i,)) for i in range(len(cores))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return sum(counts) / (time.perf_counter() - started)
+    return sum(rates)
 
 
 def bound(model_dir: Path, image: bytes, seconds: float) -> tuple[float, float, float, float]:
@@ -116,9 +145,14 @@ def bound(model_dir: Path, image: bytes, seconds: float) -> tuple[float, float, 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     row = session.run(None, {name: prepared.tensor[np.newaxis]})[0][0]
+    metadata = session.get_modelmeta().custom_metadata_map
+    if post.decoder == "ctc" and not post.labels:  # as the engine does at load
+        post = replace(post, labels=dictionary_from_metadata(metadata["character"]))
     decoder = decoder_named(post.decoder)
     decode = per_second(lambda: preprocessor.prepare(image), seconds)
-    infer = raw_infer(path, name, prepared.tensor, seconds)
+    # Text regions and lines vary in size and rarely share a batch: time them one by one.
+    batch = 1 if config.task.startswith("text") else 4
+    infer = raw_infer(path, name, prepared.tensor, seconds, batch)
     answer = per_second(lambda: decoder.decode(row, prepared.geometry, post, None), seconds)
     cores = cpu_count()
     return decode, infer, answer, cores / (1 / decode + cores / infer + 1 / answer)
@@ -130,27 +164,29 @@ def main() -> None:
     parser.add_argument("--levels", default="1,8,32")
     args = parser.parse_args()
     levels = tuple(int(v) for v in args.levels.split(","))
-    image = person_jpeg()
+    photo, page, line = person_jpeg(), page_png(), line_png()
     tasks = (
-        ("classify", "efficientnet-lite0"),
-        ("detect", DETECTOR),
-        ("embed", "efficientnet-lite0-embed"),
+        ("classify", "efficientnet-lite0", photo),
+        ("detect", DETECTOR, photo),
+        ("embed", "efficientnet-lite0-embed", photo),
+        ("text-detect", "pp-ocrv6-det", page),
+        ("text-recognize", "pp-ocrv6-rec", line),
     )
     with tempfile.TemporaryDirectory(prefix="tensorgate-bench-tasks-") as scratch:
         repo = repository(Path(scratch))
-        bounds = {m: bound(repo / m, image, 3.0) for _, m in tasks}
-        print(f"{cpu_count()} cores; one 1.5 MP JPEG (astronaut) per request\n")
+        bounds = {m: bound(repo / m, image, 3.0) for _, m, image in tasks}
+        print(f"{cpu_count()} cores; one image per request\n")
         print(
             "| task | model | decode+pre /s (1 thread) | raw ORT /s (all cores) | decoder /s | bound /s |"
         )
         print("| --- | --- | --- | --- | --- | --- |")
-        for task, model in tasks:
+        for task, model, _ in tasks:
             d, i, p, b = bounds[model]
             print(f"| {task} | {model} | {d:.1f} | {i:.1f} | {p:,.0f} | {b:.1f} |")
         print("\n| task | concurrency | img/s | of bound | p50 ms | p99 ms | mean batch |")
         print("| --- | --- | --- | --- | --- | --- | --- |")
         with spawn_server(repo) as server:
-            for task, model in tasks:
+            for task, model, image in tasks:
                 steps = run_bench(
                     BenchConfig(
                         url=server.url,

@@ -35,6 +35,8 @@ class PreprocessSpec:
         color: channel order of the tensor.
         datatype: V2 datatype of the tensor (``FP32``, ``FP16`` or ``UINT8``).
         pad: letterbox fill value, 0–255, before normalisation.
+        width_step: ``height`` mode: pad the width up to a multiple of this (lines of
+            nearby widths then share a shape, so the batcher can batch them).
     """
 
     input: str | None = None
@@ -47,6 +49,7 @@ class PreprocessSpec:
     color: ColorOrder = "RGB"
     datatype: str = "FP32"
     pad: int = 114
+    width_step: int = 1
 
     @property
     def min_decode_side(self) -> int:

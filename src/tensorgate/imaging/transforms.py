@@ -179,7 +179,9 @@ def preprocess(image: Image.Image, spec: PreprocessSpec) -> Array:
         tensor = ((pixels.astype(np.float32) - mean) * inv_std).astype(dtype, copy=False)
     if spec.mode == "height" and isinstance(spec.resize, tuple):
         # Pad on the right with the normalised zero (PaddleOCR's recogniser input).
-        short = spec.resize[1] - tensor.shape[1]
+        width = max(spec.resize[1], tensor.shape[1])
+        width = -(-width // spec.width_step) * spec.width_step
+        short = width - tensor.shape[1]
         if short > 0:
             tensor = np.pad(tensor, ((0, 0), (0, short), (0, 0)))
     if spec.layout == "NCHW":

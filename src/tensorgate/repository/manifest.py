@@ -251,7 +251,19 @@ def _size_pair(reader: _Reader, key: str) -> tuple[int, int] | None:
 
 def _preprocess(reader: _Reader) -> PreprocessSpec:
     reader.unknown(
-        ("input", "resize", "mode", "crop", "mean", "std", "layout", "color", "datatype", "pad")
+        (
+            "input",
+            "resize",
+            "mode",
+            "crop",
+            "mean",
+            "std",
+            "layout",
+            "color",
+            "datatype",
+            "pad",
+            "width_step",
+        )
     )
     mode = reader.get_str("mode", "shorter", ("shorter", "exact", "letterbox", "dbnet", "height"))
     resize: tuple[int, int] | int | None
@@ -285,6 +297,7 @@ def _preprocess(reader: _Reader) -> PreprocessSpec:
         color=reader.get_str("color", "RGB", ("RGB", "BGR")),  # type: ignore[arg-type]
         datatype=reader.get_str("datatype", "FP32", ("FP32", "FP16", "UINT8")),
         pad=pad,
+        width_step=reader.get_int("width_step", 1, minimum=1),
     )
 
 
