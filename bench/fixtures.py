@@ -1,6 +1,6 @@
 """Models that only tests and benchmarks may use, set up once per machine.
 
-nudenet's YOLOv8n is AGPL-3.0: ``scripts/fixture-nudenet.sh`` installs its wheel into a
+nudenet's YOLOv8n is AGPL-3.0: ``scripts/fixture.sh nudenet`` installs its wheel into a
 cache folder, and ``nudenet_detector`` copies the detector into a scratch repository
 given by the caller, never into the zoo, the repository or an image.
 """
@@ -22,7 +22,7 @@ NUDENET = "nudenet-yolov8"
 def nudenet_folder() -> Path:
     """The folder holding the ``nudenet`` package and OpenCV (installed once)."""
     out = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "fixture-nudenet.sh")],
+        ["bash", str(ROOT / "scripts" / "fixture.sh"), "nudenet"],
         check=True,
         capture_output=True,
         text=True,

@@ -4,7 +4,7 @@
 
 Models: the zoo's efficientnet-lite0 (classify), efficientnet-lite0-embed (embed),
 pp-ocrv6-det (text-detect) and pp-ocrv6-rec (text-recognize), and nudenet's YOLOv8n at
-320² (detect; AGPL, installed by scripts/fixture-nudenet.sh into a cache folder and
+320² (detect; AGPL, installed by scripts/fixture.sh nudenet into a cache folder and
 copied into a scratch repository for the run only). Images: a 1.5 MP JPEG of a person
 (scikit-image's astronaut, upscaled) for classify, detect and embed; scikit-image's
 scanned page (512 × 191) for text-detect; one rendered 36-character line for

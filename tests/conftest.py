@@ -129,7 +129,7 @@ def nudenet(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, A
     detector as a tensorgate model plus efficientnet-lite0-embed; nudenet's own answers).
 
     The detector is the one inside the ``nudenet`` wheel (AGPL-3.0): installed at test
-    time by ``scripts/fixture-nudenet.sh`` into a cache folder and copied into this
+    time by ``scripts/fixture.sh nudenet`` into a cache folder and copied into this
     temporary repository only, never into the zoo, the repository or an image."""
     from bench.fixtures import nudenet_detector, nudenet_folder
 
@@ -157,6 +157,9 @@ def nudenet(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, A
     shutil.copytree(embed, work / "repository" / embed.name)
     return work, reference
 
+
+#: Installs the packages tests compare against (scripts/fixture.sh).
+FIXTURE_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "fixture.sh"
 
 OCR_REFERENCE = """
 import json, sys
@@ -225,7 +228,7 @@ def ocr(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]
     folder = tmp_path_factory.mktemp("ocr")
     _ocr_images(folder)
     target = subprocess.run(
-        ["bash", str(Path(__file__).resolve().parent.parent / "scripts" / "fixture-rapidocr.sh")],
+        ["bash", str(FIXTURE_SCRIPT), "rapidocr"],
         check=True,
         capture_output=True,
         text=True,

@@ -1,7 +1,7 @@
 """The yolov8 decoder against a real YOLOv8n and that package's own detections.
 
 The detector is the one inside the ``nudenet`` wheel (AGPL-3.0): installed at test time
-by ``scripts/fixture-nudenet.sh`` into a cache folder and copied into this test's
+by ``scripts/fixture.sh nudenet`` into a cache folder and copied into this test's
 temporary repository only; never into the zoo, the repository or an image. nudenet runs
 in a subprocess with that folder on its path.
 """
