@@ -209,3 +209,20 @@ def test_text_routes_and_clients(ocr: tuple[Path, dict[str, Any]]) -> None:
         wrong = httpx.post(server.url + "/v2/models/pp-ocrv6-rec/text-detect", content=page)
         assert wrong.status_code == 400
         assert "send its images to /v2/models/pp-ocrv6-rec/text-recognize" in wrong.json()["error"]
+
+
+def test_cli_finds_and_draws_text_regions(ocr: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    folder, _ = ocr
+    drawn = tmp_path / "regions.png"
+    result = CliRunner().invoke(
+        app,
+        [
+            "detect", str(folder / "lines.png"), "--text", "-m", "pp-ocrv6-det",
+            "-r", str(folder / "repository"), "--draw", str(drawn),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.output.count("  text  ") == 3
+    assert "POLYGON" in result.output
+    with Image.open(drawn) as image:
+        assert image.size == (900, 300)

@@ -112,3 +112,30 @@ async def test_a_good_detect_config_loads_and_describes_its_task(tmp_path: Path)
     settings = EngineSettings(repository=tmp_path, instances=1)
     async with Engine(settings, probe=FlatMemory()) as engine:
         assert engine.model("m").config.task == "detect"
+
+
+async def test_a_dictionary_that_does_not_fit_the_recogniser_is_refused(tmp_path: Path) -> None:
+    directory = tmp_path / "rec"
+    (directory / "1").mkdir(parents=True)
+    (directory / "1" / "model.fake").write_text("")
+    (directory / "dictionary.txt").write_text("blank\na\nb\n")
+    (directory / "config.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "rec",
+                "backend": "fake",
+                "task": "text-recognize",
+                "inputs": [{"name": "x", "datatype": "FP32", "dims": [3, 48, -1]}],
+                "outputs": [{"name": "y", "datatype": "FP32", "dims": [-1, 5]}],
+                "preprocess": {"mode": "height", "resize": [48, 320]},
+                "postprocess": {"decoder": "ctc", "labels": "dictionary.txt"},
+            }
+        )
+    )
+    settings = EngineSettings(repository=tmp_path, instances=1)
+    async with Engine(settings, probe=FlatMemory()) as engine:
+        (status,) = engine.statuses()
+        assert (
+            "rec/config.yaml: field 'postprocess.decoder' is 'ctc', but output 'y' has 5 "
+            "classes but the dictionary has 3 entries (blank first and space last included)"
+        ) in status.reason

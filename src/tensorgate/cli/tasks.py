@@ -39,7 +39,9 @@ def _answers(
     from tensorgate.client import Client, Predictor
 
     def collect(client: Any) -> list[Any]:
-        run = client.detect if task == "detect" else client.embed
+        run = {"detect": client.detect, "embed": client.embed, "text-detect": client.detect_text}[
+            task
+        ]
         futures = [run([p], model=model) for p in paths]
         answers: list[Any] = []
         for future in futures:
@@ -60,7 +62,10 @@ def _answers(
 
 def detect(
     images: Annotated[list[str], typer.Argument(help="Image files.")],
-    model: Annotated[str, typer.Option("--model", "-m", help="A detect model.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="A detect or text-detect model.")],
+    text: Annotated[
+        bool, typer.Option("--text", help="A text-detect model: four-point text regions.")
+    ] = False,
     url: UrlOption = None,
     repository: RepositoryOption = None,
     draw: Annotated[
@@ -70,13 +75,15 @@ def detect(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     auth_token: TokenOption = None,
 ) -> None:
-    """Detect objects: boxes in the original image's pixels (xyxy), labels and scores;
-    --draw writes them over the photo. Exit code 1 if any image failed."""
+    """Detect objects (boxes in the original image's pixels, xyxy, labels and scores) or,
+    with --text, text regions (four-point polygons); --draw writes them over the photo.
+    Exit code 1 if any image failed."""
     from tensorgate.protocol.answers import answer_json
 
     paths = _files(images)
     root = repository or default_repository()
-    answers = _answers("detect", paths, model, url, auth_token, root)
+    task = "text-detect" if text else "detect"
+    answers = _answers(task, paths, model, url, auth_token, root)
     if draw is not None:
         _draw(paths, answers, draw)
     if as_json:
@@ -91,13 +98,18 @@ def detect(
             )
         )
     else:
-        rows = [("IMAGE", "LABEL", "SCORE  BOX (xyxy)")]
+        shape = "POLYGON (x,y ×4)" if text else "BOX (xyxy)"
+        rows = [("IMAGE", "LABEL", f"SCORE  {shape}")]
         for path, answer in zip(paths, answers, strict=True):
             if isinstance(answer, TensorgateError):
                 rows.append((str(path), f"error: {answer.message}", "-"))
             elif not answer.items:
                 rows.append((str(path), "(nothing found)", "-"))
             for d in [] if isinstance(answer, TensorgateError) else answer.items:
+                if text:
+                    corners = " ".join(f"{x:.0f},{y:.0f}" for x, y in d.polygon)
+                    rows.append((str(path), "text", f"{d.score:.4f} [{corners}]"))
+                    continue
                 box = ", ".join(f"{v:.0f}" for v in d.box)
                 rows.append((str(path), d.label, f"{d.score:.4f} [{box}]"))
         print_table(rows)
@@ -116,7 +128,7 @@ def _draw(paths: list[Path], answers: list[Any], target: Path) -> None:
             continue
         out = target / f"{path.stem}.jpg" if several else target
         draw_detections(path.read_bytes(), answer).save(out, quality=92)
-        typer.echo(f"drew {len(answer.items)} box(es) on {path} into {out}", err=True)
+        typer.echo(f"drew {len(answer.items)} region(s) on {path} into {out}", err=True)
 
 
 def embed(

@@ -7,7 +7,7 @@ import io
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from tensorgate.errors import ImageError
-from tensorgate.tasks.results import Detections
+from tensorgate.tasks.results import Detections, TextRegions
 
 __all__ = ["draw_detections"]
 
@@ -15,8 +15,9 @@ __all__ = ["draw_detections"]
 PALETTE = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7")
 
 
-def draw_detections(data: bytes, answer: Detections) -> Image.Image:
-    """The upright photo with each box and ``label score`` drawn over it.
+def draw_detections(data: bytes, answer: Detections | TextRegions) -> Image.Image:
+    """The upright photo with each box and ``label score`` (or each text region's
+    polygon and score) drawn over it.
 
     Raises:
         ImageError: the bytes are not an image Pillow opens, or its upright size is not
@@ -34,6 +35,12 @@ def draw_detections(data: bytes, answer: Detections) -> Image.Image:
     canvas = ImageDraw.Draw(photo)
     line = max(2, round(min(photo.size) / 200))
     font = ImageFont.load_default(size=max(12, round(min(photo.size) / 30)))
+    if isinstance(answer, TextRegions):
+        for number, region in enumerate(answer.items):
+            colour = PALETTE[number % len(PALETTE)]
+            canvas.polygon(list(region.polygon), outline=colour, width=line)
+            canvas.text(region.polygon[0], f"{region.score:.2f}", fill=colour, font=font)
+        return photo
     for detection in answer.items:
         colour = PALETTE[detection.index % len(PALETTE)]
         left, top, right, bottom = detection.box
