@@ -527,6 +527,16 @@ class Engine:
     ) -> InferResult:
         """``infer``, also saying which model version answered (protocol responses)."""
         async with self._request(name, version) as model:
+            images = _encoded_images(model, inputs)
+            if images is not None:  # encoded files for an image model: decode them here
+                preprocess, post, decoder = self._image_model(model, None, None)
+                answered = await self._run_images(
+                    model, version, preprocess, post, decoder, images, None, timeout_s, raw=True
+                )
+                if outputs is not None:
+                    check_outputs(name, model.config.outputs, outputs)
+                    return InferResult(answered.key, {k: answered.outputs[k] for k in outputs})
+                return InferResult(answered.key, answered.outputs)
             check_inputs(name, model.config.inputs, inputs, model.config.max_batch_size)
             if outputs is not None:
                 check_outputs(name, model.config.outputs, outputs)
@@ -670,6 +680,8 @@ class Engine:
         images: Sequence[bytes],
         top: int | None,
         timeout_s: float | None,
+        *,
+        raw: bool = False,
     ) -> TaskResult:
         prepared = await asyncio.gather(*(self._prepare(model, preprocess, d) for d in images))
         input_name = preprocess.spec.input or model.config.inputs[0].name
@@ -696,7 +708,12 @@ class Engine:
         else:
             answers = [decoder.decode(row, geometry, post, top) for row, geometry in rows]
         key = max((r.key for r in results), key=lambda k: k.version, default=model.key)
-        return TaskResult(key, model.config.task, answers)
+        stacked: dict[str, Array] = {}
+        if raw and results:
+            stacked = {
+                k: np.concatenate([r.outputs[k] for r in results]) for k in results[0].outputs
+            }
+        return TaskResult(key, model.config.task, answers, stacked)
 
     async def classify_sources(
         self,
@@ -737,6 +754,27 @@ class Engine:
         prepared = await loop.run_in_executor(self._decode_pool, preprocess.prepare, data)
         self.metrics.decode_duration.labels(model.key.name).observe(time.perf_counter() - started)
         return prepared
+
+
+def _encoded_images(model: LoadedModel, inputs: Tensors) -> list[bytes] | None:
+    """The files of a V2 request that sends encoded images to an image model (one BYTES
+    tensor ``[N]`` or ``[N, 1]`` of JPEG / PNG / WebP files, where the model's own input
+    is not BYTES); None for an ordinary tensor request.
+
+    Raises:
+        InvalidInputError: a BYTES tensor of another shape.
+    """
+    if model.preprocess is None or model.config.postprocess is None or len(inputs) != 1:
+        return None
+    ((input_name, array),) = inputs.items()
+    if array.dtype != object or any(s.datatype == "BYTES" for s in model.config.inputs):
+        return None
+    if array.ndim not in (1, 2) or (array.ndim == 2 and array.shape[1] != 1) or not array.size:
+        raise InvalidInputError(
+            f"input {input_name!r}: encoded images go as a BYTES tensor [N] or [N, 1] of "
+            f"JPEG / PNG / WebP files, got shape {list(array.shape)}"
+        )
+    return [bytes(item) for item in array.reshape(-1)]
 
 
 def _classes(answer: object) -> list[Classification]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tensorgate.errors import TensorgateError
 from tensorgate.metrics.stats import ModelStatistics
@@ -152,11 +152,14 @@ class TaskResult:
         key: the model version that answered.
         task: the model's task (``classify``, ``detect``, ``embed``).
         answers: per image, in order.
+        outputs: the model's raw outputs, one row per image, when asked for (V2 infer of
+            encoded images); empty otherwise.
     """
 
     key: ModelKey
     task: str
     answers: list[TaskAnswer]
+    outputs: dict[str, Array] = field(default_factory=dict)
 
 
 #: One source's answer: its classes, or the error that stopped that source alone.

@@ -9,7 +9,7 @@ tritonclient reads.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -53,12 +53,15 @@ class GrpcInferRequest:
         inputs: input tensors by name, rows first.
         outputs: output names asked for (None: all).
         timeout_s: the ``timeout`` parameter (microseconds on the wire), if any.
+        classification: ``k`` per output asked for with Triton's ``classification``
+            parameter.
     """
 
     version: int | None
     inputs: dict[str, Array]
     outputs: tuple[str, ...] | None
     timeout_s: float | None
+    classification: dict[str, int] = field(default_factory=dict)
 
 
 def parse_version(text: str) -> int | None:
@@ -148,11 +151,21 @@ def parse_request(request: Any) -> GrpcInferRequest:
     if not inputs:
         raise ProtocolError("the request has no inputs")
     outputs = tuple(o.name for o in request.outputs) or None
+    classification: dict[str, int] = {}
+    for output in request.outputs:
+        if "classification" in output.parameters:
+            k = output.parameters["classification"].int64_param
+            if k < 1:
+                raise ProtocolError(
+                    f"output {output.name!r} classification must be an integer >= 1, got {k}"
+                )
+            classification[output.name] = int(k)
     return GrpcInferRequest(
         version=version,
         inputs=inputs,
         outputs=outputs,
         timeout_s=_timeout(request.parameters),
+        classification=classification,
     )
 
 

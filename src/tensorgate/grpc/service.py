@@ -28,6 +28,7 @@ from tensorgate.errors import (
 from tensorgate.grpc._proto import mc, pb, pb_grpc
 from tensorgate.grpc.codec import encode_response, parse_request, parse_version
 from tensorgate.protocol import models as describe
+from tensorgate.protocol.classification import with_classification
 
 __all__ = ["InferenceService", "create_grpc_server"]
 
@@ -131,7 +132,11 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[mi
             outputs=parsed.outputs,
             timeout_s=parsed.timeout_s,
         )
-        return encode_response(request.model_name, result.key.version, request.id, result.outputs)
+        outputs = result.outputs
+        if parsed.classification:
+            post = self._engine.model(request.model_name, result.key.version).config.postprocess
+            outputs = with_classification(outputs, parsed.classification, post)
+        return encode_response(request.model_name, result.key.version, request.id, outputs)
 
     async def ModelInfer(self, request: Any, context: Context) -> Any:
         return await self._call(context, lambda: self._infer(request))

@@ -28,6 +28,7 @@ EXTENSIONS = (
     "model_repository",
     "model_repository(unload_dependents)",
     "statistics",
+    "classification",
     "image_classification",
 )
 

@@ -39,10 +39,13 @@ class RequestedOutput:
         name: the output tensor's name.
         binary: True/False when the request set ``binary_data``; None follows the
             request-wide ``binary_data_output``.
+        classification: ``k`` when the request asked for Triton's classification
+            extension (the ``k`` best classes as ``score:index:label``), else None.
     """
 
     name: str
     binary: bool | None = None
+    classification: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,10 +195,16 @@ def parse_infer_request(body: bytes | bytearray, header_length: int | None) -> I
             if not isinstance(raw, dict):
                 raise ProtocolError(f"outputs[{index}] must be an object")
             name = _field(raw, "name", str, f"outputs[{index}]")
-            flag = _parameters(raw, f"output {name!r}").get("binary_data")
+            output_params = _parameters(raw, f"output {name!r}")
+            flag = output_params.get("binary_data")
             if flag is not None and not isinstance(flag, bool):
                 raise ProtocolError(f"output {name!r} binary_data must be true or false")
-            requested.append(RequestedOutput(name, flag))
+            k = output_params.get("classification")
+            if k is not None and (not isinstance(k, int) or isinstance(k, bool) or k < 1):
+                raise ProtocolError(
+                    f"output {name!r} classification must be an integer >= 1, got {k!r:.40}"
+                )
+            requested.append(RequestedOutput(name, flag, k))
         outputs = tuple(requested)
 
     request_id = doc.get("id")

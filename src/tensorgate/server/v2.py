@@ -20,6 +20,7 @@ from tensorgate.errors import (
     UnavailableError,
 )
 from tensorgate.protocol import models as describe
+from tensorgate.protocol.classification import with_classification
 from tensorgate.protocol.v2 import encode_infer_response, parse_header_length, parse_infer_request
 from tensorgate.server.http import json_response, path_version, read_body, until_disconnect
 
@@ -110,8 +111,13 @@ def v2_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
                 name, parsed.inputs, version=version, outputs=wanted, timeout_s=parsed.timeout_s
             ),
         )
+        classes = {o.name: o.classification for o in parsed.outputs or () if o.classification}
+        outputs = result.outputs
+        if classes:
+            post = engine.model(name, result.key.version).config.postprocess
+            outputs = with_classification(outputs, classes, post)
         payload, header_length = encode_infer_response(
-            name, str(result.key.version), parsed, result.outputs
+            name, str(result.key.version), parsed, outputs
         )
         if header_length is None:
             return Response(payload, media_type="application/json")
