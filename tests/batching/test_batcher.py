@@ -181,28 +181,45 @@ async def test_cancelled_request_is_dropped_before_it_runs() -> None:
     assert kept.result()["y"][0, 0] == pytest.approx(3.0)
 
 
-async def test_an_exception_reaches_every_request_of_its_batch_and_nothing_hangs() -> None:
+async def test_a_poison_input_fails_only_its_own_request_and_nothing_hangs() -> None:
     def explode(inputs: Tensors) -> Tensors:
         if float(inputs["x"].max()) > 5:
             raise ValueError("boom")
         return fake_outputs(inputs, OUT)
 
-    h = Harness(
-        BatchPolicy(4, max_queue_delay_s=1.0, max_queue_rows=64), [FakeRuntime(IN, OUT, explode)]
-    )
-    batch = [h.submit(value=v) for v in (1.0, 9.0, 2.0)]
+    runtime = FakeRuntime(IN, OUT, explode)
+    h = Harness(BatchPolicy(4, max_queue_delay_s=1.0, max_queue_rows=64), [runtime])
+    good, poison, other = (h.submit(value=v) for v in (1.0, 9.0, 2.0))
     h.clock.advance(1.0)
     await settle()
-    for future in batch:
-        with pytest.raises(
-            InferenceError, match="model 'm' failed on a batch of 3 rows: ValueError: boom"
-        ):
-            future.result()
-    assert h.records[-1].error is not None
+    # The batch of 3 fails; each request then runs alone, once.
+    assert runtime.calls == [3, 1, 1, 1]
+    with pytest.raises(
+        InferenceError, match="model 'm' failed on a batch of 1 rows: ValueError: boom"
+    ):
+        poison.result()
+    assert good.result()["y"][0, 0] == pytest.approx(3.0)
+    assert other.result()["y"][0, 0] == pytest.approx(6.0)
+    assert [r.error is None for r in h.records] == [False, True, False, True]
     after = h.submit(value=1.0)
     h.clock.advance(1.0)
     await settle()
     assert after.result()["y"].shape == (1, 2)
+
+
+async def test_a_batch_that_fails_everywhere_fails_every_request_once_each() -> None:
+    def always(inputs: Tensors) -> Tensors:
+        raise ValueError("broken model")
+
+    runtime = FakeRuntime(IN, OUT, always)
+    h = Harness(BatchPolicy(4, max_queue_delay_s=1.0, max_queue_rows=64), [runtime])
+    batch = [h.submit(value=v) for v in (1.0, 2.0)]
+    h.clock.advance(1.0)
+    await settle()
+    assert runtime.calls == [2, 1, 1]  # retried alone once each, never more
+    for future in batch:
+        with pytest.raises(InferenceError, match="ValueError: broken model"):
+            future.result()
 
 
 async def test_output_rows_must_match_input_rows() -> None:

@@ -6,8 +6,10 @@ thread and answers each request's future with its slice of the outputs.
 
 Semantics (see shared/STYLE.md §6): the delay starts at the first arrival; one future
 per request; requests cancelled by their client, or past their deadline, are dropped
-before the batch runs; output rows are checked against input rows; a failure is set on
-every future of the batch; the queue is bounded; nothing polls.
+before the batch runs; output rows are checked against input rows; when the runtime
+fails on a batch of several requests, each is run again alone, once, so one poison
+input fails only its own request (a failure of a lone request is set on its future);
+the queue is bounded; nothing polls.
 """
 
 from __future__ import annotations
@@ -322,6 +324,21 @@ class Batcher:
                 item.future.set_exception(error)
 
     async def _run(self, index: int, instance: Instance, batch: list[_Pending]) -> None:
+        error = await self._execute(index, instance, batch)
+        if error is None or len(batch) == 1 or not isinstance(error, InferenceError):
+            self._settle(batch, error)
+            return
+        # One poison input fails the whole batch: run each request alone, once, so that
+        # only the requests that fail on their own get the error (still on this slot).
+        for pending in batch:
+            if not pending.future.done():
+                self._settle([pending], await self._execute(index, instance, [pending]))
+
+    async def _execute(
+        self, index: int, instance: Instance, batch: list[_Pending]
+    ) -> TensorgateError | None:
+        """Run one batch; set the answers on success (the error is returned, and set by
+        the caller, which may retry the requests one by one)."""
         started = self._clock.now()
         error: TensorgateError | None = None
         parts: list[dict[str, Array]] = []
@@ -339,15 +356,12 @@ class Batcher:
                 f"{type(exc).__name__}: {exc}"
             )
         compute = self._clock.now() - started
-        for i, pending in enumerate(batch):
-            if pending.timer is not None:
-                pending.timer.cancel()
-            if pending.future.done():
-                continue
-            if error is None:
-                pending.future.set_result(parts[i])
-            else:
-                pending.future.set_exception(error)
+        if error is None:
+            for pending, part in zip(batch, parts, strict=True):
+                if pending.timer is not None:
+                    pending.timer.cancel()
+                if not pending.future.done():
+                    pending.future.set_result(part)
         record = BatchRecord(
             model=self.key,
             instance=index,
@@ -362,6 +376,11 @@ class Batcher:
             self._on_batch(record)
         except Exception:  # statistics must never break serving
             log.exception("recording batch statistics failed")
+        return error
+
+    def _settle(self, batch: Sequence[_Pending], error: TensorgateError | None) -> None:
+        if error is not None:
+            self._fail(batch, error)
 
     async def stop(self, drain_timeout: float) -> None:
         """Stop taking requests, finish the queued ones for up to ``drain_timeout``
