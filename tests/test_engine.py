@@ -18,6 +18,7 @@ from tensorgate import (
     ModelNotFoundError,
     ModelNotReadyError,
     ModelState,
+    QueueFullError,
     ShuttingDownError,
 )
 from tensorgate.batching.clock import FakeClock
@@ -149,3 +150,42 @@ async def test_a_runtime_that_crashes_on_load_leaves_the_others_serving(small_re
         a = np.ones((1, 16), np.float32)
         out = await engine.infer("add_sub_fp32", {"INPUT0": a, "INPUT1": a})
         np.testing.assert_array_equal(out["OUTPUT0"], a * 2)
+
+
+async def test_image_requests_past_the_queue_bound_are_refused_before_decoding(
+    tmp_path: Path, cat_jpeg: bytes
+) -> None:
+    from tests.test_registry import add_version
+
+    config = {
+        "backend": "fake",
+        "max_batch_size": 1,
+        "instance_group": {"count": 1},
+        "dynamic_batching": {"max_queue_size": 2},
+        "inputs": [{"name": "x", "datatype": "FP32", "dims": [3, 16, 16]}],
+        "outputs": [{"name": "y", "datatype": "FP32", "dims": [3]}],
+        "preprocess": {"resize": 16, "crop": 16},
+        "postprocess": {"softmax": False, "top_k": 1},
+    }
+    add_version(tmp_path, "m", 1, config=config)
+    running, release = asyncio.Event(), asyncio.Event()
+
+    async def held(index: int, fn: Callable[[Tensors], Tensors], arg: Tensors) -> Tensors:
+        running.set()
+        await release.wait()  # the first image holds the only instance
+        return fn(arg)
+
+    settings = EngineSettings(repository=tmp_path, instances=1)
+    async with Engine(settings, run_sync=held) as engine:
+        first = asyncio.create_task(engine.classify("m", [cat_jpeg]))
+        await running.wait()
+        queued = asyncio.create_task(engine.classify("m", [cat_jpeg, cat_jpeg]))
+        while engine._registry.model("m").batcher.queued_rows < 2:  # noqa: ASYNC110
+            await asyncio.sleep(0)  # one loop turn at a time (no timer) until both queue
+        with pytest.raises(QueueFullError, match="has 2 images queued or decoding, its bound is 2"):
+            # a corrupt image: refused before decoding, or this would be an ImageError
+            await engine.classify("m", [b"\xff\xd8\xff\xe0 broken"])
+        release.set()
+        assert len(await first) == 1
+        assert len(await queued) == 2
+        assert engine._registry.model("m").decoding == 0

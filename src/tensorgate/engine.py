@@ -39,6 +39,7 @@ from tensorgate.errors import (
     InvalidInputError,
     ModelLoadError,
     ModelNotFoundError,
+    QueueFullError,
     ShuttingDownError,
     TensorgateError,
 )
@@ -683,7 +684,11 @@ class Engine:
         *,
         raw: bool = False,
     ) -> TaskResult:
-        prepared = await asyncio.gather(*(self._prepare(model, preprocess, d) for d in images))
+        self._admit(model, len(images))
+        try:
+            prepared = await asyncio.gather(*(self._prepare(model, preprocess, d) for d in images))
+        finally:  # decoded, failed or cancelled: they count as decoding no longer
+            model.decoding -= len(images)
         input_name = preprocess.spec.input or model.config.inputs[0].name
         results = await asyncio.gather(
             *(
@@ -743,6 +748,25 @@ class Engine:
 
             answers = list(await asyncio.gather(*(one(s) for s in sources)))
             return SourcesResult(max(keys, key=lambda k: k.version), answers)
+
+    def _admit(self, model: LoadedModel, images: int) -> None:
+        """Count ``images`` against the model's queue bound before any is decoded: under
+        overload an image request is refused at once, instead of waiting in the decode
+        pool (which has no bound of its own) and being refused, or timing out, later.
+
+        Raises:
+            QueueFullError: the queued and decoding images would pass the bound.
+        """
+        bound = model.batcher.policy.max_queue_rows
+        waiting = model.batcher.queued_rows + model.decoding
+        if waiting + images > bound:
+            self.metrics.rejected.labels(model.key.name, "QueueFullError").inc()
+            raise QueueFullError(
+                f"model {model.key.name!r} has {waiting} images queued or decoding, its bound "
+                f"is {bound}; retry later or add instances",
+                retry_after=1.0,
+            )
+        model.decoding += images
 
     async def _prepare(
         self, model: LoadedModel, preprocess: ImageTransform, data: bytes

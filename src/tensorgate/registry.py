@@ -57,7 +57,9 @@ class LoadedModel:
     """One READY model version: its effective config, instances, batcher and counters.
 
     ``retired`` turns True when a newer copy replaced it or it was unloaded: it then only
-    drains what it accepted. ``inflight`` counts requests between lookup and answer.
+    drains what it accepted. ``inflight`` counts requests between lookup and answer;
+    ``decoding`` the images admitted but not yet queued (they count against the queue's
+    bound, so image requests are refused before they are decoded, not after).
     """
 
     key: ModelKey
@@ -72,6 +74,7 @@ class LoadedModel:
     memory: int = 0
     retired: bool = False
     inflight: int = 0
+    decoding: int = 0
     last_used: float = 0.0
 
     @property
