@@ -531,11 +531,12 @@ class Engine:
             images = _encoded_images(model, inputs)
             if images is not None:  # encoded files for an image model: decode them here
                 preprocess, post, decoder = self._image_model(model, None, None)
+                if outputs is not None:
+                    check_outputs(name, model.config.outputs, outputs)
                 answered = await self._run_images(
                     model, version, preprocess, post, decoder, images, None, timeout_s, raw=True
                 )
                 if outputs is not None:
-                    check_outputs(name, model.config.outputs, outputs)
                     return InferResult(answered.key, {k: answered.outputs[k] for k in outputs})
                 return InferResult(answered.key, answered.outputs)
             check_inputs(name, model.config.inputs, inputs, model.config.max_batch_size)
@@ -696,6 +697,11 @@ class Engine:
                 for p in prepared
             )
         )
+        key = max((r.key for r in results), key=lambda k: k.version, default=model.key)
+        if raw:  # the V2 door answers the model's own outputs: no decoder runs
+            names = results[0].outputs if results else {}
+            stacked = {k: np.concatenate([r.outputs[k] for r in results]) for k in names}
+            return TaskResult(key, model.config.task, [], stacked)
         output = post.output or model.config.outputs[0].name
         rows = [(r.outputs[output][0], p.geometry) for r, p in zip(results, prepared, strict=True)]
         if decoder.heavy:  # NMS and contours: off the event loop, beside the decoding
@@ -712,13 +718,7 @@ class Engine:
             )
         else:
             answers = [decoder.decode(row, geometry, post, top) for row, geometry in rows]
-        key = max((r.key for r in results), key=lambda k: k.version, default=model.key)
-        stacked: dict[str, Array] = {}
-        if raw and results:
-            stacked = {
-                k: np.concatenate([r.outputs[k] for r in results]) for k in results[0].outputs
-            }
-        return TaskResult(key, model.config.task, answers, stacked)
+        return TaskResult(key, model.config.task, answers)
 
     async def classify_sources(
         self,

@@ -151,9 +151,9 @@ class TaskResult:
     Attributes:
         key: the model version that answered.
         task: the model's task (``classify``, ``detect``, ``embed``).
-        answers: per image, in order.
+        answers: per image, in order (empty when the raw outputs were asked for).
         outputs: the model's raw outputs, one row per image, when asked for (V2 infer of
-            encoded images); empty otherwise.
+            encoded images: no decoder runs); empty otherwise.
     """
 
     key: ModelKey

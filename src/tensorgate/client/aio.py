@@ -105,45 +105,36 @@ class AsyncClient:
         data, _ = image_bytes(image)
         return answer_from(task, (await self._post(task_call(model, task, data))).json(), kind)
 
+    async def _per_image(
+        self, task: str, kind: type[A], images: Sequence[ImageInput], model: str | None
+    ) -> list[A]:
+        """Each image to ``task``'s route, concurrently (the server batches them)."""
+        name = model or self.model
+        return list(await asyncio.gather(*(self._answer(task, kind, i, name) for i in images)))
+
     async def detect(
         self, images: Sequence[ImageInput], *, model: str | None = None
     ) -> list[Detections]:
         """Detect objects in images concurrently; see Client.detect."""
-        name = model or self.model
-        return list(
-            await asyncio.gather(*(self._answer("detect", Detections, i, name) for i in images))
-        )
+        return await self._per_image("detect", Detections, images, model)
 
     async def embed(
         self, images: Sequence[ImageInput], *, model: str | None = None
     ) -> list[Embedding]:
         """Embed images concurrently; see Client.embed."""
-        name = model or self.model
-        return list(
-            await asyncio.gather(*(self._answer("embed", Embedding, i, name) for i in images))
-        )
+        return await self._per_image("embed", Embedding, images, model)
 
     async def detect_text(
         self, images: Sequence[ImageInput], *, model: str | None = None
     ) -> list[TextRegions]:
         """Find text regions concurrently; see Client.detect_text."""
-        name = model or self.model
-        return list(
-            await asyncio.gather(
-                *(self._answer("text-detect", TextRegions, i, name) for i in images)
-            )
-        )
+        return await self._per_image("text-detect", TextRegions, images, model)
 
     async def read_text(
         self, images: Sequence[ImageInput], *, model: str | None = None
     ) -> list[TextLine]:
         """Read text lines concurrently; see Client.read_text."""
-        name = model or self.model
-        return list(
-            await asyncio.gather(
-                *(self._answer("text-recognize", TextLine, i, name) for i in images)
-            )
-        )
+        return await self._per_image("text-recognize", TextLine, images, model)
 
     async def load_and_predict(
         self,

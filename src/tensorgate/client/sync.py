@@ -132,39 +132,38 @@ class Client:
         data, _ = image_bytes(image)
         return answer_from(task, self._post(task_call(model, task, data)).json(), kind)
 
+    def _per_image(
+        self, task: str, kind: type[A], images: Sequence[ImageInput], model: str | None
+    ) -> Future[list[A]]:
+        """Each image to ``task``'s route on its own (the server batches them)."""
+        name = model or self.model
+        return _all([self._submit(self._answer, task, kind, i, name) for i in images])
+
     def detect(
         self, images: Sequence[ImageInput], *, model: str | None = None
     ) -> Future[list[Detections]]:
         """Detect objects in images (a ``detect`` model): per image, its boxes in the
         original image's pixels (xyxy), best first."""
-        name = model or self.model
-        return _all([self._submit(self._answer, "detect", Detections, i, name) for i in images])
+        return self._per_image("detect", Detections, images, model)
 
     def embed(
         self, images: Sequence[ImageInput], *, model: str | None = None
     ) -> Future[list[Embedding]]:
         """Embed images (an ``embed`` model): per image, an L2-normalised vector."""
-        name = model or self.model
-        return _all([self._submit(self._answer, "embed", Embedding, i, name) for i in images])
+        return self._per_image("embed", Embedding, images, model)
 
     def detect_text(
         self, images: Sequence[ImageInput], *, model: str | None = None
     ) -> Future[list[TextRegions]]:
         """Find text regions (a ``text-detect`` model): per image, four-point polygons in
         the original image's pixels, in reading order."""
-        name = model or self.model
-        return _all(
-            [self._submit(self._answer, "text-detect", TextRegions, i, name) for i in images]
-        )
+        return self._per_image("text-detect", TextRegions, images, model)
 
     def read_text(
         self, images: Sequence[ImageInput], *, model: str | None = None
     ) -> Future[list[TextLine]]:
         """Read text lines (a ``text-recognize`` model): per line image, its text."""
-        name = model or self.model
-        return _all(
-            [self._submit(self._answer, "text-recognize", TextLine, i, name) for i in images]
-        )
+        return self._per_image("text-recognize", TextLine, images, model)
 
     def _sources(
         self, sources: Sequence[str], model: str, top_k: int | None

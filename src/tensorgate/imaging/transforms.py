@@ -119,14 +119,8 @@ def geometry_of(
     delivered at ``decoded`` (width, height) from an upright ``original`` (width,
     height)."""
     width, height = decoded
-    down_x, down_y = width / original[0], height / original[1]
     if spec.mode in ("dbnet", "height"):
-        if spec.mode == "dbnet":
-            limit = spec.resize if isinstance(spec.resize, int) else 736
-            out_w, out_h = dbnet_size(width, height, limit)
-        else:
-            out_h = spec.resize[0] if isinstance(spec.resize, tuple) else 48
-            out_w = line_size(width, height, out_h)
+        out_w, out_h = _text_size(width, height, spec)
         return ImageGeometry(original[0], original[1], out_w / original[0], out_h / original[1])
     if spec.mode == "letterbox":
         resized_w, resized_h, left, top, crop_left, crop_top = _letterbox_place(width, height, spec)
@@ -143,20 +137,24 @@ def geometry_of(
     return ImageGeometry(
         original[0],
         original[1],
-        down_x * step_x,
-        down_y * step_y,
+        width / original[0] * step_x,
+        height / original[1] * step_y,
         -box_left * step_x,
         -box_top * step_y,
     )
 
 
-def _resized_for_text(image: Image.Image, spec: PreprocessSpec) -> Image.Image:
+def _text_size(width: int, height: int, spec: PreprocessSpec) -> tuple[int, int]:
+    """The (width, height) a ``dbnet`` or ``height`` spec resizes an image to (before a
+    line's padding)."""
     if spec.mode == "dbnet":
-        limit = spec.resize if isinstance(spec.resize, int) else 736
-        size = dbnet_size(image.width, image.height, limit)
-    else:
-        target = spec.resize[0] if isinstance(spec.resize, tuple) else 48
-        size = (line_size(image.width, image.height, target), target)
+        return dbnet_size(width, height, spec.resize if isinstance(spec.resize, int) else 736)
+    target = spec.resize[0] if isinstance(spec.resize, tuple) else 48
+    return line_size(width, height, target), target
+
+
+def _resized_for_text(image: Image.Image, spec: PreprocessSpec) -> Image.Image:
+    size = _text_size(image.width, image.height, spec)
     return image.resize(size, Image.Resampling.BILINEAR)
 
 
