@@ -16,11 +16,13 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
+from PIL import Image
 
 from tensorgate.batching.batcher import Batcher, BatchRecord, Instance, RunSync, thread_runner
 from tensorgate.batching.clock import Clock, LoopClock
@@ -38,12 +40,13 @@ from tensorgate.errors import (
     ConfigError,
     InvalidInputError,
     ModelLoadError,
+    ModelNotAvailableError,
     ModelNotFoundError,
     QueueFullError,
     ShuttingDownError,
     TensorgateError,
 )
-from tensorgate.imaging.geometry import PreparedImage
+from tensorgate.imaging.geometry import ImageGeometry, PreparedImage
 from tensorgate.imaging.gpu import choose_preprocessor
 from tensorgate.imaging.preprocess import ImageTransform
 from tensorgate.imaging.spec import PostprocessSpec
@@ -51,16 +54,25 @@ from tensorgate.logs import event
 from tensorgate.memory import MemoryProbe, ProcessMemory
 from tensorgate.metrics.prometheus import CONTENT_TYPE, Metrics
 from tensorgate.metrics.stats import Duration, ModelStatistics
+from tensorgate.pipelines.crops import chosen
+from tensorgate.pipelines.images import crops_of, open_full
+from tensorgate.pipelines.plan import PipelinePlan, plan_pipeline
 from tensorgate.protocol.datatypes import numpy_dtype
-from tensorgate.registry import LoadedModel, Registry
+from tensorgate.registry import UNLOADED, LoadedModel, Registry
 from tensorgate.repository.manifest import ModelConfig
-from tensorgate.repository.store import BrokenModel, ModelEntry, scan_repository
+from tensorgate.repository.pipelines import CropStep, ModelStep, PipelineConfig
+from tensorgate.repository.store import (
+    BrokenModel,
+    ModelEntry,
+    scan_pipelines,
+    scan_repository,
+)
 from tensorgate.runtimes.backends import BACKENDS
 from tensorgate.runtimes.base import Runtime, RuntimeFactory, RuntimeOptions
 from tensorgate.sources import Sources
 from tensorgate.tasks import Decoder, decoder_named, task_named
 from tensorgate.tasks.ctc import dictionary_from_metadata
-from tensorgate.tasks.results import Classes
+from tensorgate.tasks.results import Classes, Detections, TaskAnswer, TextRegions
 from tensorgate.types import Array, Classification, ModelKey, Tensors, TensorSpec
 from tensorgate.validation import check_inputs, check_outputs
 from tensorgate.views import (
@@ -70,9 +82,11 @@ from tensorgate.views import (
     ModelState,
     ModelStatus,
     ModelView,
+    PipelineView,
     SourceAnswer,
     SourcesResult,
     StatisticsView,
+    StepStatus,
     TaskResult,
 )
 
@@ -85,6 +99,7 @@ __all__ = [
     "ModelState",
     "ModelStatus",
     "ModelView",
+    "PipelineView",
     "SourceAnswer",
     "SourcesResult",
     "StatisticsView",
@@ -94,6 +109,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("tensorgate.engine")
+_T = TypeVar("_T")
 
 
 class EngineState(enum.Enum):
@@ -147,8 +163,11 @@ class Engine:
             probe=probe or ProcessMemory(),
             budget=dict(settings.memory_budget),
             metrics=self.metrics,
-            only=settings.models,
+            only=_models_to_load(settings),
         )
+        self._pipelines: dict[str, PipelinePlan | BrokenModel] = {}
+        self._pipelines_off: set[str] = set()
+        self._crop_slot_table: dict[ModelKey, asyncio.Semaphore] = {}
         self._inflight = 0
         self._idle = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
@@ -164,8 +183,13 @@ class Engine:
 
     @property
     def ready(self) -> bool:
-        """True while running with every model that should serve READY (V2 readiness)."""
-        return self._state is EngineState.RUNNING and self._registry.ready
+        """True while running with every model that should serve READY and no pipeline
+        broken (V2 readiness)."""
+        return (
+            self._state is EngineState.RUNNING
+            and self._registry.ready
+            and not any(isinstance(p, BrokenModel) for p in self._pipelines.values())
+        )
 
     async def start(self) -> None:
         """Scan the repository and load every model (or those named in settings)."""
@@ -181,6 +205,7 @@ class Engine:
         preflight(self.settings)
         self._idle.set()
         await self._registry.start()
+        self._plan_pipelines()
         if self.settings.repository_poll_s:
             self._poller = asyncio.create_task(self._poll_forever(self.settings.repository_poll_s))
         self._state = EngineState.RUNNING
@@ -225,7 +250,7 @@ class Engine:
         while True:
             await asyncio.sleep(every_s)
             try:
-                await self._registry.poll()
+                await self.poll_repository()
             except Exception:  # a broken repository must not stop the poller
                 log.exception("repository poll failed")
 
@@ -405,8 +430,52 @@ class Engine:
 
     # ------------------------------------------------------------------- queries
     def statuses(self) -> list[ModelStatus]:
-        """Every model version the engine knows, sorted by name and version."""
-        return self._registry.statuses()
+        """Every model version and pipeline the engine knows, sorted by name and version."""
+        pipelines = [self._pipeline_status(name) for name in self._pipelines]
+        return sorted(
+            [*self._registry.statuses(), *pipelines], key=lambda s: (s.name, s.version or 0)
+        )
+
+    def is_pipeline(self, name: str) -> bool:
+        """True when ``name`` is a pipeline of the repository (served or not)."""
+        return name in self._pipelines
+
+    def pipeline(self, name: str) -> PipelineView:
+        """A pipeline, its state and each step's.
+
+        Raises:
+            ModelNotFoundError: no pipeline has that name.
+        """
+        plan = self._pipelines.get(name)
+        if plan is None:
+            raise ModelNotFoundError(
+                f"{name!r} is not a pipeline here; pipelines: "
+                f"{', '.join(self._pipelines) or 'none'}"
+            )
+        task = plan.task if isinstance(plan, PipelinePlan) else ""
+        return PipelineView(name, task, self._pipeline_status(name))
+
+    def _pipeline_status(self, name: str) -> ModelStatus:
+        plan = self._pipelines[name]
+        if isinstance(plan, BrokenModel):
+            return ModelStatus(name, None, ModelState.UNAVAILABLE, plan.reason)
+        steps: list[StepStatus] = []
+        problems: list[str] = []
+        for step in plan.config.steps:
+            if isinstance(step, CropStep):
+                steps.append(StepStatus(step.name, "crop", step.input, "", ModelState.READY))
+                continue
+            state = ModelState.READY
+            try:
+                self._registry.model(step.model, step.version)
+            except TensorgateError as exc:
+                state = ModelState.UNAVAILABLE
+                problems.append(f"step {step.name!r}: {exc.message}")
+            steps.append(StepStatus(step.name, "model", step.input, step.model, state))
+        if name in self._pipelines_off:
+            problems.insert(0, UNLOADED)
+        state = ModelState.UNAVAILABLE if problems else ModelState.READY
+        return ModelStatus(name, 1, state, "; ".join(problems), tuple(steps))
 
     def model(self, name: str, version: int | None = None) -> ModelView:
         """The READY model version (the highest READY one when ``version`` is None).
@@ -431,7 +500,12 @@ class Engine:
         self, name: str | None = None, version: int | None = None
     ) -> list[StatisticsView]:
         """Counters of one model's READY versions (or of every model's), copied now."""
-        if name is not None:
+        if name is not None and isinstance(self._pipelines.get(name), PipelinePlan):
+            plan = self._pipelines[name]
+            assert isinstance(plan, PipelinePlan)
+            keys = dict.fromkeys((s.model, s.version) for s in plan.steps)
+            chosen = [self._registry.model(m, v) for m, v in keys]
+        elif name is not None:
             if version is not None:
                 chosen = [self._registry.model(name, version)]
             else:
@@ -449,21 +523,74 @@ class Engine:
     # ------------------------------------------------------------ model control
     async def load_model(self, name: str) -> None:
         """Load or reload ``name`` from the repository (new versions swap in at once).
+        A pipeline is read again, and each model its steps run that is not serving
+        loads.
 
         Raises:
             InvalidInputError, ModelNotFoundError, ModelLoadError, MemoryBudgetError.
         """
         self._check_running()
+        if name in self._pipelines or name in {p.name for p in self._scan_pipelines()}:
+            self._pipelines_off.discard(name)
+            self._plan_pipelines()
+            plan = self._pipelines.get(name)
+            if isinstance(plan, BrokenModel):
+                raise ModelLoadError(plan.reason)
+            assert plan is not None
+            for step in plan.steps:
+                if not self._registry.versions(step.model):
+                    await self._registry.load(step.model)
+            return
         await self._registry.load(name)
 
     async def unload_model(self, name: str) -> None:
-        """Stop serving ``name``; its accepted requests finish first."""
+        """Stop serving ``name``; its accepted requests finish first. A pipeline that
+        runs an unloaded model turns UNAVAILABLE (its reason names the step) until the
+        model loads again; unloading a pipeline leaves its models serving."""
         self._check_running()
+        if name in self._pipelines:
+            self._pipelines_off.add(name)
+            return
         await self._registry.unload(name)
 
     async def poll_repository(self) -> None:
-        """Pick up new, changed and removed models and versions (what the poller does)."""
+        """Pick up new, changed and removed models, versions and pipelines (what the
+        poller does)."""
         await self._registry.poll()
+        self._plan_pipelines()
+
+    def _scan_pipelines(self) -> list[PipelineConfig | BrokenModel]:
+        try:
+            found = scan_pipelines(self.settings.repository)
+        except ConfigError:
+            return []
+        wanted = set(self.settings.models)
+        return [p for p in found if not wanted or p.name in wanted]
+
+    def _plan_pipelines(self) -> None:
+        """Read the repository's pipelines and check each step fits its model."""
+        found = self._scan_pipelines()
+        try:
+            entries = scan_repository(self.settings.repository)
+        except ConfigError:
+            entries = []
+        models = {e.name: e.config if isinstance(e, ModelEntry) else e.reason for e in entries}
+        names = {p.name for p in found}
+        table: dict[str, PipelinePlan | BrokenModel] = {}
+        for config in found:
+            if isinstance(config, BrokenModel):
+                table[config.name] = config
+                continue
+            try:
+                table[config.name] = plan_pipeline(config, models, names)
+            except ConfigError as exc:
+                table[config.name] = BrokenModel(config.name, config.source.parent, exc.message)
+        for name, plan in table.items():
+            if isinstance(plan, BrokenModel) and not isinstance(
+                self._pipelines.get(name), BrokenModel
+            ):
+                log.error("pipeline cannot load", extra={"model": name, "reason": plan.reason})
+        self._pipelines = table
 
     # ----------------------------------------------------------------- inference
     def _check_running(self) -> None:
@@ -473,22 +600,38 @@ class Engine:
             )
 
     @asynccontextmanager
-    async def _request(self, name: str, version: int | None) -> AsyncIterator[LoadedModel]:
+    async def _accepted(self) -> AsyncIterator[None]:
         """One accepted request: counted until answered, so a drain can wait for it."""
         self._check_running()
         self._inflight += 1
         self._idle.clear()
-        model: LoadedModel | None = None
         try:
-            model = await self._registry.acquire(name, version)
-            model.inflight += 1
-            yield model
+            yield
         finally:
-            if model is not None:
-                model.inflight -= 1
             self._inflight -= 1
             if self._inflight == 0:
                 self._idle.set()
+
+    @asynccontextmanager
+    async def _request(self, name: str, version: int | None) -> AsyncIterator[LoadedModel]:
+        """One accepted request to one model version, held from lookup to answer."""
+        async with self._accepted():
+            if name in self._pipelines:
+                raise InvalidInputError(
+                    f"{name!r} is a pipeline; it takes encoded images on "
+                    f"{self._pipeline_route(name)}, not tensors"
+                )
+            model = await self._registry.acquire(name, version)
+            model.inflight += 1
+            try:
+                yield model
+            finally:
+                model.inflight -= 1
+
+    def _pipeline_route(self, name: str) -> str:
+        plan = self._pipelines[name]
+        task = plan.task if isinstance(plan, PipelinePlan) else "detect"
+        return f"/v2/models/{name}/{task_named(task).route}"
 
     async def infer(
         self,
@@ -665,7 +808,12 @@ class Engine:
             top: classifiers: how many classes (default: the model's ``top_k``).
             version: a version number, or None for the highest READY one.
             timeout_s: each image's deadline, capped by settings.request_timeout_s.
+
+        A pipeline's name runs the pipeline: its first model's answers, with each
+        detection's crop answered by the steps that read it (``parts``).
         """
+        if name in self._pipelines:
+            return await self._run_pipeline(name, images, task, timeout_s)
         async with self._request(name, version) as model:
             preprocess, post, decoder = self._image_model(model, task, top)
             return await self._run_images(
@@ -702,23 +850,190 @@ class Engine:
             names = results[0].outputs if results else {}
             stacked = {k: np.concatenate([r.outputs[k] for r in results]) for k in names}
             return TaskResult(key, model.config.task, [], stacked)
+        answers = await self._answers(
+            model, results, [p.geometry for p in prepared], post, decoder, top
+        )
+        return TaskResult(key, model.config.task, answers)
+
+    async def _answers(
+        self,
+        model: LoadedModel,
+        results: Sequence[InferResult],
+        geometries: Sequence[ImageGeometry],
+        post: PostprocessSpec,
+        decoder: Decoder,
+        top: int | None,
+    ) -> list[TaskAnswer]:
+        """Each image's answer, decoded from its output row."""
         output = post.output or model.config.outputs[0].name
-        rows = [(r.outputs[output][0], p.geometry) for r, p in zip(results, prepared, strict=True)]
-        if decoder.heavy:  # NMS and contours: off the event loop, beside the decoding
-            loop = asyncio.get_running_loop()
-            answers = list(
-                await asyncio.gather(
+        rows = [(r.outputs[output][0], g) for r, g in zip(results, geometries, strict=True)]
+        if not decoder.heavy:
+            return [decoder.decode(row, geometry, post, top) for row, geometry in rows]
+        # NMS and contours: off the event loop, beside the decoding
+        return list(
+            await asyncio.gather(
+                *(self._pooled(decoder.decode, row, geometry, post, top) for row, geometry in rows)
+            )
+        )
+
+    # ------------------------------------------------------------------ pipelines
+    async def _run_pipeline(
+        self, name: str, images: Sequence[bytes], task: str | None, timeout_s: float | None
+    ) -> TaskResult:
+        """Run a pipeline on encoded images: each image is detected on its own request
+        to the first model; its crops go, one request each, to the batchers of the
+        models that read them, where they share batches with other requests' crops."""
+        plan = self._pipelines[name]
+        if isinstance(plan, BrokenModel):
+            raise ModelNotAvailableError(f"pipeline {name!r} cannot load: {plan.reason}")
+        if name in self._pipelines_off:
+            raise ModelNotAvailableError(f"pipeline {name!r} is {UNLOADED}")
+        if task is not None and task != plan.task:
+            raise InvalidInputError(
+                f"pipeline {name!r} answers {plan.task}, not {task}; send its images to "
+                f"{self._pipeline_route(name)}"
+            )
+        started = self._clock.now()
+        outcome = "success"
+        try:
+            async with self._accepted(), AsyncExitStack() as stack:
+                models = [
+                    await stack.enter_async_context(self._step_model(plan, step))
+                    for step in plan.steps
+                ]
+                root = models[0]
+                preprocess, _, _ = self._image_model(root, None, None)
+                self._admit(root, len(images))
+                limits = self.settings.image_limits
+                try:
+                    opened = await asyncio.gather(
+                        *(self._pooled(open_full, d, limits, preprocess.spec) for d in images)
+                    )
+                finally:
+                    root.decoding -= len(images)
+                answers = await asyncio.gather(
                     *(
-                        loop.run_in_executor(
-                            self._decode_pool, decoder.decode, row, geometry, post, top
-                        )
-                        for row, geometry in rows
+                        self._pipeline_image(plan, models, image, prepared, timeout_s)
+                        for image, prepared in opened
                     )
                 )
+            return TaskResult(ModelKey(name, 1), plan.task, list(answers))
+        except TensorgateError as exc:
+            outcome = type(exc).__name__
+            raise
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        finally:
+            self.metrics.requests.labels(name, outcome).inc()
+            self.metrics.request_duration.labels(name).observe(self._clock.now() - started)
+
+    @asynccontextmanager
+    async def _step_model(self, plan: PipelinePlan, step: ModelStep) -> AsyncIterator[LoadedModel]:
+        """The model a step runs, held for the request; a model that is not serving
+        names the pipeline and the step."""
+        try:
+            model = await self._registry.acquire(step.model, step.version)
+        except (ModelNotFoundError, ModelNotAvailableError) as exc:
+            raise ModelNotAvailableError(
+                f"pipeline {plan.name!r} step {step.name!r}: {exc.message}"
+            ) from None
+        model.inflight += 1
+        try:
+            yield model
+        finally:
+            model.inflight -= 1
+
+    async def _pooled(self, fn: Callable[..., _T], *args: object) -> _T:
+        if self._decode_pool is None:
+            raise RuntimeError("the engine has not started; use `async with Engine(...)`")
+        return await asyncio.get_running_loop().run_in_executor(self._decode_pool, fn, *args)
+
+    def _crop_slots(self, model: LoadedModel) -> asyncio.Semaphore:
+        """Bounds the crops one model has queued from pipelines to half its queue: a
+        crop waits for a slot (the image was admitted already) rather than being
+        refused, and direct requests keep the other half."""
+        slots = self._crop_slot_table.get(model.key)
+        if slots is None:
+            slots = asyncio.Semaphore(max(1, model.batcher.policy.max_queue_rows // 2))
+            self._crop_slot_table[model.key] = slots
+        return slots
+
+    async def _pipeline_image(
+        self,
+        plan: PipelinePlan,
+        models: Sequence[LoadedModel],
+        image: Image.Image,
+        prepared: PreparedImage,
+        timeout_s: float | None,
+    ) -> TaskAnswer:
+        """One image through the pipeline: detect, crop, run each branch, merge."""
+        root, branches = models[0], models[1:]
+        _, post, decoder = self._image_model(root, None, None)
+        input_name = self._input_name(root)
+        result = await self._submit(
+            root, plan.root.version, {input_name: prepared.tensor[np.newaxis]}, timeout_s
+        )
+        (answer,) = await self._answers(root, [result], [prepared.geometry], post, decoder, None)
+        if not isinstance(answer, Detections | TextRegions):
+            raise TypeError(f"a {plan.task} model answered {type(answer).__name__}")
+        picked = chosen(answer.items, plan.crop)
+        specs = [self._image_model(m, None, None)[0].spec for m in branches]
+        tensors = await self._pooled(
+            crops_of, image, [answer.items[i] for i in picked], plan.crop, specs
+        )
+        per_branch = await asyncio.gather(
+            *(
+                self._branch(step, model, [row[k] for row in tensors], timeout_s)
+                for k, (step, model) in enumerate(zip(plan.branches, branches, strict=True))
             )
-        else:
-            answers = [decoder.decode(row, geometry, post, top) for row, geometry in rows]
-        return TaskResult(key, model.config.task, answers)
+        )
+        parts: dict[int, dict[str, TaskAnswer]] = {i: {} for i in picked}
+        for step, found in zip(plan.branches, per_branch, strict=True):
+            for i, part in zip(picked, found, strict=True):
+                if part is not None:
+                    parts[i][step.name] = part
+        if isinstance(answer, Detections):
+            boxes = tuple(
+                replace(item, parts=parts[i]) if parts.get(i) else item
+                for i, item in enumerate(answer.items)
+            )
+            return replace(answer, items=boxes)
+        regions = tuple(
+            replace(item, parts=parts[i]) if parts.get(i) else item
+            for i, item in enumerate(answer.items)
+        )
+        return replace(answer, items=regions)
+
+    async def _branch(
+        self,
+        step: ModelStep,
+        model: LoadedModel,
+        crops: Sequence[PreparedImage | None],
+        timeout_s: float | None,
+    ) -> list[TaskAnswer | None]:
+        """Each crop through one step's model (None where the crop was too small)."""
+        _, post, decoder = self._image_model(model, None, None)
+        input_name = self._input_name(model)
+        slots = self._crop_slots(model)
+
+        async def one(crop: PreparedImage) -> InferResult:
+            async with slots:
+                return await self._submit(
+                    model, step.version, {input_name: crop.tensor[np.newaxis]}, timeout_s
+                )
+
+        todo = [c for c in crops if c is not None]
+        results = await asyncio.gather(*(one(c) for c in todo))
+        found = iter(
+            await self._answers(model, results, [c.geometry for c in todo], post, decoder, None)
+        )
+        return [None if c is None else next(found) for c in crops]
+
+    @staticmethod
+    def _input_name(model: LoadedModel) -> str:
+        spec = model.preprocess.spec if model.preprocess is not None else None
+        return (spec.input if spec else None) or model.config.inputs[0].name
 
     async def classify_sources(
         self,
@@ -823,20 +1138,39 @@ def _view(model: LoadedModel) -> ModelView:
 
 
 def preflight(settings: EngineSettings) -> list[ModelEntry | BrokenModel]:
-    """Scan the repository and check the models asked for exist, before any loading.
+    """Scan the repository and check the models (and pipelines) asked for exist, before
+    any loading.
 
     Raises:
         ConfigError: the repository is missing.
         ModelNotFoundError: ``settings.models`` names a model the repository lacks.
     """
     entries = scan_repository(settings.repository)
-    unknown = set(settings.models) - {e.name for e in entries}
+    names = [e.name for e in entries] + [p.name for p in scan_pipelines(settings.repository)]
+    unknown = set(settings.models) - set(names)
     if unknown:
         raise ModelNotFoundError(
             f"model {sorted(unknown)[0]!r} is not in the repository {settings.repository}; "
-            f"it has {', '.join(e.name for e in entries) or 'none'}"
+            f"it has {', '.join(sorted(names)) or 'none'}"
         )
     return entries
+
+
+def _models_to_load(settings: EngineSettings) -> tuple[str, ...]:
+    """``settings.models`` with each pipeline named replaced by the models its steps
+    run (empty: every model)."""
+    if not settings.models:
+        return ()
+    try:
+        pipelines = {
+            p.name: p for p in scan_pipelines(settings.repository) if isinstance(p, PipelineConfig)
+        }
+    except ConfigError:
+        return settings.models  # preflight reports the missing repository
+    names: list[str] = []
+    for name in settings.models:
+        names.extend(pipelines[name].models if name in pipelines else (name,))
+    return tuple(dict.fromkeys(names))
 
 
 def broken_models(settings: EngineSettings) -> dict[str, str]:

@@ -26,9 +26,11 @@ __all__ = [
     "ModelState",
     "ModelStatus",
     "ModelView",
+    "PipelineView",
     "SourceAnswer",
     "SourcesResult",
     "StatisticsView",
+    "StepStatus",
     "TaskResult",
 ]
 
@@ -43,20 +45,60 @@ class ModelState(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class StepStatus:
+    """One step of a pipeline and the state of the model it runs.
+
+    Attributes:
+        name: the step's name.
+        kind: ``model`` or ``crop``.
+        input: the step it reads (``image``: the request's image).
+        model: the model it runs ("" for a crop step).
+        state: that model's state (READY for a crop step).
+    """
+
+    name: str
+    kind: str
+    input: str
+    model: str
+    state: ModelState
+
+
+@dataclass(frozen=True, slots=True)
 class ModelStatus:
     """A model version's state, as the repository index reports it.
 
     Attributes:
         name: model name.
         version: version number, or None for a model that failed before any version.
-        state: its lifecycle state.
+        state: its lifecycle state (a pipeline: READY when every step's model is).
         reason: why it is UNAVAILABLE ("" otherwise).
+        steps: a pipeline's steps with their models' states (empty for a model).
     """
 
     name: str
     version: int | None
     state: ModelState
     reason: str = ""
+    steps: tuple[StepStatus, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineView:
+    """A pipeline as the doors may see it.
+
+    Attributes:
+        name: its name (its repository directory).
+        task: the task it answers (its first model's), on that task's image route.
+        status: its state and each step's.
+    """
+
+    name: str
+    task: str
+    status: ModelStatus
+
+    @property
+    def ready(self) -> bool:
+        return self.status.state is ModelState.READY
 
 
 @dataclass(frozen=True, slots=True)

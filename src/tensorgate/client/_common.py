@@ -182,12 +182,15 @@ class ModelIndexEntry:
         version: version number, or None for a model that failed before any version.
         state: READY, LOADING, UNLOADING or UNAVAILABLE.
         reason: why it is not READY ("" otherwise).
+        steps: a pipeline's steps as ``(step, model, state)`` ("" model for a crop step);
+            empty for a model.
     """
 
     name: str
     version: int | None
     state: str
     reason: str = ""
+    steps: tuple[tuple[str, str, str], ...] = ()
 
 
 def index_from(doc: Any) -> list[ModelIndexEntry]:
@@ -198,6 +201,10 @@ def index_from(doc: Any) -> list[ModelIndexEntry]:
             int(item["version"]) if str(item.get("version", "")).isdigit() else None,
             str(item.get("state", "")),
             str(item.get("reason", "")),
+            tuple(
+                (str(s["name"]), str(s.get("model", "")), str(s.get("state", "")))
+                for s in item.get("steps", ())
+            ),
         )
         for item in doc
     ]

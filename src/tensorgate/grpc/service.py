@@ -76,6 +76,8 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[mi
 
     async def ModelReady(self, request: Any, context: Context) -> Any:
         async def work() -> Any:
+            if self._engine.is_pipeline(request.name):  # ready when every step's model is
+                return pb.ModelReadyResponse(ready=self._engine.pipeline(request.name).ready)
             try:
                 self._engine.model(request.name, parse_version(request.version))
             except (ModelNotFoundError, ModelNotAvailableError, UnavailableError):
@@ -95,6 +97,11 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[mi
 
     async def ModelMetadata(self, request: Any, context: Context) -> Any:
         async def work() -> Any:
+            if self._engine.is_pipeline(request.name):
+                doc = describe.pipeline_metadata(self._engine.pipeline(request.name))
+                return json_format.ParseDict(
+                    doc, pb.ModelMetadataResponse(), ignore_unknown_fields=True
+                )
             model = self._engine.model(request.name, parse_version(request.version))
             doc = describe.model_metadata(model, self._engine.versions(model.name))
             return json_format.ParseDict(doc, pb.ModelMetadataResponse())

@@ -7,6 +7,11 @@ read. Each task has one shape, whichever door renders it::
     embed     {"dimension": D, "embedding": [D floats]}
     text-detect     {"width", "height", "regions": [{"polygon": [[x, y] × 4], "score"}, ...]}
     text-recognize  {"text", "score"}
+
+A pipeline answers its first model's shape; each detection or region it cropped also
+holds, under each step's name, that step's answer for the crop::
+
+    {"polygon": [...], "score": 0.93, "text": {"text": "Invoice 4471", "score": 0.99}}
 """
 
 from __future__ import annotations
@@ -29,7 +34,42 @@ from tensorgate.tasks.results import (
 )
 from tensorgate.types import Classification
 
-__all__ = ["answer_from_json", "answer_json"]
+__all__ = ["answer_from_json", "answer_json", "task_of_json"]
+
+#: The key that tells each task's answer from the others.
+_SIGNATURE = {
+    "predictions": "classify",
+    "detections": "detect",
+    "embedding": "embed",
+    "regions": "text-detect",
+    "text": "text-recognize",
+}
+#: A detection's and a region's own keys (any other object in them is a step's part).
+_OWN = frozenset({"box", "score", "index", "label", "polygon"})
+
+
+def _parts(parts: Mapping[str, TaskAnswer]) -> dict[str, Any]:
+    return {name: answer_json(part) for name, part in parts.items()}
+
+
+def _parts_from(doc: Mapping[str, Any]) -> dict[str, TaskAnswer]:
+    return {
+        key: answer_from_json(task_of_json(value), value)
+        for key, value in doc.items()
+        if key not in _OWN and isinstance(value, dict)
+    }
+
+
+def task_of_json(doc: Mapping[str, Any]) -> str:
+    """The task whose answer ``doc`` is, told by its keys.
+
+    Raises:
+        ProtocolError: no task answers that shape.
+    """
+    for key, task in _SIGNATURE.items():
+        if key in doc:
+            return task
+    raise ProtocolError(f"an answer has none of the keys {', '.join(_SIGNATURE)}: {doc!r:.80}")
 
 
 def answer_json(answer: TaskAnswer) -> dict[str, Any]:
@@ -53,6 +93,7 @@ def answer_json(answer: TaskAnswer) -> dict[str, Any]:
                     "score": round(d.score, 6),
                     "index": d.index,
                     "label": d.label,
+                    **_parts(d.parts),
                 }
                 for d in answer.items
             ],
@@ -62,7 +103,11 @@ def answer_json(answer: TaskAnswer) -> dict[str, Any]:
             "width": answer.width,
             "height": answer.height,
             "regions": [
-                {"polygon": [[x, y] for x, y in r.polygon], "score": round(r.score, 6)}
+                {
+                    "polygon": [[x, y] for x, y in r.polygon],
+                    "score": round(r.score, 6),
+                    **_parts(r.parts),
+                }
                 for r in answer.items
             ],
         }
@@ -103,6 +148,7 @@ def answer_from_json(task: str, doc: Mapping[str, Any]) -> TaskAnswer:
                         float(d["score"]),
                         int(d["index"]),
                         str(d["label"]),
+                        _parts_from(d),
                     )
                     for d in doc["detections"]
                 ),
@@ -115,7 +161,9 @@ def answer_from_json(task: str, doc: Mapping[str, Any]) -> TaskAnswer:
                 int(doc["height"]),
                 tuple(
                     TextRegion(
-                        tuple((float(x), float(y)) for x, y in r["polygon"]), float(r["score"])
+                        tuple((float(x), float(y)) for x, y in r["polygon"]),
+                        float(r["score"]),
+                        _parts_from(r),
                     )
                     for r in doc["regions"]
                 ),

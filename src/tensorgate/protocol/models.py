@@ -9,13 +9,15 @@ from typing import Any
 
 from tensorgate.errors import InvalidInputError
 from tensorgate.metrics.stats import Duration, ModelStatistics
+from tensorgate.tasks import task_named
 from tensorgate.types import TensorSpec
-from tensorgate.views import ModelStatus, ModelView, StatisticsView
+from tensorgate.views import ModelStatus, ModelView, PipelineView, StatisticsView, StepStatus
 
 __all__ = [
     "EXTENSIONS",
     "model_config_json",
     "model_metadata",
+    "pipeline_metadata",
     "refuse_load_parameters",
     "repository_index",
     "statistics_v2",
@@ -114,18 +116,48 @@ def model_metadata(model: ModelView, versions: Sequence[int]) -> dict[str, Any]:
     }
 
 
-def repository_index(statuses: Iterable[ModelStatus], ready_only: bool) -> list[dict[str, str]]:
-    """The repository index: every model version with its state and reason."""
-    return [
-        {
+def repository_index(statuses: Iterable[ModelStatus], ready_only: bool) -> list[dict[str, Any]]:
+    """The repository index: every model version with its state and reason (and, for a
+    pipeline, its steps with their models' states)."""
+    index: list[dict[str, Any]] = []
+    for s in statuses:
+        if ready_only and s.state.value != "READY":
+            continue
+        entry: dict[str, Any] = {
             "name": s.name,
             "version": "" if s.version is None else str(s.version),
             "state": s.state.value,
             "reason": s.reason,
         }
-        for s in statuses
-        if not ready_only or s.state.value == "READY"
-    ]
+        if s.steps:
+            entry["steps"] = [_step_json(step) for step in s.steps]
+        index.append(entry)
+    return index
+
+
+def _step_json(step: StepStatus) -> dict[str, str]:
+    return {
+        "name": step.name,
+        "kind": step.kind,
+        "input": step.input,
+        "model": step.model,
+        "state": step.state.value,
+    }
+
+
+def pipeline_metadata(view: PipelineView) -> dict[str, Any]:
+    """V2 model metadata of a pipeline: it takes encoded images (on its task's image
+    route) and lists its steps."""
+    return {
+        "name": view.name,
+        "versions": ["1"],
+        "platform": "pipeline",
+        "inputs": [{"name": "image", "datatype": "BYTES", "shape": [-1]}],
+        "outputs": [],
+        "task": view.task,
+        "route": f"/v2/models/{view.name}/{task_named(view.task).route}",
+        "steps": [_step_json(step) for step in view.status.steps],
+    }
 
 
 def refuse_load_parameters(names: Iterable[str]) -> None:

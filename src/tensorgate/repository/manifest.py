@@ -34,6 +34,7 @@ __all__ = [
     "BACKENDS",
     "NAME_PATTERN",
     "BatchingConfig",
+    "ConfigReader",
     "InstanceConfig",
     "ModelConfig",
     "VersionPolicy",
@@ -126,7 +127,7 @@ def check_model_name(name: str, where: str = "model name") -> str:
     return name
 
 
-class _Reader:
+class ConfigReader:
     """Typed access to one YAML mapping with errors that name the file and field."""
 
     def __init__(self, data: Mapping[str, Any], source: str, prefix: str = "") -> None:
@@ -148,13 +149,13 @@ class _Reader:
     def raw(self, key: str, default: Any = None) -> Any:
         return self._data.get(key, default)
 
-    def section(self, key: str) -> _Reader:
+    def section(self, key: str) -> ConfigReader:
         value = self._data.get(key, {})
         if value is None:
             value = {}
         if not isinstance(value, dict):
             raise self.fail(key, f"must be a mapping, got {value!r:.60}")
-        return _Reader(value, self._source, f"{self._prefix}{key}.")
+        return ConfigReader(value, self._source, f"{self._prefix}{key}.")
 
     def get_str(self, key: str, default: str | None = None, choices: tuple[str, ...] = ()) -> str:
         value = self._data.get(key, default)
@@ -213,7 +214,7 @@ class _Reader:
         return (float(value[0]), float(value[1]), float(value[2]))
 
 
-def _tensor_specs(reader: _Reader, key: str) -> tuple[TensorSpec, ...]:
+def _tensor_specs(reader: ConfigReader, key: str) -> tuple[TensorSpec, ...]:
     raw = reader.raw(key, [])
     if not isinstance(raw, list):
         raise reader.fail(key, f"must be a list of {{name, datatype, dims}}, got {raw!r:.60}")
@@ -221,7 +222,7 @@ def _tensor_specs(reader: _Reader, key: str) -> tuple[TensorSpec, ...]:
     for index, item in enumerate(raw):
         if not isinstance(item, dict):
             raise reader.fail(f"{key}[{index}]", "must be a mapping with name, datatype, dims")
-        sub = _Reader(item, reader._source, f"{reader._prefix}{key}[{index}].")
+        sub = ConfigReader(item, reader._source, f"{reader._prefix}{key}[{index}].")
         sub.unknown(("name", "datatype", "dims"))
         dims = sub.raw("dims")
         if not isinstance(dims, list) or not all(
@@ -234,7 +235,7 @@ def _tensor_specs(reader: _Reader, key: str) -> tuple[TensorSpec, ...]:
     return tuple(specs)
 
 
-def _size_pair(reader: _Reader, key: str) -> tuple[int, int] | None:
+def _size_pair(reader: ConfigReader, key: str) -> tuple[int, int] | None:
     value = reader.raw(key)
     if value is None:
         return None
@@ -249,7 +250,7 @@ def _size_pair(reader: _Reader, key: str) -> tuple[int, int] | None:
     raise reader.fail(key, f"must be a size > 0 or [height, width], got {value!r:.60}")
 
 
-def _preprocess(reader: _Reader) -> PreprocessSpec:
+def _preprocess(reader: ConfigReader) -> PreprocessSpec:
     reader.unknown(
         (
             "input",
@@ -301,14 +302,14 @@ def _preprocess(reader: _Reader) -> PreprocessSpec:
     )
 
 
-def _unit(reader: _Reader, key: str, default: float) -> float:
+def _unit(reader: ConfigReader, key: str, default: float) -> float:
     value = reader.get_float(key, default)
     if value > 1.0:
         raise reader.fail(key, f"is {value}; must be 0–1")
     return value
 
 
-def _postprocess(reader: _Reader, model_dir: Path, task: Task) -> PostprocessSpec:
+def _postprocess(reader: ConfigReader, model_dir: Path, task: Task) -> PostprocessSpec:
     decoder = reader.get_str("decoder", task.decoders[0], task.decoders)
     reader.unknown(("decoder", "output", "labels", *DECODERS[decoder].fields))
     labels: tuple[str, ...] = ()
@@ -349,7 +350,7 @@ def _postprocess(reader: _Reader, model_dir: Path, task: Task) -> PostprocessSpe
     )
 
 
-def _version_policy(reader: _Reader) -> VersionPolicy:
+def _version_policy(reader: ConfigReader) -> VersionPolicy:
     reader.unknown(("latest", "all", "specific"))
     if reader.has("all"):
         return VersionPolicy(kind="all")
@@ -361,7 +362,7 @@ def _version_policy(reader: _Reader) -> VersionPolicy:
     return VersionPolicy(kind="latest", latest=reader.get_int("latest", 1, minimum=1))
 
 
-def _instances(reader: _Reader) -> InstanceConfig:
+def _instances(reader: ConfigReader) -> InstanceConfig:
     reader.unknown(("count", "device", "threads"))
     count: int | None = None
     if reader.raw("count", "auto") != "auto":
@@ -378,7 +379,7 @@ def parse_config(data: Any, source: str, model_dir: Path) -> ModelConfig:
     """Validate a config mapping loaded from ``source`` (used in error messages)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: must hold a mapping of fields, got {type(data).__name__}")
-    reader = _Reader(data, source)
+    reader = ConfigReader(data, source)
     reader.unknown(
         (
             "name",

@@ -16,8 +16,16 @@ from pathlib import Path
 
 from tensorgate.errors import ConfigError
 from tensorgate.repository.manifest import ModelConfig, check_model_name, load_config
+from tensorgate.repository.pipelines import PipelineConfig, is_pipeline, load_pipeline
 
-__all__ = ["BrokenModel", "ModelEntry", "resolve_inside", "scan_model", "scan_repository"]
+__all__ = [
+    "BrokenModel",
+    "ModelEntry",
+    "resolve_inside",
+    "scan_model",
+    "scan_pipelines",
+    "scan_repository",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,20 +97,42 @@ def scan_model(root: Path, directory: Path) -> ModelEntry:
     return ModelEntry(name, directory, config, {v: on_disk[v] for v in chosen})
 
 
-def scan_repository(root: Path) -> list[ModelEntry | BrokenModel]:
-    """Every model directory under ``root``, sorted by name.
-
-    Raises:
-        ConfigError: ``root`` itself is missing or not a directory.
-    """
+def _directories(root: Path) -> list[Path]:
     if not root.is_dir():
         raise ConfigError(
             f"model repository {str(root)!r} is not a directory; create it or run "
             "'tensorgate zoo pull efficientnet-lite0' to fill the default one"
         )
+    return [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+
+
+def scan_pipelines(root: Path) -> list[PipelineConfig | BrokenModel]:
+    """Every pipeline directory under ``root`` (a config.yaml with a ``pipeline`` list),
+    sorted by name; whether its steps fit their models is checked when it loads.
+
+    Raises:
+        ConfigError: ``root`` itself is missing or not a directory.
+    """
+    found: list[PipelineConfig | BrokenModel] = []
+    for directory in _directories(root):
+        if directory.is_symlink() or not is_pipeline(directory):
+            continue
+        try:
+            found.append(load_pipeline(directory))
+        except ConfigError as exc:
+            found.append(BrokenModel(directory.name, directory, exc.message))
+    return found
+
+
+def scan_repository(root: Path) -> list[ModelEntry | BrokenModel]:
+    """Every model directory under ``root``, sorted by name (pipelines aside).
+
+    Raises:
+        ConfigError: ``root`` itself is missing or not a directory.
+    """
     found: list[ModelEntry | BrokenModel] = []
-    for directory in sorted(root.iterdir()):
-        if not directory.is_dir() or directory.name.startswith("."):
+    for directory in _directories(root):
+        if not directory.is_symlink() and is_pipeline(directory):
             continue
         try:
             found.append(scan_model(root, directory))

@@ -42,13 +42,19 @@ def v2_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
         )
 
     async def model_metadata(request: Request) -> Response:
-        model = engine.model(request.path_params["name"], path_version(request))
+        name = request.path_params["name"]
+        if engine.is_pipeline(name):
+            return json_response(describe.pipeline_metadata(engine.pipeline(name)))
+        model = engine.model(name, path_version(request))
         return json_response(describe.model_metadata(model, engine.versions(model.name)))
 
     async def model_ready(request: Request) -> Response:
         version = path_version(request)
+        name = request.path_params["name"]
+        if engine.is_pipeline(name):  # ready when every step's model is
+            return Response(status_code=200 if engine.pipeline(name).ready else 503)
         try:
-            engine.model(request.path_params["name"], version)
+            engine.model(name, version)
         except ModelNotFoundError:
             return Response(status_code=404)
         except (UnavailableError, ModelNotAvailableError):
@@ -56,7 +62,10 @@ def v2_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
         return Response(status_code=200)
 
     async def model_config(request: Request) -> Response:
-        model = engine.model(request.path_params["name"], path_version(request))
+        name = request.path_params["name"]
+        if engine.is_pipeline(name):
+            return json_response(describe.pipeline_metadata(engine.pipeline(name)))
+        model = engine.model(name, path_version(request))
         return json_response(describe.model_config_json(model))
 
     async def model_stats(request: Request) -> Response:

@@ -7,7 +7,8 @@ upright image's size, so a client can draw without decoding the image itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 from tensorgate.types import Array, Classification
@@ -43,12 +44,15 @@ class Detection:
         score: the class's confidence, 0–1.
         index: the class index in the model's output.
         label: its name from the labels file (the index as text if there is none).
+        parts: a pipeline's answers for this detection's crop, by step name (empty
+            outside pipelines, and for a detection the pipeline did not crop).
     """
 
     box: tuple[float, float, float, float]
     score: float
     index: int
     label: str
+    parts: Mapping[str, TaskAnswer] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +94,13 @@ class TextRegion:
         polygon: four ``(x, y)`` corners in original-image pixels, clockwise from the
             top-left (a rotated rectangle: text may be slanted).
         score: mean text probability inside the region, 0–1.
+        parts: a pipeline's answers for this region's crop, by step name (a line's
+            ``TextLine``); empty outside pipelines.
     """
 
     polygon: tuple[tuple[float, float], ...]
     score: float
+    parts: Mapping[str, TaskAnswer] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,2 @@
+"""Pipelines: models composed by a config.yaml (detect → crop → classify / embed / read),
+served on the same routes as a model."""
