@@ -62,7 +62,12 @@ def _answers(
 
 def detect(
     images: Annotated[list[str], typer.Argument(help="Image files.")],
-    model: Annotated[str, typer.Option("--model", "-m", help="A detect or text-detect model.")],
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model", "-m", help="A detect or text-detect model, or a pipeline (pp-ocrv6)."
+        ),
+    ],
     text: Annotated[
         bool, typer.Option("--text", help="A text-detect model: four-point text regions.")
     ] = False,
@@ -106,15 +111,29 @@ def detect(
             elif not answer.items:
                 rows.append((str(path), "(nothing found)", "-"))
             for d in [] if isinstance(answer, TensorgateError) else answer.items:
+                parts = "".join(f"  {k}: {_summary(v)}" for k, v in d.parts.items())
                 if text:
                     corners = " ".join(f"{x:.0f},{y:.0f}" for x, y in d.polygon)
-                    rows.append((str(path), "text", f"{d.score:.4f} [{corners}]"))
+                    rows.append((str(path), "text", f"{d.score:.4f} [{corners}]{parts}"))
                     continue
                 box = ", ".join(f"{v:.0f}" for v in d.box)
-                rows.append((str(path), d.label, f"{d.score:.4f} [{box}]"))
+                rows.append((str(path), d.label, f"{d.score:.4f} [{box}]{parts}"))
         print_table(rows)
     if any(isinstance(a, TensorgateError) for a in answers):
         raise typer.Exit(1)
+
+
+def _summary(part: Any) -> str:
+    """A pipeline step's answer for one crop, in a table cell."""
+    from tensorgate.tasks.results import Classes, Embedding, TextLine
+
+    if isinstance(part, TextLine):
+        return f"{part.text!r} ({part.score:.4f})"
+    if isinstance(part, Classes) and part.classes:
+        return f"{part.classes[0].label} ({part.classes[0].score:.4f})"
+    if isinstance(part, Embedding):
+        return f"{part.dimension} floats"
+    return type(part).__name__
 
 
 def _draw(paths: list[Path], answers: list[Any], target: Path) -> None:
