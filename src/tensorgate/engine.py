@@ -105,6 +105,7 @@ __all__ = [
     "StatisticsView",
     "TaskResult",
     "broken_models",
+    "pipeline_task",
     "preflight",
 ]
 
@@ -1154,6 +1155,23 @@ def preflight(settings: EngineSettings) -> list[ModelEntry | BrokenModel]:
             f"it has {', '.join(sorted(names)) or 'none'}"
         )
     return entries
+
+
+def pipeline_task(settings: EngineSettings, name: str) -> str | None:
+    """The task pipeline ``name`` answers (None: no pipeline has that name).
+
+    Raises:
+        ConfigError: the pipeline is malformed, or its steps do not fit their models.
+    """
+    found = {p.name: p for p in scan_pipelines(settings.repository)}
+    config = found.get(name)
+    if config is None:
+        return None
+    if isinstance(config, BrokenModel):
+        raise ConfigError(config.reason)
+    entries = scan_repository(settings.repository)
+    models = {e.name: e.config if isinstance(e, ModelEntry) else e.reason for e in entries}
+    return plan_pipeline(config, models, set(found)).task
 
 
 def _models_to_load(settings: EngineSettings) -> tuple[str, ...]:

@@ -47,12 +47,14 @@ def test_detections_are_a_typed_list_of_structs(
                 ("score", pa.float32()),
                 ("index", pa.int64()),
                 ("label", pa.string()),
+                ("parts", pa.string()),
             ]
         )
     )
     rows = {Path(r["input"]).stem: r for r in table.to_pylist()}
     assert [d["label"] for d in rows["astronaut"]["detections"]] == ["FACE_FEMALE"]
     assert (rows["astronaut"]["width"], rows["astronaut"]["height"]) == (512, 512)
+    assert rows["astronaut"]["detections"][0]["parts"] is None  # not a pipeline
     assert rows["chelsea"]["detections"] == []  # nothing found: an empty list
     assert rows["zz-broken"]["detections"] is None
     assert rows["zz-broken"]["error"].startswith("ImageError: ")
@@ -166,3 +168,24 @@ def test_text_jobs_write_regions_and_strings(
     table = pq.read_table(tmp_path / "text.parquet")
     assert table.schema.field("text").type == pa.string()
     assert sorted(table.column("text").to_pylist()) == sorted(reference["lines"]["texts"])
+
+
+def test_a_pipeline_job_writes_each_regions_text(
+    ocr: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    folder, _ = ocr
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    for name in ("lines", "sign"):
+        shutil.copy(folder / f"{name}.png", pages / f"{name}.png")
+    engine_settings = EngineSettings(repository=folder / "repository", instances=1)
+    out = tmp_path / "read.parquet"
+    summary = run("pp-ocrv6", str(pages), out, settings=engine_settings, progress=None)
+    assert (summary.total, summary.scored, summary.failed) == (2, 2, 0)
+    rows = {Path(r["input"]).stem: r for r in pq.read_table(out).to_pylist()}
+    texts = [json.loads(r["parts"])["text"]["text"] for r in rows["sign"]["regions"]]
+    assert texts == ["FRESH COFFEE", "Open daily 7:30 - 18:00"]
+    run("pp-ocrv6", str(pages), tmp_path / "read.jsonl", settings=engine_settings, progress=None)
+    lines = [json.loads(line) for line in (tmp_path / "read.jsonl").read_text().splitlines()]
+    nested = {Path(r["input"]).stem: r for r in lines}
+    assert nested["lines"]["regions"][0]["text"]["text"] == "Serving vision models"

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TextIO
 
 from tensorgate.config import EngineSettings
-from tensorgate.engine import broken_models, preflight
-from tensorgate.errors import JobError
+from tensorgate.engine import broken_models, pipeline_task, preflight
+from tensorgate.errors import ConfigError, JobError
 from tensorgate.jobs.engines import ENGINES, ScorerSpec, run_local, run_ray, run_spark
 from tensorgate.jobs.inputs import list_inputs
 from tensorgate.jobs.progress import Progress, Summary
@@ -31,6 +31,12 @@ def _check_model(settings: EngineSettings, model: str) -> tuple[str, int | None]
     reason = broken_models(only).get(model)
     if reason is not None:
         raise JobError(f"model {model!r} cannot be loaded: {reason}")
+    try:
+        task = pipeline_task(settings, model)
+    except ConfigError as exc:
+        raise JobError(f"pipeline {model!r} cannot be loaded: {exc.message}") from None
+    if task is not None:
+        return task, None
     for entry in preflight(only):
         config = getattr(entry, "config", None)
         if entry.name != model or config is None:

@@ -89,6 +89,11 @@ class Scorer:
         self.max_batch_size, self.capacity = loaded
 
     async def _describe(self, engine: Engine) -> tuple[int, int]:
+        if engine.is_pipeline(self.model):  # its first model takes the images
+            pipeline = engine.pipeline(self.model)
+            self.task = pipeline.task
+            first = engine.model(next(s.model for s in pipeline.status.steps if s.input == "image"))
+            return first.config.max_batch_size, first.queue_rows
         model = engine.model(self.model)
         self.task = model.config.task
         return model.config.max_batch_size, model.queue_rows

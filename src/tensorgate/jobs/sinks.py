@@ -52,6 +52,7 @@ def _schema(task: str, dimension: int | None) -> Any:
                 ("score", pa.float32()),
                 ("index", pa.int64()),
                 ("label", pa.string()),
+                ("parts", pa.string()),  # a pipeline's answers for its crop, JSON
             ]
         )
         body = [
@@ -68,6 +69,7 @@ def _schema(task: str, dimension: int | None) -> Any:
                 # four (x, y) corners, clockwise from the top-left, original pixels
                 ("polygon", pa.list_(pa.list_(pa.float32(), 2), 4)),
                 ("score", pa.float32()),
+                ("parts", pa.string()),  # a pipeline's answers for its crop, JSON
             ]
         )
         body = [("width", pa.int32()), ("height", pa.int32()), ("regions", pa.list_(region))]
@@ -100,8 +102,24 @@ def _record(task: str, row: Row, *, typed: bool = True) -> dict[str, Any]:
         "text-recognize": ("text", "score"),
     }[task]
     record.update({name: answer.get(name) for name in fields})
+    for key in ("detections", "regions"):
+        if record.get(key):
+            record[key] = [_with_parts(item) for item in record[key]]
     record["error"] = row["error"]
     return record
+
+
+#: The fields of a detection and a region; any other key holds a pipeline step's answer.
+_ITEM_FIELDS = ("box", "score", "index", "label", "polygon")
+
+
+def _with_parts(item: dict[str, Any]) -> dict[str, Any]:
+    """A detection or region with its pipeline steps' answers as one JSON ``parts``
+    string (None outside pipelines): the typed columns stay the same for every
+    pipeline."""
+    parts = {k: v for k, v in item.items() if k not in _ITEM_FIELDS}
+    own = {k: v for k, v in item.items() if k in _ITEM_FIELDS}
+    return {**own, "parts": json.dumps(parts, separators=(",", ":")) if parts else None}
 
 
 def _parquet(path: Path, rows: Iterable[Row], task: str, dimension: int | None) -> None:
@@ -135,7 +153,8 @@ def write_output(
     """Stream ``rows`` into ``path`` in the format its suffix names, atomically.
 
     Parquet columns are typed per task: a detector's ``detections`` a list of structs
-    (``box`` four float32 in xyxy, ``score``, ``index``, ``label``) beside ``width`` and
+    (``box`` four float32 in xyxy, ``score``, ``index``, ``label``, and ``parts``: a
+    pipeline's answers for the detection's crop as JSON) beside ``width`` and
     ``height``; an embedding a fixed-size list of ``dimension`` float32 (a plain list
     when the model declares no dimension). CSV writes the answer as a JSON ``answer``
     column; JSON lines nest it.
