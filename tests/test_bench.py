@@ -66,3 +66,17 @@ def test_protocol_lifecycle_and_breakdown_benches_run(zoo_repository: Path) -> N
         assert result.returncode == 0, result.stderr
         for row in rows:
             assert row in result.stdout
+
+
+@pytest.mark.slow
+def test_pipelines_bench_runs(zoo_repository: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.pipelines", "--seconds", "0.5", "--levels", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| pp-ocrv6 | 2 | 7 |" in result.stdout
+    assert "| faces | 2 | 4 |" in result.stdout
