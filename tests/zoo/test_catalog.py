@@ -33,7 +33,7 @@ def test_unknown_zoo_model(tmp_path: Path) -> None:
     assert info.value.message == (
         "the zoo has no model 'x'; it has "
         "efficientnet-lite0, efficientnet-lite0-embed, efficientnet-lite1, efficientnet-lite2, "
-        "pp-ocrv6-det, pp-ocrv6-rec"
+        "pp-ocrv6, pp-ocrv6-det, pp-ocrv6-rec"
     )
 
 
@@ -68,3 +68,14 @@ def test_larger_lites_export_and_classify(
     cat, coffee = asyncio.run(classify())
     assert cat in range(281, 286)
     assert coffee == 967
+
+
+def test_a_zoo_pipeline_pulls_its_models_then_its_config(tmp_path: Path) -> None:
+    from tensorgate.repository.pipelines import load_pipeline
+
+    first = pull("pp-ocrv6", tmp_path)
+    assert first.exported
+    assert {p.name for p in tmp_path.iterdir()} == {"pp-ocrv6", "pp-ocrv6-det", "pp-ocrv6-rec"}
+    config = load_pipeline(first.directory)
+    assert config.models == ("pp-ocrv6-det", "pp-ocrv6-rec")
+    assert not pull("pp-ocrv6", tmp_path).exported
