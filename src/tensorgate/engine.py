@@ -54,13 +54,14 @@ from tensorgate.logs import event
 from tensorgate.memory import MemoryProbe, ProcessMemory
 from tensorgate.metrics.prometheus import CONTENT_TYPE, Metrics
 from tensorgate.metrics.stats import Duration, ModelStatistics
+from tensorgate.pipelines.catalogues import Catalogues
 from tensorgate.pipelines.crops import chosen
 from tensorgate.pipelines.images import crops_of, open_full
 from tensorgate.pipelines.plan import PipelinePlan, plan_pipeline
 from tensorgate.protocol.datatypes import numpy_dtype
 from tensorgate.registry import UNLOADED, LoadedModel, Registry
 from tensorgate.repository.manifest import ModelConfig
-from tensorgate.repository.pipelines import CropStep, ModelStep, PipelineConfig
+from tensorgate.repository.pipelines import CropStep, MatchStep, ModelStep, PipelineConfig
 from tensorgate.repository.store import (
     BrokenModel,
     ModelEntry,
@@ -72,7 +73,14 @@ from tensorgate.runtimes.base import Runtime, RuntimeFactory, RuntimeOptions
 from tensorgate.sources import Sources
 from tensorgate.tasks import Decoder, decoder_named, task_named
 from tensorgate.tasks.ctc import dictionary_from_metadata
-from tensorgate.tasks.results import Classes, Detections, TaskAnswer, TextRegions
+from tensorgate.tasks.results import (
+    Classes,
+    Detections,
+    Embedding,
+    Matches,
+    TaskAnswer,
+    TextRegions,
+)
 from tensorgate.types import Array, Classification, ModelKey, Tensors, TensorSpec
 from tensorgate.validation import check_inputs, check_outputs
 from tensorgate.views import (
@@ -169,6 +177,7 @@ class Engine:
         self._pipelines: dict[str, PipelinePlan | BrokenModel] = {}
         self._pipelines_off: set[str] = set()
         self._crop_slot_table: dict[ModelKey, asyncio.Semaphore] = {}
+        self._catalogues = Catalogues(settings.repository)
         self._inflight = 0
         self._idle = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
@@ -206,7 +215,7 @@ class Engine:
         preflight(self.settings)
         self._idle.set()
         await self._registry.start()
-        self._plan_pipelines()
+        await self._plan_pipelines()
         if self.settings.repository_poll_s:
             self._poller = asyncio.create_task(self._poll_forever(self.settings.repository_poll_s))
         self._state = EngineState.RUNNING
@@ -463,8 +472,9 @@ class Engine:
         steps: list[StepStatus] = []
         problems: list[str] = []
         for step in plan.config.steps:
-            if isinstance(step, CropStep):
-                steps.append(StepStatus(step.name, "crop", step.input, "", ModelState.READY))
+            if not isinstance(step, ModelStep):  # crops and catalogues are loaded with it
+                kind = "crop" if isinstance(step, CropStep) else "match"
+                steps.append(StepStatus(step.name, kind, step.input, "", ModelState.READY))
                 continue
             state = ModelState.READY
             try:
@@ -533,7 +543,7 @@ class Engine:
         self._check_running()
         if name in self._pipelines or name in {p.name for p in self._scan_pipelines()}:
             self._pipelines_off.discard(name)
-            self._plan_pipelines()
+            await self._plan_pipelines()
             plan = self._pipelines.get(name)
             if isinstance(plan, BrokenModel):
                 raise ModelLoadError(plan.reason)
@@ -558,7 +568,7 @@ class Engine:
         """Pick up new, changed and removed models, versions and pipelines (what the
         poller does)."""
         await self._registry.poll()
-        self._plan_pipelines()
+        await self._plan_pipelines()
 
     def _scan_pipelines(self) -> list[PipelineConfig | BrokenModel]:
         try:
@@ -568,8 +578,9 @@ class Engine:
         wanted = set(self.settings.models)
         return [p for p in found if not wanted or p.name in wanted]
 
-    def _plan_pipelines(self) -> None:
-        """Read the repository's pipelines and check each step fits its model."""
+    async def _plan_pipelines(self) -> None:
+        """Read the repository's pipelines, check each step fits its model, and load
+        (or reload, when rebuilt) the catalogue indexes their match steps search."""
         found = self._scan_pipelines()
         try:
             entries = scan_repository(self.settings.repository)
@@ -583,7 +594,9 @@ class Engine:
                 table[config.name] = config
                 continue
             try:
-                table[config.name] = plan_pipeline(config, models, names)
+                planned = plan_pipeline(config, models, names)
+                await self._catalogues.refresh(planned)
+                table[config.name] = planned
             except ConfigError as exc:
                 table[config.name] = BrokenModel(config.name, config.source.parent, exc.message)
         for name, plan in table.items():
@@ -968,7 +981,8 @@ class Engine:
         prepared: PreparedImage,
         timeout_s: float | None,
     ) -> TaskAnswer:
-        """One image through the pipeline: detect, crop, run each branch, merge."""
+        """One image through the pipeline: its first model; then its crops through each
+        model that reads them, or its vector through the catalogues; merged."""
         root, branches = models[0], models[1:]
         _, post, decoder = self._image_model(root, None, None)
         input_name = self._input_name(root)
@@ -976,6 +990,11 @@ class Engine:
             root, plan.root.version, {input_name: prepared.tensor[np.newaxis]}, timeout_s
         )
         (answer,) = await self._answers(root, [result], [prepared.geometry], post, decoder, None)
+        if plan.crop is None:  # a whole-image search
+            if not isinstance(answer, Embedding):
+                raise TypeError(f"an embed model answered {type(answer).__name__}")
+            searched = {m.name: (await self._search(plan, m, [answer]))[0] for m in plan.matches}
+            return replace(answer, parts=searched)
         if not isinstance(answer, Detections | TextRegions):
             raise TypeError(f"a {plan.task} model answered {type(answer).__name__}")
         picked = chosen(answer.items, plan.crop)
@@ -989,11 +1008,17 @@ class Engine:
                 for k, (step, model) in enumerate(zip(plan.branches, branches, strict=True))
             )
         )
+        by_step = {s.name: found for s, found in zip(plan.branches, per_branch, strict=True)}
+        for match in plan.matches:
+            vectors = [a if isinstance(a, Embedding) else None for a in by_step[match.input]]
+            found = iter(await self._search(plan, match, [v for v in vectors if v is not None]))
+            by_step[match.name] = [None if v is None else next(found) for v in vectors]
+        shown = [s.name for s in plan.branches if s.answer] + [m.name for m in plan.matches]
         parts: dict[int, dict[str, TaskAnswer]] = {i: {} for i in picked}
-        for step, found in zip(plan.branches, per_branch, strict=True):
-            for i, part in zip(picked, found, strict=True):
+        for name in shown:
+            for i, part in zip(picked, by_step[name], strict=True):
                 if part is not None:
-                    parts[i][step.name] = part
+                    parts[i][name] = part
         if isinstance(answer, Detections):
             boxes = tuple(
                 replace(item, parts=parts[i]) if parts.get(i) else item
@@ -1005,6 +1030,16 @@ class Engine:
             for i, item in enumerate(answer.items)
         )
         return replace(answer, items=regions)
+
+    async def _search(
+        self, plan: PipelinePlan, step: MatchStep, embeddings: Sequence[Embedding]
+    ) -> list[Matches]:
+        """The catalogue items nearest each embedding (one faiss search, in the pool)."""
+        if not embeddings:
+            return []
+        catalogue = self._catalogues.get(plan, step.name)  # a rebuilt index swaps in here
+        vectors = np.stack([e.vector for e in embeddings])
+        return await self._pooled(catalogue.search, vectors, step.top_k)
 
     async def _branch(
         self,

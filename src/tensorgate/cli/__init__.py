@@ -8,6 +8,7 @@
 | ``models`` | ``models list / load / unload``, ``zoo list / pull`` |
 | ``tools`` | ``devices``, ``convert``, ``optimize`` |
 | ``lab`` | ``bench``, ``tune``, ``plan`` |
+| ``search`` | ``index build`` |
 
 Every remote call goes through the public ``Client``; a ``TensorgateError`` from any
 command becomes ``error: <message>`` and exit status 1 in one place
@@ -23,6 +24,7 @@ from tensorgate.cli._shared import ErrorsExit
 from tensorgate.cli.lab import bench, plan, tune
 from tensorgate.cli.models import models_app, zoo_app
 from tensorgate.cli.scoring import batch, classify
+from tensorgate.cli.search import index_app
 from tensorgate.cli.serving import serve
 from tensorgate.cli.tasks import detect, embed
 from tensorgate.cli.tools import convert, devices, optimize
@@ -43,6 +45,7 @@ app.command()(detect)
 app.command()(embed)
 app.add_typer(models_app, name="models")
 app.add_typer(zoo_app, name="zoo")
+app.add_typer(index_app, name="index")
 app.command()(devices)
 app.command()(convert)
 app.command()(optimize)

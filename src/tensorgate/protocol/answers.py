@@ -7,6 +7,7 @@ read. Each task has one shape, whichever door renders it::
     embed     {"dimension": D, "embedding": [D floats]}
     text-detect     {"width", "height", "regions": [{"polygon": [[x, y] × 4], "score"}, ...]}
     text-recognize  {"text", "score"}
+    match           {"matches": [{"id", "score"}, ...]}   (a pipeline's match step)
 
 A pipeline answers its first model's shape; each detection or region it cropped also
 holds, under each step's name, that step's answer for the crop::
@@ -27,6 +28,8 @@ from tensorgate.tasks.results import (
     Detection,
     Detections,
     Embedding,
+    Match,
+    Matches,
     TaskAnswer,
     TextLine,
     TextRegion,
@@ -43,9 +46,10 @@ _SIGNATURE = {
     "embedding": "embed",
     "regions": "text-detect",
     "text": "text-recognize",
+    "matches": "match",
 }
 #: A detection's and a region's own keys (any other object in them is a step's part).
-_OWN = frozenset({"box", "score", "index", "label", "polygon"})
+_OWN = frozenset({"box", "score", "index", "label", "polygon", "dimension", "embedding"})
 
 
 def _parts(parts: Mapping[str, TaskAnswer]) -> dict[str, Any]:
@@ -113,10 +117,12 @@ def answer_json(answer: TaskAnswer) -> dict[str, Any]:
         }
     if isinstance(answer, TextLine):
         return {"text": answer.text, "score": round(answer.score, 6)}
+    if isinstance(answer, Matches):
+        return {"matches": [{"id": m.id, "score": round(m.score, 6)} for m in answer.items]}
     # Seven decimals: the precision of a float32 unit vector's components, and half the
     # bytes and JSON time of full float reprs (0.33 against 0.67 ms for 1,280 values).
     vector = answer.vector.astype(np.float64).round(7).tolist()
-    return {"dimension": answer.dimension, "embedding": vector}
+    return {"dimension": answer.dimension, "embedding": vector, **_parts(answer.parts)}
 
 
 def answer_from_json(task: str, doc: Mapping[str, Any]) -> TaskAnswer:
@@ -154,7 +160,9 @@ def answer_from_json(task: str, doc: Mapping[str, Any]) -> TaskAnswer:
                 ),
             )
         if task == "embed":
-            return Embedding(np.asarray(doc["embedding"], dtype=np.float32))
+            return Embedding(np.asarray(doc["embedding"], dtype=np.float32), _parts_from(doc))
+        if task == "match":
+            return Matches(tuple(Match(str(m["id"]), float(m["score"])) for m in doc["matches"]))
         if task == "text-detect":
             return TextRegions(
                 int(doc["width"]),

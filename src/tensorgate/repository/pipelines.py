@@ -11,6 +11,12 @@ business, since it needs the repository). Example::
       - name: text
         model: pp-ocrv6-rec            # reads each crop: answers merge under its region
 
+A ``match`` step reads an embed step and answers the nearest items of a catalogue index
+(``tensorgate index build``)::
+
+      - {name: vector, model: efficientnet-lite0-embed, answer: false}
+      - {name: products, match: {index: catalogue.index, top_k: 5}}
+
 Every step reads the step before it unless it names another in ``input`` (the first
 reads ``image``, the request's own image). Exactly one step reads ``image``; no step may
 read itself, directly or through others.
@@ -30,7 +36,9 @@ from tensorgate.repository.manifest import ConfigReader, check_model_name
 __all__ = [
     "IMAGE",
     "MAX_CROPS",
+    "MAX_MATCHES",
     "CropStep",
+    "MatchStep",
     "ModelStep",
     "PipelineConfig",
     "Step",
@@ -43,6 +51,8 @@ __all__ = [
 IMAGE = "image"
 #: No crop step fans out to more crops per image than this.
 MAX_CROPS = 1000
+#: No match step answers more catalogue items per query than this.
+MAX_MATCHES = 100
 #: Names a step may not take: they are the fields of the answers steps merge into.
 RESERVED = frozenset(
     {IMAGE, "box", "score", "index", "label", "polygon", "width", "height", "filename"}
@@ -58,12 +68,15 @@ class ModelStep:
         model: the repository model it runs.
         input: the step it reads (``image``: the request's image).
         version: the model version (None: the highest READY one).
+        answer: include its answers in the response (false: only the steps that read it
+            see them, e.g. the vectors a match step searches with).
     """
 
     name: str
     model: str
     input: str
     version: int | None = None
+    answer: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +101,25 @@ class CropStep:
     min_size: int = 4
 
 
-Step = ModelStep | CropStep
+@dataclass(frozen=True, slots=True)
+class MatchStep:
+    """A step that searches a catalogue index with its input's embeddings.
+
+    Attributes:
+        name: the step's name.
+        input: the embed step it reads (on the image, or on each crop).
+        index: the index folder, relative to the pipeline's directory (inside the
+            repository).
+        top_k: catalogue items answered per query, best first.
+    """
+
+    name: str
+    input: str
+    index: str
+    top_k: int = 5
+
+
+Step = ModelStep | CropStep | MatchStep
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,14 +229,29 @@ def _step(item: Any, source: Path, position: int, previous: str) -> Step:
     if name in RESERVED:
         raise reader.fail("name", f"is {name!r}, a reserved name; pick another")
     source_step = reader.get_str("input", previous)
-    kinds = [k for k in ("model", "crop") if reader.has(k)]
+    kinds = [k for k in ("model", "crop", "match") if reader.has(k)]
     if len(kinds) != 1:
-        raise _fail(source, name, "must have exactly one of 'model' (a served model) or 'crop'")
+        raise _fail(
+            source, name, "must have exactly one of 'model' (a served model), 'crop' or 'match'"
+        )
     if kinds == ["model"]:
-        reader.unknown(("name", "model", "input", "version"))
+        reader.unknown(("name", "model", "input", "version", "answer"))
         version = reader.get_int("version", minimum=1) if reader.has("version") else None
         model = check_model_name(reader.get_str("model"), f"{source}: step {name!r} model")
-        return ModelStep(name, model, source_step, version)
+        return ModelStep(name, model, source_step, version, reader.get_bool("answer", True))
+    if kinds == ["match"]:
+        reader.unknown(("name", "match", "input"))
+        match = reader.section("match")
+        match.unknown(("index", "top_k"))
+        top = match.get_int("top_k", 5, minimum=1)
+        if top > MAX_MATCHES:
+            raise match.fail("top_k", f"is {top}; at most {MAX_MATCHES} items per query")
+        index = match.get_str("index")
+        if Path(index).is_absolute() or ".." in Path(index).parts:
+            raise match.fail(
+                "index", f"is {index!r}; give a folder relative to the pipeline's directory"
+            )
+        return MatchStep(name, source_step, index, top)
     reader.unknown(("name", "crop", "input"))
     crop = reader.section("crop")
     crop.unknown(("score_threshold", "max_crops", "padding", "min_size"))

@@ -19,6 +19,8 @@ __all__ = [
     "Detection",
     "Detections",
     "Embedding",
+    "Match",
+    "Matches",
     "TaskAnswer",
     "TextLine",
     "TextRegion",
@@ -77,9 +79,12 @@ class Embedding:
 
     Attributes:
         vector: float32, shape ``(dimension,)``.
+        parts: in a pipeline, the answers of the steps that read it (a match step's
+            ``Matches``), by step name.
     """
 
     vector: Array
+    parts: Mapping[str, TaskAnswer] = field(default_factory=dict, hash=False)
 
     @property
     def dimension(self) -> int:
@@ -126,5 +131,25 @@ class TextLine:
     score: float
 
 
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One catalogue item near a query.
+
+    Attributes:
+        id: the item's id in the catalogue index.
+        score: cosine similarity, -1–1 (1: the same direction).
+    """
+
+    id: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Matches:
+    """A match step's answer: the nearest catalogue items, best first."""
+
+    items: tuple[Match, ...]
+
+
 #: Any task's answer for one image.
-TaskAnswer = Classes | Detections | Embedding | TextRegions | TextLine
+TaskAnswer = Classes | Detections | Embedding | TextRegions | TextLine | Matches

@@ -1,0 +1,1 @@
+"""Visual search: catalogue indexes of embeddings (faiss) and what a match answers."""
