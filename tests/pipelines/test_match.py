@@ -175,12 +175,16 @@ async def test_a_whole_image_matches_its_own_item_after_jpeg_and_resizing(shop: 
     assert matches.items[0].score > matches.items[1].score
 
 
-async def test_a_rebuilt_index_swaps_in_without_a_failed_request(shop: Path) -> None:
-    folder = shop / "similar" / "catalogue.index"
+async def test_a_rebuilt_index_swaps_in_without_a_failed_request(
+    shop: Path, tmp_path: Path
+) -> None:
+    own = tmp_path / "repository"  # the rebuild must not change the other tests' index
+    shutil.copytree(shop, own)
+    folder = own / "similar" / "catalogue.index"
     rows = pq.read_table(folder / "embeddings.parquet").to_pylist()
     vectors = np.asarray([r["embedding"] for r in rows], np.float32)
     query = photo("coffee", 200)
-    async with engine(shop) as running:
+    async with engine(own) as running:
         stop = asyncio.Event()
         answers: list[str] = []
         wanted = [8]  # answers to wait for
@@ -229,3 +233,25 @@ async def test_an_index_that_does_not_fit_is_refused_at_load(shop: Path, tmp_pat
         in states["similar"].reason
     )
     assert "holds no catalogue index; build it with 'tensorgate index build" in states["tag"].reason
+
+
+def test_a_batch_job_of_a_match_pipeline_writes_each_images_matches(
+    shop: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from tensorgate.jobs import run
+
+    folder = tmp_path / "queries"
+    folder.mkdir()
+    for name in ("rocket", "camera"):
+        (folder / f"{name}.jpg").write_bytes(photo(name, 180, quality=50))
+    out = tmp_path / "matched.parquet"
+    settings = EngineSettings(repository=shop, instances=1)
+    summary = run("similar", str(folder), out, settings=settings, progress=None)
+    assert summary.failed == 0
+    rows = {Path(r["input"]).stem: r for r in pq.read_table(out).to_pylist()}
+    for name in ("rocket", "camera"):
+        matches = json.loads(rows[name]["parts"])["products"]["matches"]
+        assert matches[0]["id"].endswith(name)
+        assert len(rows[name]["embedding"]) == 1280

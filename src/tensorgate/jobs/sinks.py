@@ -62,7 +62,7 @@ def _schema(task: str, dimension: int | None) -> Any:
         ]
     elif task == "embed":
         vector = pa.list_(pa.float32(), dimension) if dimension else pa.list_(pa.float32())
-        body = [("embedding", vector)]
+        body = [("embedding", vector), ("parts", pa.string())]  # a pipeline's matches, JSON
     elif task == "text-detect":
         region = pa.struct(
             [
@@ -105,12 +105,14 @@ def _record(task: str, row: Row, *, typed: bool = True) -> dict[str, Any]:
     for key in ("detections", "regions"):
         if record.get(key):
             record[key] = [_with_parts(item) for item in record[key]]
+    if task == "embed":
+        record["parts"] = _with_parts(answer)["parts"]
     record["error"] = row["error"]
     return record
 
 
 #: The fields of a detection and a region; any other key holds a pipeline step's answer.
-_ITEM_FIELDS = ("box", "score", "index", "label", "polygon")
+_ITEM_FIELDS = ("box", "score", "index", "label", "polygon", "dimension", "embedding")
 
 
 def _with_parts(item: dict[str, Any]) -> dict[str, Any]:
