@@ -47,7 +47,7 @@ def test_a_large_catalogue_is_approximate_with_high_recall(tmp_path: Path) -> No
     ids = [str(i) for i in range(20_000)]
     manifest = build_index(vectors, ids, tmp_path / "idx", model="m", exact_limit=5_000)
     assert manifest.kind == "ivf"
-    assert manifest.lists == int(4 * np.sqrt(20_000))
+    assert manifest.lists == int(np.sqrt(20_000))
     catalogue = Catalogue(tmp_path / "idx")
     queries = clustered(100, 64, seed=1)
     exact = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
