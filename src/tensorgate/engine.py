@@ -1039,7 +1039,7 @@ class Engine:
             return []
         catalogue = self._catalogues.get(plan, step.name)  # a rebuilt index swaps in here
         vectors = np.stack([e.vector for e in embeddings])
-        return await self._pooled(catalogue.search, vectors, step.top_k)
+        return await self._pooled(catalogue.search, vectors, step.top_k, step.nprobe)
 
     async def _branch(
         self,

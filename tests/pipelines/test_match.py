@@ -255,3 +255,71 @@ def test_a_batch_job_of_a_match_pipeline_writes_each_images_matches(
         matches = json.loads(rows[name]["parts"])["products"]["matches"]
         assert matches[0]["id"].endswith(name)
         assert len(rows[name]["embedding"]) == 1280
+
+
+async def test_tag_products_with_a_real_detector(
+    nudenet: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    """nudenet's YOLOv8n (a test fixture) → crop → embed → match: each face in a new
+    picture is matched to the catalogue item cut from its own photo."""
+    from bench.fixtures import NUDENET
+
+    from tensorgate.pipelines.crops import cut
+    from tensorgate.repository.pipelines import CropStep
+    from tensorgate.search.build import build_catalogue
+
+    folder, _ = nudenet
+    repo = tmp_path / "repository"
+    shutil.copytree(folder / "repository", repo)
+    crop = {"padding": 0.1, "score_threshold": 0.2}
+    pipeline(
+        repo,
+        "tag-products",
+        [
+            {"name": "found", "model": NUDENET},
+            {"name": "items", "crop": crop},
+            {"name": "vector", "model": EMBED, "answer": False},
+            {"name": "products", "match": {"index": "catalogue.index", "top_k": 2}},
+        ],
+    )
+    people = {n: Image.open(folder / f"{n}.jpg").convert("RGB") for n in ("astronaut", "camera")}
+    catalogue = tmp_path / "catalogue"
+    catalogue.mkdir()
+    settings = EngineSettings(repository=repo, instances=1, models=(NUDENET,))
+    async with Engine(settings) as running:
+        for name, image in people.items():
+            (found,) = (
+                await running.run_images(NUDENET, [(folder / f"{name}.jpg").read_bytes()])
+            ).answers
+            assert isinstance(found, Detections)
+            face = max(
+                (d for d in found.items if d.label.startswith("FACE")), key=lambda d: d.score
+            )
+            piece = cut(image, face, CropStep("c", "f", padding=0.1))
+            assert piece is not None
+            piece.save(catalogue / f"{name}-face.jpg", quality=90)
+    for name in ("chelsea", "coffee", "rocket"):
+        shutil.copy(folder / f"{name}.jpg", catalogue / f"{name}.jpg")
+    await asyncio.to_thread(
+        build_catalogue,
+        EMBED,
+        str(catalogue),
+        repo / "tag-products" / "catalogue.index",
+        settings=EngineSettings(repository=repo, instances=1),
+        progress=None,
+    )
+    picture = Image.new("RGB", (1100, 560), "white")
+    picture.paste(people["astronaut"].resize((420, 420)), (20, 70))
+    picture.paste(people["camera"], (560, 24))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=90)
+    async with engine(repo) as running:
+        (tagged,) = (await running.run_images("tag-products", [buffer.getvalue()])).answers
+    assert isinstance(tagged, Detections)
+    faces = [d for d in tagged.items if d.label.startswith("FACE") and d.parts]
+    assert len(faces) == 2, tagged.items
+    for face in faces:
+        expected = "astronaut-face" if face.box[0] < 550 else "camera-face"
+        matches = face.parts["products"]
+        assert isinstance(matches, Matches)
+        assert matches.items[0].id == expected, (face.box, matches)

@@ -100,6 +100,10 @@ def test_the_client_and_the_cli_read_lines(
     printed = CliRunner().invoke(app, [*command, "--json", str(folder / "sign.png")])
     (doc,) = json.loads(printed.output)
     assert doc["regions"][1]["text"]["text"] == "Open daily 7:30 - 18:00"
+    here = ["detect", "--text", "-m", "pp-ocrv6", "--repository", str(folder / "repository")]
+    local = CliRunner().invoke(app, [*here, str(folder / "lines.png")])  # in this process
+    assert local.exit_code == 0, local.output
+    assert "'Price: 12.50 EUR'" in local.output
 
 
 def test_unloading_a_model_it_runs_makes_it_unavailable_until_loaded(

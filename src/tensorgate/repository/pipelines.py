@@ -111,12 +111,15 @@ class MatchStep:
         index: the index folder, relative to the pipeline's directory (inside the
             repository).
         top_k: catalogue items answered per query, best first.
+        nprobe: an approximate index's lists searched per query (None: the index's own;
+            more finds more of the true nearest, slower).
     """
 
     name: str
     input: str
     index: str
     top_k: int = 5
+    nprobe: int | None = None
 
 
 Step = ModelStep | CropStep | MatchStep
@@ -242,7 +245,7 @@ def _step(item: Any, source: Path, position: int, previous: str) -> Step:
     if kinds == ["match"]:
         reader.unknown(("name", "match", "input"))
         match = reader.section("match")
-        match.unknown(("index", "top_k"))
+        match.unknown(("index", "top_k", "nprobe"))
         top = match.get_int("top_k", 5, minimum=1)
         if top > MAX_MATCHES:
             raise match.fail("top_k", f"is {top}; at most {MAX_MATCHES} items per query")
@@ -251,7 +254,8 @@ def _step(item: Any, source: Path, position: int, previous: str) -> Step:
             raise match.fail(
                 "index", f"is {index!r}; give a folder relative to the pipeline's directory"
             )
-        return MatchStep(name, source_step, index, top)
+        nprobe = match.get_int("nprobe", minimum=1) if match.has("nprobe") else None
+        return MatchStep(name, source_step, index, top, nprobe)
     reader.unknown(("name", "crop", "input"))
     crop = reader.section("crop")
     crop.unknown(("score_threshold", "max_crops", "padding", "min_size"))
