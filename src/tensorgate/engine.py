@@ -14,9 +14,9 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
@@ -725,9 +725,18 @@ class Engine:
             self.metrics.rejected.labels(name, type(exc).__name__).inc()
             raise
         self.metrics.queue_depth.labels(name).set(model.batcher.queued_rows)
+        with self._outcome(name, started, model.stats):
+            return InferResult(model.key, await future)
+
+    @contextmanager
+    def _outcome(
+        self, name: str, started: float, stats: ModelStatistics | None = None
+    ) -> Iterator[None]:
+        """Count a request's outcome (success, its error's class, or cancelled) and its
+        duration since ``started`` under ``name``."""
         outcome = "success"
         try:
-            return InferResult(model.key, await future)
+            yield
         except TensorgateError as exc:
             outcome = type(exc).__name__
             raise
@@ -736,7 +745,8 @@ class Engine:
             raise
         finally:
             elapsed = self._clock.now() - started
-            (model.stats.success if outcome == "success" else model.stats.fail).add(elapsed)
+            if stats is not None:
+                (stats.success if outcome == "success" else stats.fail).add(elapsed)
             self.metrics.requests.labels(name, outcome).inc()
             self.metrics.request_duration.labels(name).observe(elapsed)
 
@@ -907,9 +917,7 @@ class Engine:
                 f"pipeline {name!r} answers {plan.task}, not {task}; send its images to "
                 f"{self._pipeline_route(name)}"
             )
-        started = self._clock.now()
-        outcome = "success"
-        try:
+        with self._outcome(name, self._clock.now()):
             async with self._accepted(), AsyncExitStack() as stack:
                 models = [
                     await stack.enter_async_context(self._step_model(plan, step))
@@ -932,15 +940,6 @@ class Engine:
                     )
                 )
             return TaskResult(ModelKey(name, 1), plan.task, list(answers))
-        except TensorgateError as exc:
-            outcome = type(exc).__name__
-            raise
-        except asyncio.CancelledError:
-            outcome = "cancelled"
-            raise
-        finally:
-            self.metrics.requests.labels(name, outcome).inc()
-            self.metrics.request_duration.labels(name).observe(self._clock.now() - started)
 
     @asynccontextmanager
     async def _step_model(self, plan: PipelinePlan, step: ModelStep) -> AsyncIterator[LoadedModel]:
