@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from tensorgate.access import AccessPolicy
 from tensorgate.config import ServerSettings
 from tensorgate.engine import Engine
 from tensorgate.errors import TensorgateError
+from tensorgate.protocol.openapi import openapi_document
 from tensorgate.server.http import ClientDisconnected, error_response, json_response
 from tensorgate.server.images import image_routes
 from tensorgate.server.v2 import v2_routes
@@ -45,7 +47,8 @@ class AccessGuard:
             try:
                 self.policy.check(
                     given.decode("latin-1") if given is not None else None,
-                    control=CONTROL_PATH.match(scope["path"]) is not None,
+                    control=scope["method"] == "POST"
+                    and CONTROL_PATH.match(scope["path"]) is not None,
                 )
             except TensorgateError as exc:
                 headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
@@ -125,10 +128,16 @@ def create_app(engine: Engine, settings: ServerSettings | None = None) -> ASGIAp
         text = engine.render_metrics()
         return Response(text.body, media_type=text.content_type)
 
+    document = json.dumps(openapi_document()).encode()
+
+    async def openapi(request: Request) -> Response:
+        return Response(document, media_type="application/json")
+
     routes = [
         *v2_routes(engine, settings),
         *image_routes(engine, settings),
         Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,

@@ -55,8 +55,8 @@ def v2_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
             return Response(status_code=200 if engine.pipeline(name).ready else 503)
         try:
             engine.model(name, version)
-        except ModelNotFoundError:
-            return Response(status_code=404)
+        except ModelNotFoundError as exc:
+            return json_response({"error": exc.message}, 404)
         except (UnavailableError, ModelNotAvailableError):
             return Response(status_code=503)
         return Response(status_code=200)
