@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -58,6 +59,7 @@ from tensorgate.pipelines.catalogues import Catalogues
 from tensorgate.pipelines.crops import chosen
 from tensorgate.pipelines.images import crops_of, open_full
 from tensorgate.pipelines.plan import PipelinePlan, plan_pipeline
+from tensorgate.protocol.answers import answer_json
 from tensorgate.protocol.datatypes import numpy_dtype
 from tensorgate.registry import UNLOADED, LoadedModel, Registry
 from tensorgate.repository.manifest import ModelConfig
@@ -688,13 +690,21 @@ class Engine:
             images = _encoded_images(model, inputs)
             if images is not None:  # encoded files for an image model: decode them here
                 preprocess, post, decoder = self._image_model(model, None, None)
+                own = [o for o in outputs or () if o != ANSWER or _has_output(model, ANSWER)]
                 if outputs is not None:
-                    check_outputs(name, model.config.outputs, outputs)
+                    check_outputs(name, model.config.outputs, own)
                 answered = await self._run_images(
-                    model, version, preprocess, post, decoder, images, None, timeout_s, raw=True
-                )
+                    model, version, preprocess, post, decoder, images, None, timeout_s,
+                    raw=outputs is None or bool(own), decode=len(own) != len(outputs or ()),
+                )  # fmt: skip
+                found = dict(answered.outputs)
+                if answered.answers:  # the task's answers, as /<task> renders each
+                    found[ANSWER] = np.array(
+                        [json.dumps(answer_json(a)).encode() for a in answered.answers],
+                        dtype=object,
+                    )
                 if outputs is not None:
-                    return InferResult(answered.key, {k: answered.outputs[k] for k in outputs})
+                    return InferResult(answered.key, {k: found[k] for k in outputs})
                 return InferResult(answered.key, answered.outputs)
             check_inputs(name, model.config.inputs, inputs, model.config.max_batch_size)
             if outputs is not None:
@@ -856,7 +866,10 @@ class Engine:
         timeout_s: float | None,
         *,
         raw: bool = False,
+        decode: bool = True,
     ) -> TaskResult:
+        """``raw``: also the model's own outputs stacked (the V2 door); ``decode``: run
+        the task's decoder (off when only raw outputs were asked for)."""
         self._admit(model, len(images))
         try:
             prepared = await asyncio.gather(*(self._prepare(model, preprocess, d) for d in images))
@@ -870,14 +883,16 @@ class Engine:
             )
         )
         key = max((r.key for r in results), key=lambda k: k.version, default=model.key)
-        if raw:  # the V2 door answers the model's own outputs: no decoder runs
+        stacked: dict[str, Array] = {}
+        if raw:  # the V2 door answers the model's own outputs
             names = results[0].outputs if results else {}
             stacked = {k: np.concatenate([r.outputs[k] for r in results]) for k in names}
+        if not decode:
             return TaskResult(key, model.config.task, [], stacked)
         answers = await self._answers(
             model, results, [p.geometry for p in prepared], post, decoder, top
         )
-        return TaskResult(key, model.config.task, answers)
+        return TaskResult(key, model.config.task, answers, stacked)
 
     async def _answers(
         self,
@@ -1128,6 +1143,15 @@ class Engine:
         prepared = await loop.run_in_executor(self._decode_pool, preprocess.prepare, data)
         self.metrics.decode_duration.labels(model.key.name).observe(time.perf_counter() - started)
         return prepared
+
+
+#: The output a V2 request to an image model may ask for beside the model's own: each
+#: image's task answer as JSON (BYTES), as the task's image route renders it.
+ANSWER = "answer"
+
+
+def _has_output(model: LoadedModel, name: str) -> bool:
+    return any(spec.name == name for spec in model.config.outputs)
 
 
 def _encoded_images(model: LoadedModel, inputs: Tensors) -> list[bytes] | None:

@@ -4,6 +4,8 @@ extension; the official tritonclient over HTTP and gRPC gets the cat back."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import numpy as np
 import pytest
@@ -112,3 +114,25 @@ def test_a_corrupt_photo_over_grpc_is_invalid_argument(server: ServerProcess) ->
     with pytest.raises(InferenceServerException, match="JPEG image header is corrupt") as info:
         client.infer(MODEL, [image])
     assert info.value.status() == "StatusCode.INVALID_ARGUMENT"
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_the_answer_output_carries_the_routes_json(
+    server: ServerProcess, cat_jpeg: bytes, protocol: str
+) -> None:
+    """``answer`` beside the model's outputs: each photo's task answer as the image
+    route renders it (here classify's predictions), over both doors."""
+    import json
+
+    if protocol == "http":
+        client: Any = httpclient.InferenceServerClient(server.host_port)
+        module: Any = httpclient
+    else:
+        assert server.grpc is not None
+        client, module = grpcclient.InferenceServerClient(server.grpc), grpcclient
+    image = module.InferInput("input", [1], "BYTES")
+    image.set_data_from_numpy(np.array([cat_jpeg], dtype=object))
+    result = client.infer(MODEL, [image], outputs=[module.InferRequestedOutput("answer")])
+    (doc,) = [json.loads(item) for item in result.as_numpy("answer")]
+    assert doc["predictions"][0]["index"] in CAT_CLASSES
+    assert len(doc["predictions"]) == 5

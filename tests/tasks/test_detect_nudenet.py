@@ -80,3 +80,29 @@ async def test_served_detections_match_nudenets_own(
         for mine, their in zip(answer.items, theirs, strict=True):
             assert iou(np.array(mine.box), xyxy(their["box"])) >= 0.9
             assert mine.score == pytest.approx(their["score"], abs=0.15)
+
+
+async def test_v2_infer_of_photos_answers_detections_as_the_route_does(
+    nudenet: tuple[Path, dict[str, Any]],
+) -> None:
+    """A V2 request of encoded photos to a detector may ask for ``answer``: each photo's
+    detections as the /detect route renders them, beside the raw output if asked."""
+    import json
+
+    from tensorgate.protocol.answers import answer_json
+
+    work, _ = nudenet
+    images = [(work / f"{name}.jpg").read_bytes() for name in ("astronaut", "camera")]
+    settings = EngineSettings(repository=work / "repository", instances=1)
+    async with Engine(settings) as engine:
+        routed = await engine.run_images("nudenet-yolov8", images, task="detect")
+        photos = {"images": np.array(images, dtype=object)}
+        answered = await engine.infer("nudenet-yolov8", photos, outputs=["answer"])
+        both = await engine.infer("nudenet-yolov8", photos, outputs=["output0", "answer"])
+    assert list(answered) == ["answer"]
+    assert answered["answer"].shape == (2,)
+    docs = [json.loads(item) for item in answered["answer"]]
+    assert docs == [json.loads(json.dumps(answer_json(a))) for a in routed.answers]
+    assert docs[0]["detections"][0]["label"] == "FACE_FEMALE"
+    assert both["output0"].shape == (2, 22, 2100)
+    assert [json.loads(item) for item in both["answer"]] == docs
