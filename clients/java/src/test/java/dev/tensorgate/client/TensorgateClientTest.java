@@ -110,6 +110,22 @@ public class TensorgateClientTest {
   }
 
   @Test
+  public void unavailableIsRetriedWithBackoffThenRaised() {
+    // Nothing listens on port 1: every attempt is UNAVAILABLE (connection refused).
+    try (TensorgateClient nowhere =
+        TensorgateClient.builder("127.0.0.1:1")
+            .attempts(3)
+            .backoff(Duration.ofMillis(40), Duration.ofMillis(400))
+            .build()) {
+      long started = System.nanoTime();
+      TensorgateException error = failure(() -> nowhere.isLive().join());
+      long waitedMs = (System.nanoTime() - started) / 1_000_000;
+      assertEquals(TensorgateException.Kind.UNAVAILABLE, error.kind());
+      assertTrue("waited " + waitedMs + " ms", waitedMs >= 60); // 20–40 ms, then 40–80 ms
+    }
+  }
+
+  @Test
   public void healthAndMetadata() {
     assertTrue(client.isLive().join());
     assertTrue(client.isModelReady("efficientnet-lite0").join());
