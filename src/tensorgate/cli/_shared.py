@@ -14,7 +14,9 @@ __all__ = [
     "DEFAULT_MODEL",
     "ControlTokenOption",
     "ErrorsExit",
+    "QuietOption",
     "RepositoryOption",
+    "S3EndpointOption",
     "ServerUrl",
     "TokenOption",
     "UrlOption",
@@ -46,6 +48,10 @@ ServerUrl = Annotated[
         "--url", envvar="TENSORGATE_URL", help="The running server, e.g. http://127.0.0.1:8000."
     ),
 ]
+S3EndpointOption = Annotated[
+    str | None, typer.Option(help="S3-compatible endpoint URL for s3:// inputs.")
+]
+QuietOption = Annotated[bool, typer.Option(help="No progress line.")]
 TokenOption = Annotated[
     str | None,
     typer.Option(

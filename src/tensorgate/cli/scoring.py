@@ -10,7 +10,9 @@ import typer
 
 from tensorgate.cli._shared import (
     DEFAULT_MODEL,
+    QuietOption,
     RepositoryOption,
+    S3EndpointOption,
     TokenOption,
     UrlOption,
     print_table,
@@ -149,9 +151,7 @@ def batch(
     instances: Annotated[
         int | None, typer.Option(help="Model instances per engine (default: per core).")
     ] = None,
-    s3_endpoint: Annotated[
-        str | None, typer.Option(help="S3-compatible endpoint URL for s3:// inputs.")
-    ] = None,
+    s3_endpoint: S3EndpointOption = None,
     ray_address: Annotated[
         str | None, typer.Option(help="Ray cluster to join (default: a local one).")
     ] = None,
@@ -164,7 +164,7 @@ def batch(
     commit_every: Annotated[
         int, typer.Option(help="Make results durable at least every this many rows.")
     ] = 4096,
-    quiet: Annotated[bool, typer.Option(help="No progress line.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Score every image of a folder, glob, manifest or S3 prefix into a file; rerun the
     same command after a crash to resume."""

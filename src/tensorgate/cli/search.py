@@ -7,7 +7,12 @@ from typing import Annotated
 
 import typer
 
-from tensorgate.cli._shared import RepositoryOption, pull_named_zoo_models
+from tensorgate.cli._shared import (
+    QuietOption,
+    RepositoryOption,
+    S3EndpointOption,
+    pull_named_zoo_models,
+)
 from tensorgate.config import EngineSettings, default_repository
 
 __all__ = ["index_app"]
@@ -35,13 +40,11 @@ def index_build(
     exact_limit: Annotated[
         int, typer.Option(help="Search exactly up to this many items, approximately above.")
     ] = 100_000,
-    s3_endpoint: Annotated[
-        str | None, typer.Option(help="S3-compatible endpoint URL for s3:// inputs.")
-    ] = None,
+    s3_endpoint: S3EndpointOption = None,
     overwrite: Annotated[
         bool, typer.Option(help="Embed every image again (a changed catalogue).")
     ] = False,
-    quiet: Annotated[bool, typer.Option(help="No progress line.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Embed every catalogue image and index the vectors (faiss); rerun the same command
     after a crash to resume. A server whose pipeline searches the folder swaps the new
