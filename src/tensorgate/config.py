@@ -64,6 +64,9 @@ class EngineSettings:
         repository_poll_s: re-read the repository this often (None: never).
         gpu_decode: decode JPEGs on a model's GPU when a GPU JPEG decoder is installed
             (torchvision or nvImageCodec); False keeps every decode on the CPU.
+        hang_timeout_s: a batch running longer than this means its instance hangs: the
+            model version is replaced by a fresh copy (its requests got 504 at their
+            deadlines already). Keep it above the slowest real batch.
     """
 
     repository: Path = field(default_factory=default_repository)
@@ -81,8 +84,11 @@ class EngineSettings:
     memory_budget: Mapping[str, int] = field(default_factory=dict)
     repository_poll_s: float | None = None
     gpu_decode: bool = True
+    hang_timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
+        if self.hang_timeout_s <= 0:
+            raise ConfigError(f"hang_timeout_s is {self.hang_timeout_s}; it must be > 0")
         if self.repository_poll_s is not None and self.repository_poll_s <= 0:
             raise ConfigError(
                 f"repository_poll_s is {self.repository_poll_s}; it must be > 0 (or unset)"

@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from tensorgate.batching.batcher import Batcher, BatchRecord, Instance, RunSync, thread_runner
-from tensorgate.batching.clock import Clock, LoopClock
+from tensorgate.batching.clock import Clock, LoopClock, TimerHandle
 from tensorgate.batching.gate import DeviceGate
 from tensorgate.batching.policy import BatchPolicy
 from tensorgate.config import EngineSettings
@@ -180,6 +180,9 @@ class Engine:
         self._pipelines_off: set[str] = set()
         self._crop_slot_table: dict[ModelKey, asyncio.Semaphore] = {}
         self._catalogues = Catalogues(settings.repository)
+        self._watchdog: TimerHandle | None = None
+        self._replacing: set[ModelKey] = set()
+        self._replacements: set[asyncio.Task[None]] = set()
         self._inflight = 0
         self._idle = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
@@ -200,6 +203,7 @@ class Engine:
         return (
             self._state is EngineState.RUNNING
             and self._registry.ready
+            and not self._replacing
             and not any(isinstance(p, BrokenModel) for p in self._pipelines.values())
         )
 
@@ -218,6 +222,7 @@ class Engine:
         self._idle.set()
         await self._registry.start()
         await self._plan_pipelines()
+        self._schedule_hang_check()
         if self.settings.repository_poll_s:
             self._poller = asyncio.create_task(self._poll_forever(self.settings.repository_poll_s))
         self._state = EngineState.RUNNING
@@ -250,6 +255,8 @@ class Engine:
         if self._state is EngineState.STOPPED:
             return
         self._state = EngineState.STOPPING
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         if self._poller is not None:
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
@@ -406,8 +413,51 @@ class Engine:
 
     def _close(self, model: LoadedModel) -> None:
         model.shutdown()
-        for runtime in model.runtimes:
+        busy = model.batcher.running_for()
+        for index, runtime in enumerate(model.runtimes):
+            if index in busy:  # a hung call still runs in it: closing could crash it
+                log.error(
+                    "instance left open: it is still running a batch",
+                    extra={"model": str(model.key), "instance": index},
+                )
+                continue
             runtime.close()
+
+    # ------------------------------------------------------------------- hangs
+    def _schedule_hang_check(self) -> None:
+        every = min(1.0, self.settings.hang_timeout_s / 4)
+        self._watchdog = self._clock.call_at(self._clock.now() + every, self._check_hangs)
+
+    def _check_hangs(self) -> None:
+        """Replace any model version one of whose instances has run a single batch for
+        longer than settings.hang_timeout_s (its requests got 504 at their deadlines);
+        runs on the engine's clock."""
+        if self._state not in (EngineState.RUNNING, EngineState.DRAINING):
+            return
+        limit = self.settings.hang_timeout_s
+        for model in self._registry.loaded():
+            stuck = {i: s for i, s in model.batcher.running_for().items() if s > limit}
+            if stuck and model.key not in self._replacing and not model.retired:
+                self._replacing.add(model.key)
+                self._replacements.add(asyncio.ensure_future(self._replace_hung(model, stuck)))
+        self._schedule_hang_check()
+
+    async def _replace_hung(self, model: LoadedModel, stuck: Mapping[int, float]) -> None:
+        instance, seconds = max(stuck.items(), key=lambda item: item[1])
+        log.error(
+            "instance hung: replacing the model version",
+            extra={"model": str(model.key), "instance": instance, "seconds": round(seconds, 1)},
+        )
+        self.metrics.rejected.labels(model.key.name, "InstanceHung").inc()
+        try:
+            await self._registry.replace(model.key.name, model.key.version)
+        except TensorgateError as exc:
+            log.error("hung model could not be replaced", extra={"reason": exc.message})
+        finally:
+            self._replacing.discard(model.key)
+            current = asyncio.current_task()
+            if current is not None:
+                self._replacements.discard(current)
 
     # ---------------------------------------------------------------- statistics
     def _record_batch(

@@ -256,6 +256,25 @@ class Registry:
                 entry = BrokenModel(name, directory, exc.message)
             await self._apply(entry, raise_errors=True)
 
+    async def replace(self, name: str, version: int) -> None:
+        """Build a fresh copy of a serving version and swap it in (a hung instance's
+        way out): the old copy retires as on any reload.
+
+        Raises:
+            ModelLoadError, MemoryBudgetError: the copy failed; the old one keeps serving.
+        """
+        directory = self._directory(name)
+        async with self._lock:
+            record = self._models.get(name)
+            if record is None or version not in record.versions:
+                return  # unloaded or replaced meanwhile
+            record.file_stamps[version] = (-1, -1)  # seen as changed: it is built again
+            try:
+                entry: ModelEntry | BrokenModel = scan_model(self._root, directory)
+            except ConfigError as exc:
+                entry = BrokenModel(name, directory, exc.message)
+            await self._apply(entry, raise_errors=True)
+
     async def unload(self, name: str, reason: str = UNLOADED) -> None:
         """Stop serving ``name``: it leaves the routing table at once, then drains.
 

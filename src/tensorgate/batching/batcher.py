@@ -128,8 +128,10 @@ def thread_runner(instances: int, cores: Sequence[int] = ()) -> tuple[RunSync, C
         return await asyncio.get_running_loop().run_in_executor(pools[index], fn, arg)
 
     def shutdown() -> None:
+        # No waiting: a hung instance's thread would block forever; an idle one exits
+        # at once, a busy one when its call returns.
         for pool in pools:
-            pool.shutdown(wait=True)
+            pool.shutdown(wait=False, cancel_futures=True)
 
     return run, shutdown
 
@@ -160,6 +162,7 @@ class Batcher:
         self._workers: list[asyncio.Task[None]] = []
         self._idle = 0
         self._running = 0
+        self._running_since: dict[int, float] = {}
         self._state = BatcherState.NEW
 
     @property
@@ -185,6 +188,11 @@ class Batcher:
             asyncio.create_task(self._worker(i), name=f"batcher {self.key} #{i}")
             for i in range(len(self._instances))
         ]
+
+    def running_for(self) -> dict[int, float]:
+        """Seconds each busy instance has been running its current batch."""
+        now = self._clock.now()
+        return {index: now - since for index, since in self._running_since.items()}
 
     def submit(self, inputs: Tensors, deadline: float) -> asyncio.Future[dict[str, Array]]:
         """Queue one request; its future gets the outputs, or the error.
@@ -343,6 +351,7 @@ class Batcher:
         error: TensorgateError | None = None
         parts: list[dict[str, Array]] = []
         rows = [p.rows for p in batch]
+        self._running_since[index] = started
         try:
             outputs = await self._run_sync(
                 index, instance.runtime.infer, stack([p.inputs for p in batch])
@@ -355,6 +364,8 @@ class Batcher:
                 f"model {self.key.name!r} failed on a batch of {sum(rows)} rows: "
                 f"{type(exc).__name__}: {exc}"
             )
+        finally:
+            self._running_since.pop(index, None)
         compute = self._clock.now() - started
         if error is None:
             for pending, part in zip(batch, parts, strict=True):
