@@ -14,6 +14,7 @@ import asyncio
 import enum
 import json
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -181,6 +182,7 @@ class Engine:
         self._crop_slot_table: dict[ModelKey, asyncio.Semaphore] = {}
         self._catalogues = Catalogues(settings.repository)
         self._watchdog: TimerHandle | None = None
+        self._start_aborted = threading.Event()
         self._replacing: set[ModelKey] = set()
         self._replacements: set[asyncio.Task[None]] = set()
         self._inflight = 0
@@ -226,6 +228,12 @@ class Engine:
         if self.settings.repository_poll_s:
             self._poller = asyncio.create_task(self._poll_forever(self.settings.repository_poll_s))
         self._state = EngineState.RUNNING
+
+    def abort_start(self) -> None:
+        """Stop a start in progress (a signal while models load): the instance loading
+        now finishes (a load cannot be interrupted), nothing after it loads, and
+        ``start`` returns so the server can shut down."""
+        self._start_aborted.set()
 
     @property
     def draining(self) -> bool:
@@ -349,6 +357,8 @@ class Engine:
         runtimes: list[Runtime] = []
         try:
             for _ in range(count):
+                if self._start_aborted.is_set():
+                    raise ShuttingDownError("the server is shutting down: the load was aborted")
                 runtimes.append(factory(path, options))
             first = runtimes[0]
             _check_declared(path, "input", config.inputs, first.inputs)

@@ -10,6 +10,7 @@ tests can tell versions apart and build slow or broken ones from files alone::
     {"offset": 100}          every output value + 100 (say which version answered)
     {"delay_s": 0.2}         each batch takes 0.2 s more (a slow model)
     {"fail": "no weights"}   loading fails with that reason
+    {"load_delay_s": 5}      loading takes 5 s more (a slow model to load)
 
 Lines after the first are ignored (tests pad files to give a model a size).
 """
@@ -112,6 +113,8 @@ def load_fake(path: Path, options: RuntimeOptions) -> FakeRuntime:
         raise ConfigError(f"{path}: the first line must be a JSON object, got {first[:40]!r}")
     if "fail" in shape:
         raise ConfigError(f"{path}: {shape['fail']}")
+    if shape.get("load_delay_s"):
+        time.sleep(float(shape["load_delay_s"]))  # stands for reading large weights
     return FakeRuntime(
         options.inputs,
         options.outputs,

@@ -16,7 +16,7 @@ from typing import Any
 import uvicorn
 
 from tensorgate.config import EngineSettings, ServerSettings
-from tensorgate.engine import Engine, preflight
+from tensorgate.engine import Engine, EngineState, preflight
 from tensorgate.logs import configure_logging
 from tensorgate.server.app import create_app
 
@@ -93,6 +93,8 @@ class _Server(uvicorn.Server):
             super().handle_exit(sig, frame)  # a second signal: uvicorn's own (force) exit
             return
         self._captured_signals.append(sig)
+        if self._engine.state in (EngineState.NEW, EngineState.STARTING):  # still loading
+            self._engine.abort_start()
         self._engine.begin_drain()
         self._draining = self._loop.create_task(self._drain())
 
@@ -122,7 +124,8 @@ class _Server(uvicorn.Server):
             await asyncio.sleep(QUIET_S)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        if self._grpc is not None and self._draining is None:
+        # Also after a drain: a signal during start-up drains before the gRPC door opens.
+        if self._grpc is not None:
             await self._grpc.stop(grace=1.0)
         await super().shutdown(sockets)
 
