@@ -120,6 +120,8 @@ class ServerSettings:
         grpc_port: port of the gRPC door (0 picks a free one; None: no gRPC).
         shutdown_delay_s: after SIGTERM, keep serving this long with readiness off
             (so load balancers stop sending) before refusing new requests and draining.
+        header_timeout_s: a request's headers must arrive within this many seconds of
+            its first byte (or of the connection opening), else 408 and close.
     """
 
     host: str = "127.0.0.1"
@@ -133,6 +135,7 @@ class ServerSettings:
     control_token: str | None = None
     grpc_port: int | None = None
     shutdown_delay_s: float = 0.0
+    header_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

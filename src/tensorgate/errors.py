@@ -10,6 +10,7 @@ gRPC status code it maps to, so every adapter answers the same failure the same 
     │   │   ├── UnsupportedImageError    415  INVALID_ARGUMENT   format we do not decode
     │   │   └── ImageTooLargeError       413  INVALID_ARGUMENT   pixel or side limit exceeded
     │   ├── PayloadTooLargeError         413  INVALID_ARGUMENT   body over the byte limit
+    │   ├── SlowRequestError             408  INVALID_ARGUMENT   body not sent in time
     │   └── SourceError                  400  INVALID_ARGUMENT   a URL could not be fetched
     │       ├── BlockedSourceError       403  PERMISSION_DENIED  URL, bucket or address not allowed
     │       ├── SourceNotFoundError      404  NOT_FOUND          no such object / URL
@@ -62,6 +63,7 @@ __all__ = [
     "ProtocolError",
     "QueueFullError",
     "ShuttingDownError",
+    "SlowRequestError",
     "SourceError",
     "SourceNotFoundError",
     "SourceTooLargeError",
@@ -123,6 +125,13 @@ class PayloadTooLargeError(InvalidInputError):
     """A request body is larger than the configured byte limit."""
 
     http_status = 413
+
+
+class SlowRequestError(InvalidInputError):
+    """The client did not send its request body within the deadline (a slow or stalled
+    client, or slowloris)."""
+
+    http_status = 408
 
 
 class SourceError(InvalidInputError):

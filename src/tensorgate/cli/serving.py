@@ -111,6 +111,10 @@ def serve(
         float,
         typer.Option(help="After SIGTERM, seconds to keep serving with readiness off."),
     ] = 0.0,
+    header_timeout: Annotated[
+        float,
+        typer.Option(help="Seconds a request's headers may take to arrive (else 408)."),
+    ] = 10.0,
 ) -> None:
     """Serve a model repository over HTTP (KServe V2 and /classify) and gRPC."""
     from tensorgate.server.runner import serve as run_server
@@ -149,5 +153,6 @@ def serve(
         control_token=control_token,
         grpc_port=None if grpc_port < 0 else grpc_port,
         shutdown_delay_s=shutdown_delay,
+        header_timeout_s=header_timeout,
     )
     run_server(engine_settings, server_settings, log_level=log_level)

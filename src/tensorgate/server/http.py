@@ -15,11 +15,13 @@ from tensorgate.errors import (
     InvalidInputError,
     PayloadTooLargeError,
     ProtocolError,
+    SlowRequestError,
     TensorgateError,
     UnavailableError,
 )
 
 __all__ = [
+    "BODY_TIMEOUT_S",
     "ClientDisconnected",
     "error_response",
     "json_response",
@@ -29,6 +31,10 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+#: Seconds a request body may take to arrive once its headers have (a client that
+#: dribbles it byte by byte gets 408 instead of holding the request open).
+BODY_TIMEOUT_S = 30.0
 
 
 class ClientDisconnected(Exception):
@@ -76,7 +82,9 @@ def path_version(request: Request) -> int | None:
     return int(raw)
 
 
-async def read_body(request: Request, limit: int, what: str = "request body") -> bytearray:
+async def read_body(
+    request: Request, limit: int, what: str = "request body", *, timeout_s: float = BODY_TIMEOUT_S
+) -> bytearray:
     """The whole body, refused with 413 as soon as it passes ``limit`` bytes (and
     decompressed, with the same bound, if Content-Encoding says gzip or deflate)."""
     declared = request.headers.get("content-length")
@@ -84,10 +92,17 @@ async def read_body(request: Request, limit: int, what: str = "request body") ->
         raise PayloadTooLargeError(f"the {what} is {int(declared):,} bytes; the limit is {limit:,}")
     # A writable buffer, so binary tensors can be used in place (np.frombuffer).
     body = bytearray()
-    async for chunk in request.stream():
-        if len(body) + len(chunk) > limit:
-            raise PayloadTooLargeError(f"the {what} is over {limit:,} bytes, the limit")
-        body += chunk
+    try:
+        async with asyncio.timeout(timeout_s):  # a body dribbled byte by byte
+            async for chunk in request.stream():
+                if len(body) + len(chunk) > limit:
+                    raise PayloadTooLargeError(f"the {what} is over {limit:,} bytes, the limit")
+                body += chunk
+    except TimeoutError:
+        raise SlowRequestError(
+            f"the {what} did not arrive within {timeout_s:g} s ({len(body):,} bytes "
+            "came); send it at once"
+        ) from None
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         body = _decompress(body, encoding, limit)

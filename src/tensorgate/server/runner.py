@@ -19,6 +19,7 @@ from tensorgate.config import EngineSettings, ServerSettings
 from tensorgate.engine import Engine, EngineState, preflight
 from tensorgate.logs import configure_logging
 from tensorgate.server.app import create_app
+from tensorgate.server.protocol import GuardedHttp
 
 __all__ = ["announce", "bind_socket", "serve"]
 
@@ -156,7 +157,9 @@ def serve(
     shown = f"[{host}]" if ":" in host else host
     options: dict[str, Any] = {
         "loop": _loop(),
-        "http": "httptools",
+        "http": type(
+            "GuardedHttp", (GuardedHttp,), {"header_timeout_s": server_settings.header_timeout_s}
+        ),
         "lifespan": "on",
         "access_log": False,
         "log_config": None,

@@ -1,0 +1,98 @@
+"""uvicorn's HTTP/1.1 protocol with the limits hostile clients make necessary.
+
+- **Header deadline**: a request's headers must arrive complete within
+  ``HEADER_TIMEOUT_S`` of its first byte (or of the connection opening): slowloris
+  clients that dribble headers, and connections that never send anything, are closed
+  instead of holding a socket forever. (uvicorn's keep-alive timeout covers only the
+  quiet after a response.)
+- **Header size**: at most ``MAX_HEADER_BYTES`` before the headers end; more is a 431
+  and the connection closes (the parser itself sets no limit).
+
+Slow bodies are bounded by the routes' body deadline (``server.http.read_body``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+__all__ = ["HEADER_TIMEOUT_S", "MAX_HEADER_BYTES", "GuardedHttp"]
+
+log = logging.getLogger("tensorgate.server")
+
+#: Seconds a request's headers may take to arrive.
+HEADER_TIMEOUT_S = 10.0
+#: Bytes a request's request line and headers may take.
+MAX_HEADER_BYTES = 64 * 1024
+
+
+class GuardedHttp(HttpToolsProtocol):
+    """HttpToolsProtocol with a header deadline and a header size limit."""
+
+    header_timeout_s = HEADER_TIMEOUT_S
+    max_header_bytes = MAX_HEADER_BYTES
+
+    _header_timer: asyncio.TimerHandle | None = None
+    _header_bytes = 0
+    _in_headers = True
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._await_headers()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._headers_done()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        counting = self._in_headers
+        super().data_received(data)  # may end the headers (a chunk can hold the body too)
+        if counting and self._in_headers and not self.transport.is_closing():
+            self._header_bytes += len(data)
+            if self._header_bytes > self.max_header_bytes:
+                self._refuse(
+                    431,
+                    f"request headers are over {self.max_header_bytes} bytes; send fewer "
+                    "or shorter headers",
+                )
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if not self._in_headers:  # the next request on a kept-alive connection
+            self._await_headers()
+
+    def on_headers_complete(self) -> None:
+        self._headers_done()
+        super().on_headers_complete()
+
+    # ------------------------------------------------------------------ helpers
+    def _await_headers(self) -> None:
+        self._in_headers = True
+        self._header_bytes = 0
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_later(self.header_timeout_s, self._too_slow)
+
+    def _headers_done(self) -> None:
+        self._in_headers = False
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _too_slow(self) -> None:
+        self._header_timer = None
+        if self._in_headers and not self.transport.is_closing():
+            log.info("closing a connection whose request headers did not arrive in time")
+            self._refuse(408, "request headers did not arrive in time")
+
+    def _refuse(self, status: int, message: str) -> None:
+        reason = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}[status]
+        body = json.dumps({"error": message}).encode()
+        self.transport.write(
+            b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+            b"connection: close\r\n\r\n%s" % (status, reason, len(body), body)
+        )
+        self._headers_done()
+        self.transport.close()
