@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -69,3 +70,43 @@ def test_a_killed_job_resumes_with_every_input_exactly_once(
         assert (row["error"] is None) == (not row["input"].endswith("bad.jpg"))
     assert all(len(found) == 1 for found in labels.values()), "same image, same answer"
     assert not parts.exists()
+
+
+def test_a_full_disk_is_a_clear_error_and_no_committed_row_is_lost(
+    zoo_repository: Path, tmp_path: Path
+) -> None:
+    """Files may not grow past 4 KB (RLIMIT_FSIZE: writes past it fail with EFBIG, as
+    on a full disk): the job stops with an error that says what is committed and how to
+    go on, leaves no partial file behind, and run again with room writes every input
+    exactly once."""
+    import resource
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(12):
+        (folder / f"{i:02d}.jpg").write_bytes(jpeg(data.chelsea(), (160 + i, 120)))
+    output = tmp_path / "scores.jsonl"
+    command = [
+        sys.executable, "-m", "tensorgate", "batch", "-m", "efficientnet-lite0",
+        "-i", str(folder), "-o", str(output), "-r", str(zoo_repository),
+        "--commit-every", "4", "--quiet",
+    ]  # fmt: skip
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    full = subprocess.run(command, capture_output=True, text=True, preexec_fn=small_files)
+    assert full.returncode == 1, full.stdout + full.stderr
+    said = re.search(
+        r"writing (results|the output) failed: File too large .* (\d+) of 12", full.stderr
+    )
+    assert said is not None, full.stderr
+    assert "run the same command again to resume" in full.stderr
+    committed = int(said.group(2))
+    assert not output.exists()
+    assert not list(tmp_path.glob(".scores.jsonl.tmp"))  # its space was given back
+    again = subprocess.run(command, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    rows = [json.loads(line) for line in output.read_text().splitlines()]
+    assert sorted(r["index"] for r in rows) == list(range(12))
+    assert ("done by an earlier run" in again.stdout) == (committed > 0), again.stdout

@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TextIO
 
@@ -50,6 +51,23 @@ def _check_model(settings: EngineSettings, model: str) -> tuple[str, int | None]
                 break
         return config.task, dimension if config.task == "embed" else None
     return "classify", None
+
+
+def _durably(state: JobState, what: str, write: Callable[[], None]) -> None:
+    """Run a write of the job's; a full disk (or any write error) becomes a JobError that
+    says what is safe and how to go on.
+
+    Raises:
+        JobError: the write failed.
+    """
+    try:
+        write()
+    except OSError as exc:
+        raise JobError(
+            f"writing {what} failed: {exc.strerror or exc} ({state.output.parent}); "
+            f"{state.done_count:,} of {state.total:,} results are committed in "
+            f"{state.folder} — free some space and run the same command again to resume"
+        ) from exc
 
 
 def _write_pending(state: JobState) -> Path:
@@ -137,9 +155,9 @@ def run(
         buffer.extend(rows)
         bar.advance(len(rows), sum(r["error"] is not None for r in rows))
         if len(buffer) >= commit_rows or clock() - committed_at >= commit_seconds:
-            state.commit(buffer)
+            _durably(state, "results", partial(state.commit, buffer))
             buffer, committed_at = [], clock()
-    state.commit(buffer)
+    _durably(state, "results", partial(state.commit, buffer))
     bar.close()
     if state.done_count != state.total:  # an engine lost items: never write a partial file
         raise JobError(
@@ -147,7 +165,7 @@ def run(
             f"{state.total - already:,} pending inputs; run the same command again to "
             "score the rest"
         )
-    write_output(target, state.rows(), task, dimension)
+    _durably(state, "the output", partial(write_output, target, state.rows(), task, dimension))
     state.remove()
     return Summary(
         str(target),

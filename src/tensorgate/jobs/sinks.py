@@ -164,7 +164,11 @@ def write_output(
     kind = output_format(path)
     temporary = path.with_name(f".{path.name}.tmp")
     writer = {"parquet": _parquet, "csv": _csv, "jsonl": _jsonl}[kind]
-    writer(temporary, rows, task, dimension)
-    with temporary.open("rb") as handle:
-        os.fsync(handle.fileno())
+    try:
+        writer(temporary, rows, task, dimension)
+        with temporary.open("rb") as handle:
+            os.fsync(handle.fileno())
+    except OSError:
+        temporary.unlink(missing_ok=True)  # give back the space a full disk needs
+        raise
     temporary.replace(path)

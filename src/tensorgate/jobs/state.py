@@ -73,13 +73,17 @@ def _write_atomically(path: Path, lines: Iterable[str]) -> int:
     """Write ``lines`` to ``path`` through a fsynced temporary file; the line count."""
     temporary = path.with_name(path.name + ".tmp")
     count = 0
-    with temporary.open("w", encoding="utf-8") as handle:
-        for line in lines:
-            handle.write(line)
-            handle.write("\n")
-            count += 1
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with temporary.open("w", encoding="utf-8") as handle:
+            for line in lines:
+                handle.write(line)
+                handle.write("\n")
+                count += 1
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError:
+        temporary.unlink(missing_ok=True)  # give back the space a full disk needs
+        raise
     temporary.replace(path)
     return count
 
