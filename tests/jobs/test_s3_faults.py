@@ -20,21 +20,20 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from faulty.core import FaultyProxy  # type: ignore[import-untyped]
+from faulty.middlewares import BaseMiddleware  # type: ignore[import-untyped]
 
 from tensorgate.config import EngineSettings
 from tensorgate.jobs import run
 from tensorgate.sources import S3Policy
 from tests.seaweed import S3Server
 
-faulty = pytest.importorskip("faulty.core")
-middlewares = pytest.importorskip("faulty.middlewares")
-
 ITEMS = 24
 #: The killed job's inputs: more than one scoring chunk, so parts commit on the way.
 KILLED_ITEMS = 160
 
 
-class Switch(middlewares.BaseMiddleware):  # type: ignore[misc]
+class Switch(BaseMiddleware):  # type: ignore[misc]
     """Passes S3's answers through (``ok``), late (``slow``), or cuts the connection
     (``broken``) once ``budget`` answers have passed."""
 
@@ -59,7 +58,7 @@ def fault_proxy(endpoint: str) -> Iterator[tuple[str, Switch, object]]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     switch = Switch()
-    proxy = faulty.FaultyProxy("127.0.0.1", port, target.hostname, target.port)
+    proxy = FaultyProxy("127.0.0.1", port, target.hostname, target.port)
     proxy.add_ingress_rule(switch)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
