@@ -13,11 +13,17 @@ import numpy as np
 import pytest
 
 from tensorgate.engine import Engine
-from tensorgate.errors import ModelNotAvailableError, ModelNotReadyError, ShuttingDownError
+from tensorgate.errors import (
+    ModelNotAvailableError,
+    ModelNotReadyError,
+    QueueFullError,
+    ShuttingDownError,
+)
 from tests.test_registry import X, add_version, engine_for
 
-#: The answers a request may get while its model is unloaded or swapped under it.
-REFUSED = (ModelNotAvailableError, ModelNotReadyError, ShuttingDownError)
+#: The answers a request may get while its model is unloaded or swapped under it, or
+#: its queue is full (400, 503).
+REFUSED = (ModelNotAvailableError, ModelNotReadyError, QueueFullError, ShuttingDownError)
 
 
 def memory(engine: Engine) -> int:
