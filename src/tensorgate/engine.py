@@ -78,10 +78,12 @@ from tensorgate.tasks import Decoder, decoder_named, task_named
 from tensorgate.tasks.ctc import dictionary_from_metadata
 from tensorgate.tasks.results import (
     Classes,
+    Detection,
     Detections,
     Embedding,
     Matches,
     TaskAnswer,
+    TextRegion,
     TextRegions,
 )
 from tensorgate.types import Array, Classification, ModelKey, Tensors, TensorSpec
@@ -648,7 +650,7 @@ class Engine:
             entries = scan_repository(self.settings.repository)
         except ConfigError:
             entries = []
-        models = {e.name: e.config if isinstance(e, ModelEntry) else e.reason for e in entries}
+        models = _model_table(entries)
         names = {p.name for p in found}
         table: dict[str, PipelinePlan | BrokenModel] = {}
         for config in found:
@@ -1094,16 +1096,8 @@ class Engine:
                 if part is not None:
                     parts[i][name] = part
         if isinstance(answer, Detections):
-            boxes = tuple(
-                replace(item, parts=parts[i]) if parts.get(i) else item
-                for i, item in enumerate(answer.items)
-            )
-            return replace(answer, items=boxes)
-        regions = tuple(
-            replace(item, parts=parts[i]) if parts.get(i) else item
-            for i, item in enumerate(answer.items)
-        )
-        return replace(answer, items=regions)
+            return replace(answer, items=_with_parts(answer.items, parts))
+        return replace(answer, items=_with_parts(answer.items, parts))
 
     async def _search(
         self, plan: PipelinePlan, step: MatchStep, embeddings: Sequence[Embedding]
@@ -1205,6 +1199,18 @@ class Engine:
         return prepared
 
 
+_Region = TypeVar("_Region", Detection, TextRegion)
+
+
+def _with_parts(
+    items: Sequence[_Region], parts: Mapping[int, Mapping[str, TaskAnswer]]
+) -> tuple[_Region, ...]:
+    """``items`` with each one's pipeline parts (by index) merged in."""
+    return tuple(
+        replace(item, parts=parts[i]) if parts.get(i) else item for i, item in enumerate(items)
+    )
+
+
 #: The output a V2 request to an image model may ask for beside the model's own: each
 #: image's task answer as JSON (BYTES), as the task's image route renders it.
 ANSWER = "answer"
@@ -1287,9 +1293,14 @@ def pipeline_task(settings: EngineSettings, name: str) -> str | None:
         return None
     if isinstance(config, BrokenModel):
         raise ConfigError(config.reason)
-    entries = scan_repository(settings.repository)
-    models = {e.name: e.config if isinstance(e, ModelEntry) else e.reason for e in entries}
+    models = _model_table(scan_repository(settings.repository))
     return plan_pipeline(config, models, set(found)).task
+
+
+def _model_table(entries: Sequence[ModelEntry | BrokenModel]) -> dict[str, ModelConfig | str]:
+    """Each model of a repository scan: its config, or why it cannot load (what a
+    pipeline's steps are checked against)."""
+    return {e.name: e.config if isinstance(e, ModelEntry) else e.reason for e in entries}
 
 
 def _models_to_load(settings: EngineSettings) -> tuple[str, ...]:

@@ -65,15 +65,8 @@ COLUMNS: tuple[str, ...] = TASK_COLUMNS["classify"]
 def result_row(index: int, source: str, answer: TaskAnswer) -> Row:
     """The row of an input the model answered."""
     if not isinstance(answer, Classes):
-        return Row(
-            index=index,
-            input=source,
-            label=None,
-            class_index=None,
-            score=None,
-            top_k=None,
-            answer=json.dumps(answer_json(answer), separators=(",", ":")),
-            error=None,
+        return _unclassified(
+            index, source, answer=json.dumps(answer_json(answer), separators=(",", ":"))
         )
     classes = answer.classes
     best = classes[0]
@@ -93,6 +86,13 @@ def result_row(index: int, source: str, answer: TaskAnswer) -> Row:
 
 def error_row(index: int, source: str, error: BaseException) -> Row:
     message = getattr(error, "message", None) or str(error) or type(error).__name__
+    return _unclassified(index, source, error=f"{type(error).__name__}: {message}")
+
+
+def _unclassified(
+    index: int, source: str, *, answer: str | None = None, error: str | None = None
+) -> Row:
+    """A row without a classifier's columns: another task's answer, or an error."""
     return Row(
         index=index,
         input=source,
@@ -100,8 +100,8 @@ def error_row(index: int, source: str, error: BaseException) -> Row:
         class_index=None,
         score=None,
         top_k=None,
-        answer=None,
-        error=f"{type(error).__name__}: {message}",
+        answer=answer,
+        error=error,
     )
 
 

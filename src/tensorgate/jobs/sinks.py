@@ -11,6 +11,7 @@ from typing import Any
 
 from tensorgate.errors import JobError
 from tensorgate.jobs.rows import TASK_COLUMNS, Row, chunked
+from tensorgate.protocol.answers import ANSWER_FIELDS
 
 __all__ = ["FORMATS", "output_format", "write_output"]
 
@@ -111,16 +112,12 @@ def _record(task: str, row: Row, *, typed: bool = True) -> dict[str, Any]:
     return record
 
 
-#: The fields of a detection and a region; any other key holds a pipeline step's answer.
-_ITEM_FIELDS = ("box", "score", "index", "label", "polygon", "dimension", "embedding")
-
-
 def _with_parts(item: dict[str, Any]) -> dict[str, Any]:
     """A detection or region with its pipeline steps' answers as one JSON ``parts``
     string (None outside pipelines): the typed columns stay the same for every
     pipeline."""
-    parts = {k: v for k, v in item.items() if k not in _ITEM_FIELDS}
-    own = {k: v for k, v in item.items() if k in _ITEM_FIELDS}
+    parts = {k: v for k, v in item.items() if k not in ANSWER_FIELDS}
+    own = {k: v for k, v in item.items() if k in ANSWER_FIELDS}
     return {**own, "parts": json.dumps(parts, separators=(",", ":")) if parts else None}
 
 

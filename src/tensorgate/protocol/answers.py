@@ -37,7 +37,7 @@ from tensorgate.tasks.results import (
 )
 from tensorgate.types import Classification
 
-__all__ = ["answer_from_json", "answer_json", "task_of_json"]
+__all__ = ["ANSWER_FIELDS", "answer_from_json", "answer_json", "task_of_json"]
 
 #: The key that tells each task's answer from the others.
 _SIGNATURE = {
@@ -48,8 +48,9 @@ _SIGNATURE = {
     "text": "text-recognize",
     "matches": "match",
 }
-#: A detection's and a region's own keys (any other object in them is a step's part).
-_OWN = frozenset({"box", "score", "index", "label", "polygon", "dimension", "embedding"})
+#: The keys of a detection's, a region's and an embedding's own fields: any other key
+#: in them holds a pipeline step's answer (a part).
+ANSWER_FIELDS = frozenset({"box", "score", "index", "label", "polygon", "dimension", "embedding"})
 
 
 def _parts(parts: Mapping[str, TaskAnswer]) -> dict[str, Any]:
@@ -60,7 +61,7 @@ def _parts_from(doc: Mapping[str, Any]) -> dict[str, TaskAnswer]:
     return {
         key: answer_from_json(task_of_json(value), value)
         for key, value in doc.items()
-        if key not in _OWN and isinstance(value, dict)
+        if key not in ANSWER_FIELDS and isinstance(value, dict)
     }
 
 
