@@ -49,6 +49,25 @@ def photos() -> tuple[bytes, bytes, bytes]:
     return cat.getvalue(), coffee.getvalue(), cat.getvalue()[:2000]
 
 
+def print_minutes(
+    answered: list[tuple[float, float]], samples: list[tuple[float, int]], seconds: float
+) -> None:
+    """A line per minute (or per tenth of a shorter run): answers, p50 / p99, RSS."""
+    step = min(60.0, seconds / 10)
+    print(f"{'from s':>7} {'answered/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'RSS MiB':>8}")
+    at = 0.0
+    while at < seconds:
+        here = sorted(lat for when, lat in answered if at <= when < at + step)
+        memory = [m for t, m in samples if at <= t < at + step]
+        if here:
+            print(
+                f"{at:7.0f} {len(here) / step:10.1f} {here[len(here) // 2] * 1000:8.1f} "
+                f"{here[int(0.99 * (len(here) - 1))] * 1000:8.1f} "
+                f"{(max(memory) if memory else 0) / MiB:8.0f}"
+            )
+        at += step
+
+
 def rss(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -145,6 +164,7 @@ async def soak(
         for task in background:
             task.cancel()
         samples.append((time.monotonic() - started, rss(pid)))
+    print_minutes(answered, samples, seconds)
     baseline_at = min(300.0, 0.4 * seconds)
     baseline = next(m for t, m in samples if t >= baseline_at)
     end = samples[-1][1]

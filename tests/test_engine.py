@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,7 +26,7 @@ from tensorgate.batching.clock import FakeClock
 from tensorgate.protocol.models import statistics_v2
 from tensorgate.runtimes.fake import FakeRuntime, fake_outputs
 from tensorgate.runtimes.onnx import load_onnx
-from tensorgate.types import Tensors, TensorSpec
+from tensorgate.types import TensorSpec
 from tests.conftest import CAT_CLASSES, ESPRESSO
 from tests.helpers import build_test_repository
 
@@ -78,7 +79,7 @@ async def test_a_request_past_its_deadline_gets_504(small_repo: Path) -> None:
     clock = FakeClock()
     running, release = asyncio.Event(), asyncio.Event()
 
-    async def held(index: int, fn: Callable[[Tensors], Tensors], arg: Tensors) -> Tensors:
+    async def held(index: int, fn: Callable[[Any], Any], arg: Any) -> Any:
         running.set()
         await release.wait()  # the first batch holds the only instance
         return fn(arg)
@@ -170,7 +171,7 @@ async def test_image_requests_past_the_queue_bound_are_refused_before_decoding(
     add_version(tmp_path, "m", 1, config=config)
     running, release = asyncio.Event(), asyncio.Event()
 
-    async def held(index: int, fn: Callable[[Tensors], Tensors], arg: Tensors) -> Tensors:
+    async def held(index: int, fn: Callable[[Any], Any], arg: Any) -> Any:
         running.set()
         await release.wait()  # the first image holds the only instance
         return fn(arg)

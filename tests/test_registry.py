@@ -26,7 +26,6 @@ from tensorgate import (
     ModelState,
 )
 from tensorgate.memory import Resident, parse_budget, parse_size, plan_eviction
-from tensorgate.types import Tensors
 
 MiB = 1024 * 1024
 X = np.ones((1, 3), np.float32)  # the fake model answers sum(row) + j + offset → 3 + offset
@@ -223,7 +222,7 @@ async def test_a_busy_model_is_not_evicted(tmp_path: Path) -> None:
     add_version(tmp_path, "other", 1, size=6 * MiB)
     running, release = asyncio.Event(), asyncio.Event()
 
-    async def held(index: int, fn: Callable[[Tensors], Tensors], arg: Tensors) -> Tensors:
+    async def held(index: int, fn: Callable[[Any], Any], arg: Any) -> Any:
         running.set()
         await release.wait()  # the batch is on the device until the test lets it go
         return fn(arg)

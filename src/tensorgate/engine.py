@@ -26,6 +26,7 @@ from typing import TypeVar
 import numpy as np
 from PIL import Image
 
+from tensorgate.allocator import release_free_memory
 from tensorgate.batching.batcher import Batcher, BatchRecord, Instance, RunSync, thread_runner
 from tensorgate.batching.clock import Clock, LoopClock, TimerHandle
 from tensorgate.batching.gate import DeviceGate
@@ -339,6 +340,8 @@ class Engine:
         """Drain a version that no longer takes requests, then free it."""
         await model.batcher.stop(self.settings.drain_timeout_s)
         self._close(model)
+        # Its weights and buffers were freed in arenas no new thread will reuse.
+        await asyncio.to_thread(release_free_memory)
 
     def _build(
         self, key: ModelKey, config: ModelConfig, path: Path, device: str, gate: DeviceGate
@@ -1167,6 +1170,29 @@ class Engine:
 
             answers = list(await asyncio.gather(*(one(s) for s in sources)))
             return SourcesResult(max(keys, key=lambda k: k.version), answers)
+
+    def shed(self, name: str, version: int | None = None) -> QueueFullError | None:
+        """The refusal any request to ``name`` would get at admission now, because its
+        queue (with the images being decoded) is at its bound; None when a request may
+        be admitted, or when only the full path can tell (a pipeline, a model that is not
+        serving). Lets the server refuse an overload before it reads a byte of the body.
+        """
+        if name in self._pipelines or self._state is not EngineState.RUNNING:
+            return None
+        try:
+            model = self._registry.model(name, version)
+        except TensorgateError:
+            return None
+        bound = model.batcher.policy.max_queue_rows
+        waiting = model.batcher.queued_rows + model.decoding
+        if waiting < bound:
+            return None
+        self.metrics.rejected.labels(name, "QueueFullError").inc()
+        return QueueFullError(
+            f"model {name!r} has {waiting} requests queued or decoding, its bound is "
+            f"{bound}; retry later or add instances",
+            retry_after=1.0,
+        )
 
     def _admit(self, model: LoadedModel, images: int) -> None:
         """Count ``images`` against the model's queue bound before any is decoded: under

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["JsonFormatter", "configure_logging", "event"]
+__all__ = ["JsonFormatter", "Throttle", "configure_logging", "event"]
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "message",
@@ -49,3 +51,26 @@ def event(logger: logging.Logger, level: int, msg: str, **fields: Any) -> None:
     """Log ``msg`` with structured fields, skipping the work when the level is off."""
     if logger.isEnabledFor(level):
         logger.log(level, msg, extra=fields)
+
+
+class Throttle:
+    """At most one log line per ``every`` seconds for an event that can come in floods
+    (load shedding at hundreds per second would otherwise cost the event loop more than
+    the refusals themselves): the first is logged at once, later ones are counted and the
+    count rides on the next line logged."""
+
+    def __init__(self, every: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every = every
+        self._clock = clock
+        self._next = float("-inf")
+        self._held = 0
+
+    def __call__(self, logger: logging.Logger, level: int, msg: str, **fields: Any) -> None:
+        now = self._clock()
+        if now < self._next:
+            self._held += 1
+            return
+        if self._held:
+            fields["suppressed_since_last"] = self._held
+        self._next, self._held = now + self.every, 0
+        event(logger, level, msg, **fields)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -38,7 +39,7 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-async def inline(index: int, fn: Callable[[Tensors], Tensors], arg: Tensors) -> Tensors:
+async def inline(index: int, fn: Callable[[Any], Any], arg: Any) -> Any:
     await asyncio.sleep(0)  # hand the loop over, as a thread hand-off does; no time passes
     return fn(arg)
 
@@ -259,7 +260,7 @@ async def test_gate_admits_one_batch_per_slot() -> None:
     running = 0
     peak = 0
 
-    async def held(index: int, fn: Callable[[Tensors], Tensors], arg: Tensors) -> Tensors:
+    async def held(index: int, fn: Callable[[Any], Any], arg: Any) -> Any:
         nonlocal running, peak
         running += 1
         peak = max(peak, running)
@@ -298,7 +299,7 @@ async def test_stop_drains_queued_requests() -> None:
 async def test_stop_past_the_drain_timeout_fails_what_is_left() -> None:
     never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    async def stuck(index: int, fn: Callable[[Tensors], Tensors], arg: Tensors) -> Tensors:
+    async def stuck(index: int, fn: Callable[[Any], Any], arg: Any) -> Any:
         await never
         return fn(arg)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
@@ -14,6 +15,7 @@ import httpx
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
+from bench.hostile import rapid_reset
 from starlette.requests import Request
 from tritonclient.utils import InferenceServerException
 
@@ -144,3 +146,20 @@ async def test_a_body_dribbled_past_the_deadline_gets_408() -> None:
     request = Request(scope, receive)
     with pytest.raises(SlowRequestError, match=r"did not arrive within 0\.3 s"):
         await read_body(request, 1_000_000, timeout_s=0.3)
+
+
+def test_an_http2_rapid_reset_flood_leaves_grpc_serving(guarded: ServerProcess) -> None:
+    """CVE-2023-44487: streams opened and reset at once, thousands of them; the server
+    stays up, well-behaved gRPC and HTTP calls keep being answered."""
+    assert guarded.grpc is not None
+    client = grpcclient.InferenceServerClient(guarded.grpc)
+    flood = threading.Thread(target=rapid_reset, args=(guarded.grpc, 20_000))
+    flood.start()
+    try:
+        while flood.is_alive():
+            assert client.is_server_live()
+            assert served(guarded)
+    finally:
+        flood.join()
+    assert client.is_server_live()
+    assert guarded.process.poll() is None

@@ -22,6 +22,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Protocol, TypeVar
 
 from tensorgate.batching.clock import Clock, TimerHandle
 from tensorgate.batching.gate import DeviceGate
@@ -43,7 +45,14 @@ __all__ = ["BatchRecord", "Batcher", "BatcherState", "Instance", "RunSync", "thr
 log = logging.getLogger("tensorgate.batching")
 
 #: Runs ``fn(arg)`` for instance ``index`` somewhere and awaits the result.
-RunSync = Callable[[int, Callable[[Tensors], Tensors], Tensors], Awaitable[Tensors]]
+_A = TypeVar("_A")
+_R = TypeVar("_R")
+
+
+class RunSync(Protocol):
+    """Runs ``fn(arg)`` on instance ``index``'s own thread."""
+
+    def __call__(self, index: int, fn: Callable[[_A], _R], arg: _A, /) -> Awaitable[_R]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +133,7 @@ def thread_runner(instances: int, cores: Sequence[int] = ()) -> tuple[RunSync, C
         for i in range(instances)
     ]
 
-    async def run(index: int, fn: Callable[[Tensors], Tensors], arg: Tensors) -> Tensors:
+    async def run(index: int, fn: Callable[[_A], _R], arg: _A) -> _R:
         return await asyncio.get_running_loop().run_in_executor(pools[index], fn, arg)
 
     def shutdown() -> None:
@@ -134,6 +143,13 @@ def thread_runner(instances: int, cores: Sequence[int] = ()) -> tuple[RunSync, C
             pool.shutdown(wait=False, cancel_futures=True)
 
     return run, shutdown
+
+
+def _infer_batch(
+    infer: Callable[[Tensors], Tensors], rows: Sequence[int], inputs: Sequence[Tensors]
+) -> list[dict[str, Array]]:
+    """Stack the requests, run the batch and cut the outputs back (instance thread)."""
+    return split(infer(stack(inputs)), rows)
 
 
 class Batcher:
@@ -353,10 +369,13 @@ class Batcher:
         rows = [p.rows for p in batch]
         self._running_since[index] = started
         try:
-            outputs = await self._run_sync(
-                index, instance.runtime.infer, stack([p.inputs for p in batch])
+            # Stacking, inference and splitting all run on the instance's thread: the
+            # event loop never copies a batch (it only answers the requests).
+            parts = await self._run_sync(
+                index,
+                partial(_infer_batch, instance.runtime.infer, rows),
+                [p.inputs for p in batch],
             )
-            parts = split(outputs, rows)
         except TensorgateError as exc:
             error = exc
         except Exception as exc:

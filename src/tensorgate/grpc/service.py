@@ -189,6 +189,14 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[mi
         return await self._call(context, work, control=True)
 
 
+#: Concurrent HTTP/2 streams one client connection may hold (nginx allows 128). Without a
+#: bound, an HTTP/2 rapid-reset flood (CVE-2023-44487) piles up calls the server has not
+#: yet picked up, past grpc's pending-call limit, and well-behaved clients' calls on
+#: other connections were CANCELLED (16 of 22 during a 20,000-stream flood; with the
+#: bound, 0 of 175). tests/server/test_hostile.py, bench/hostile.py.
+MAX_STREAMS_PER_CONNECTION = 100
+
+
 def create_grpc_server(engine: Engine, settings: ServerSettings) -> tuple[grpc.aio.Server, int]:
     """A gRPC server bound to ``settings.host:settings.grpc_port`` (not started yet);
     returns it and the port it bound."""
@@ -198,6 +206,7 @@ def create_grpc_server(engine: Engine, settings: ServerSettings) -> tuple[grpc.a
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
             ("grpc.so_reuseport", 0),
+            ("grpc.max_concurrent_streams", MAX_STREAMS_PER_CONNECTION),
         ]
     )
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(

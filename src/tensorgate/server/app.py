@@ -18,7 +18,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tensorgate.access import AccessPolicy
 from tensorgate.config import ServerSettings
 from tensorgate.engine import Engine
-from tensorgate.errors import TensorgateError
+from tensorgate.errors import QueueFullError, TensorgateError
+from tensorgate.logs import Throttle
 from tensorgate.protocol.openapi import openapi_document
 from tensorgate.server.http import ClientDisconnected, error_response, json_response
 from tensorgate.server.images import image_routes
@@ -27,6 +28,7 @@ from tensorgate.server.v2 import v2_routes
 __all__ = ["CONTROL_PATH", "PUBLIC_PATHS", "AccessGuard", "create_app"]
 
 log = logging.getLogger("tensorgate.server")
+_shedding = Throttle(every=10.0)
 
 #: Paths answered without a token even when one is set (probes must work).
 PUBLIC_PATHS = frozenset({"/v2/health/live", "/v2/health/ready"})
@@ -83,7 +85,9 @@ class CloseWhenDraining:
 
 async def _tensorgate_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TensorgateError)
-    if exc.http_status >= 500:
+    if isinstance(exc, QueueFullError):  # load shedding: counted in the metrics
+        _shedding(log, logging.WARNING, "refusing requests: queue full", error=exc.message)
+    elif exc.http_status >= 500:
         log.warning("request failed", extra={"path": request.url.path, "error": exc.message})
     return error_response(exc)
 

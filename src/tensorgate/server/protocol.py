@@ -8,6 +8,10 @@
 - **Header size**: at most ``MAX_HEADER_BYTES`` before the headers end; more is a 431
   and the connection closes (the parser itself sets no limit).
 
+- **Load shedding**: with a ``shedder`` (``server.shedding``), a request the engine
+  would refuse at admission anyway is answered 503 once its headers are read, without
+  reaching the application.
+
 Slow bodies are bounded by the routes' body deadline (``server.http.read_body``).
 """
 
@@ -16,8 +20,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from typing import cast
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from starlette.types import Scope
+from uvicorn._types import ASGI3Application
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+
+from tensorgate.server.shedding import Shedder
 
 __all__ = ["HEADER_TIMEOUT_S", "MAX_HEADER_BYTES", "GuardedHttp"]
 
@@ -34,6 +43,8 @@ class GuardedHttp(HttpToolsProtocol):
 
     header_timeout_s = HEADER_TIMEOUT_S
     max_header_bytes = MAX_HEADER_BYTES
+
+    shedder: Shedder | None = None
 
     _header_timer: asyncio.TimerHandle | None = None
     _header_bytes = 0
@@ -67,6 +78,15 @@ class GuardedHttp(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._headers_done()
         super().on_headers_complete()
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        # Every request (pipelined ones too) starts here, its headers read and its body
+        # not: the one place to refuse it before the application sees it.
+        if self.shedder is not None:
+            refusal = self.shedder(cast("Scope", cycle.scope))
+            if refusal is not None:
+                app = cast("ASGI3Application", refusal)
+        super()._start_asgi_task(cycle, app)
 
     # ------------------------------------------------------------------ helpers
     def _await_headers(self) -> None:

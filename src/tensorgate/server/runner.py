@@ -19,7 +19,9 @@ from tensorgate.config import EngineSettings, ServerSettings
 from tensorgate.engine import Engine, EngineState, preflight
 from tensorgate.logs import configure_logging
 from tensorgate.server.app import create_app
+from tensorgate.server.heap import settle_heap
 from tensorgate.server.protocol import GuardedHttp
+from tensorgate.server.shedding import shedder
 
 __all__ = ["announce", "bind_socket", "serve"]
 
@@ -87,6 +89,7 @@ class _Server(uvicorn.Server):
             await self._grpc.start()
             host = self._settings.host
             grpc_url = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        settle_heap()  # the models are loaded: what start-up built lives as long as we do
         self._on_ready(self._url, grpc_url)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
@@ -158,7 +161,12 @@ def serve(
     options: dict[str, Any] = {
         "loop": _loop(),
         "http": type(
-            "GuardedHttp", (GuardedHttp,), {"header_timeout_s": server_settings.header_timeout_s}
+            "GuardedHttp",
+            (GuardedHttp,),
+            {
+                "header_timeout_s": server_settings.header_timeout_s,
+                "shedder": staticmethod(shedder(engine, server_settings.access)),
+            },
         ),
         "lifespan": "on",
         "access_log": False,
