@@ -107,25 +107,27 @@ def _slowloris(http: str, stop: threading.Event, body: bool) -> dict[str, int]:
     head = b"POST /v2/models/efficientnet-lite0/classify HTTP/1.1\r\nHost: x\r\n"
     if body:
         head += b"Content-Length: 1000000\r\n\r\n"
-    socks = []
-    for _ in range(200):
+
+    def opened() -> socket.socket:
         sock = _connect(http)
-        if body:
-            sock.sendall(head)
+        sock.sendall(head)  # the request line; then headers (or a body) byte by byte
         sock.setblocking(False)
-        socks.append(sock)
+        return sock
+
+    socks = [opened() for _ in range(200)]
+    each = [0] * len(socks)  # bytes dribbled on each connection
+    header = b"X-A: b\r\n"  # endless headers, a byte at a time
     dribbled = reconnects = 0
     while not stop.is_set():
         for i, sock in enumerate(socks):
             try:
-                sock.send(b"a" if body else b"X-A: b\r\n"[dribbled % 8 : dribbled % 8 + 1])
+                at = each[i] % len(header)
+                sock.send(b"a" if body else header[at : at + 1])
+                each[i] += 1
                 dribbled += 1
             except OSError:  # cut off at the deadline: come back
                 sock.close()
-                socks[i] = _connect(http)
-                if body:
-                    socks[i].sendall(head)
-                socks[i].setblocking(False)
+                socks[i], each[i] = opened(), 0
                 reconnects += 1
         stop.wait(0.1)
     for sock in socks:

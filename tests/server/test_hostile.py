@@ -108,6 +108,26 @@ def test_oversized_headers_get_431(guarded: ServerProcess) -> None:
     assert served(guarded)
 
 
+def test_an_oversized_head_sent_whole_gets_431_before_it_runs(guarded: ServerProcess) -> None:
+    """Headers, blank line and all, in one write: the parser would take the whole head in
+    one chunk; the size is checked before it does."""
+    with connect(guarded) as sock:
+        sock.sendall(
+            b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 100_000 + b"\r\n\r\n"
+        )
+        got = answer(sock)
+    assert got.startswith(b"HTTP/1.1 431"), got[:200]
+    assert got.count(b"HTTP/1.1") == 1
+    with connect(guarded) as sock:  # a kept-alive connection's second head is measured too
+        sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        sock.sendall(
+            b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 100_000 + b"\r\n\r\n"
+        )
+        assert answer(sock).startswith(b"HTTP/1.1 431")
+    assert served(guarded)
+
+
 def test_smuggling_probes_are_refused_and_nothing_is_smuggled(guarded: ServerProcess) -> None:
     smuggled = b"GET /v2/models/stats HTTP/1.1\r\nHost: x\r\n\r\n"
     probe = (

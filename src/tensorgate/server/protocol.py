@@ -47,8 +47,11 @@ class GuardedHttp(HttpToolsProtocol):
     shedder: Shedder | None = None
 
     _header_timer: asyncio.TimerHandle | None = None
-    _header_bytes = 0
     _in_headers = True
+    #: The next bytes begin a request head (until its blank line): they are counted.
+    _scanning = True
+    _head_bytes = 0
+    _tail = b""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -59,16 +62,29 @@ class GuardedHttp(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        counting = self._in_headers
-        super().data_received(data)  # may end the headers (a chunk can hold the body too)
-        if counting and self._in_headers and not self.transport.is_closing():
-            self._header_bytes += len(data)
-            if self._header_bytes > self.max_header_bytes:
+        # Measured before the parser sees the bytes: a head that arrives whole in one
+        # chunk would otherwise be parsed (and its request started) before any check.
+        if self._scanning and not self.transport.is_closing():
+            window = self._tail + data
+            end = window.find(b"\r\n\r\n")
+            if end >= 0:
+                self._head_bytes += end + 4 - len(self._tail)
+                self._scanning, self._tail = False, b""
+            else:
+                self._head_bytes += len(data)
+                self._tail = window[-3:]
+            if self._head_bytes > self.max_header_bytes:
                 self._refuse(
                     431,
                     f"request headers are over {self.max_header_bytes} bytes; send fewer "
                     "or shorter headers",
                 )
+                return
+        super().data_received(data)
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._scanning, self._head_bytes, self._tail = True, 0, b""  # the next request
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -91,7 +107,6 @@ class GuardedHttp(HttpToolsProtocol):
     # ------------------------------------------------------------------ helpers
     def _await_headers(self) -> None:
         self._in_headers = True
-        self._header_bytes = 0
         if self._header_timer is None:
             self._header_timer = self.loop.call_later(self.header_timeout_s, self._too_slow)
 
