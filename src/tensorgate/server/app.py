@@ -21,6 +21,7 @@ from tensorgate.engine import Engine
 from tensorgate.errors import QueueFullError, TensorgateError
 from tensorgate.logs import Throttle
 from tensorgate.protocol.openapi import openapi_document
+from tensorgate.server.console import console_routes
 from tensorgate.server.http import ClientDisconnected, error_response, json_response
 from tensorgate.server.images import image_routes
 from tensorgate.server.v2 import v2_routes
@@ -32,8 +33,15 @@ _shedding = Throttle(every=10.0)
 
 #: Paths answered without a token even when one is set (probes must work).
 PUBLIC_PATHS = frozenset({"/v2/health/live", "/v2/health/ready"})
+#: The console's page and files hold no data (what it shows comes from guarded routes).
+PUBLIC_PREFIX = "/console/static/"
+CONSOLE_PUBLIC = frozenset({"/console", "/console/access"})
 #: Model-control paths (Triton's repository extension): guarded by the control token.
 CONTROL_PATH = re.compile(r"^/v2/repository/models/[^/]+/(load|unload)$")
+
+
+def _public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path in CONSOLE_PUBLIC or path.startswith(PUBLIC_PREFIX)
 
 
 class AccessGuard:
@@ -44,7 +52,7 @@ class AccessGuard:
         self.policy = policy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in PUBLIC_PATHS:
+        if scope["type"] == "http" and not _public(scope["path"]):
             given = dict(scope["headers"]).get(b"authorization")
             try:
                 self.policy.check(
@@ -140,6 +148,7 @@ def create_app(engine: Engine, settings: ServerSettings | None = None) -> ASGIAp
     routes = [
         *v2_routes(engine, settings),
         *image_routes(engine, settings),
+        *console_routes(engine, settings),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
