@@ -110,6 +110,12 @@ async def soak(
     samples: list[tuple[float, int]] = []
 
     async def one(client: httpx.AsyncClient, kind: str) -> None:
+        try:
+            await exchange(client, kind)
+        except httpx.TransportError as exc:  # a connection the server dropped: unexpected
+            unexpected.append(f"{kind}: {type(exc).__name__} {exc}")
+
+    async def exchange(client: httpx.AsyncClient, kind: str) -> None:
         counts[kind] = counts.get(kind, 0) + 1
         began = time.monotonic()
         if kind == "disconnect":
@@ -148,7 +154,9 @@ async def soak(
             await asyncio.sleep(10)
 
     kinds = ["jpeg"] * 45 + ["png"] * 25 + ["infer"] * 15 + ["corrupt"] * 10 + ["disconnect"] * 5
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
+    # Idle connections are let go before the server's 5 s keep-alive timeout closes them,
+    # as a well-configured client does (reusing one the server is closing is a race).
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=100, keepalive_expiry=4.0)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
         background = [asyncio.ensure_future(reload_every_minute(client)),
                       asyncio.ensure_future(sample_memory())]  # fmt: skip

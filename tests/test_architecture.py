@@ -32,6 +32,8 @@ ALLOWED = {
     "tensorgate.tasks.results",  # the answer types every door renders
     "tensorgate.access",  # the token policy both network doors apply
     "tensorgate.logs",  # structured log lines
+    "tensorgate.timing",  # a request's stages, gathered for the door that asked
+    "tensorgate.tracing",  # its spans
     "tensorgate._version",
 }
 

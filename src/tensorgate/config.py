@@ -122,6 +122,9 @@ class ServerSettings:
             (so load balancers stop sending) before refusing new requests and draining.
         header_timeout_s: a request's headers must arrive within this many seconds of
             its first byte (or of the connection opening), else 408 and close.
+        access_log: one JSON line per HTTP request on the ``tensorgate.access`` logger.
+        tracing: OpenTelemetry spans per request and stage, exported as the ``OTEL_*``
+            variables say (``tensorgate.tracing``; the ``tracing`` extra).
     """
 
     host: str = "127.0.0.1"
@@ -136,6 +139,8 @@ class ServerSettings:
     grpc_port: int | None = None
     shutdown_delay_s: float = 0.0
     header_timeout_s: float = 10.0
+    access_log: bool = True
+    tracing: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

@@ -33,8 +33,10 @@ from tensorgate.batching.gate import DeviceGate
 from tensorgate.batching.policy import BatchPolicy
 from tensorgate.config import EngineSettings
 from tensorgate.devices import (
+    Inventory,
     cpu_count,
     default_instances,
+    discover,
     gate_slots,
     pinnable_cores,
     resolve_device,
@@ -87,6 +89,7 @@ from tensorgate.tasks.results import (
     TextRegion,
     TextRegions,
 )
+from tensorgate.timing import current_timing, stage
 from tensorgate.types import Array, Classification, ModelKey, Tensors, TensorSpec
 from tensorgate.validation import check_inputs, check_outputs
 from tensorgate.views import (
@@ -194,6 +197,7 @@ class Engine:
         self._gates: dict[str, DeviceGate] = {}
         self._decode_pool: ThreadPoolExecutor | None = None
         self._sources = Sources(settings.sources)
+        self._inventory: Inventory | None = None
         self._state = EngineState.NEW
 
     # ----------------------------------------------------------------- lifecycle
@@ -594,6 +598,12 @@ class Engine:
             chosen = self._registry.loaded()
         return [StatisticsView(m.key, m.device, m.memory, m.stats.copy()) for m in chosen]
 
+    def inventory(self) -> Inventory:
+        """The devices here (read once, then kept: they do not change while serving)."""
+        if self._inventory is None:
+            self._inventory = discover()
+        return self._inventory
+
     def render_metrics(self) -> MetricsText:
         """The Prometheus exposition of every instrument."""
         return MetricsText(self.metrics.render(), CONTENT_TYPE)
@@ -971,14 +981,14 @@ class Engine:
         """Each image's answer, decoded from its output row."""
         output = post.output or model.config.outputs[0].name
         rows = [(r.outputs[output][0], g) for r, g in zip(results, geometries, strict=True)]
-        if not decoder.heavy:
-            return [decoder.decode(row, geometry, post, top) for row, geometry in rows]
-        # NMS and contours: off the event loop, beside the decoding
-        return list(
-            await asyncio.gather(
-                *(self._pooled(decoder.decode, row, geometry, post, top) for row, geometry in rows)
+        with stage("postprocess", images=len(rows), decoder=type(decoder).__name__):
+            if not decoder.heavy:
+                return [decoder.decode(row, geometry, post, top) for row, geometry in rows]
+            # NMS and contours: off the event loop, beside the decoding
+            pooled = (
+                self._pooled(decoder.decode, row, geometry, post, top) for row, geometry in rows
             )
-        )
+            return list(await asyncio.gather(*pooled))
 
     # ------------------------------------------------------------------ pipelines
     async def _run_pipeline(
@@ -1065,10 +1075,13 @@ class Engine:
         root, branches = models[0], models[1:]
         _, post, decoder = self._image_model(root, None, None)
         input_name = self._input_name(root)
-        result = await self._submit(
-            root, plan.root.version, {input_name: prepared.tensor[np.newaxis]}, timeout_s
-        )
-        (answer,) = await self._answers(root, [result], [prepared.geometry], post, decoder, None)
+        with stage(f"step {plan.root.name}", model=root.key.name):
+            result = await self._submit(
+                root, plan.root.version, {input_name: prepared.tensor[np.newaxis]}, timeout_s
+            )
+            (answer,) = await self._answers(
+                root, [result], [prepared.geometry], post, decoder, None
+            )
         if plan.crop is None:  # a whole-image search
             if not isinstance(answer, Embedding):
                 raise TypeError(f"an embed model answered {type(answer).__name__}")
@@ -1078,9 +1091,10 @@ class Engine:
             raise TypeError(f"a {plan.task} model answered {type(answer).__name__}")
         picked = chosen(answer.items, plan.crop)
         specs = [self._image_model(m, None, None)[0].spec for m in branches]
-        tensors = await self._pooled(
-            crops_of, image, [answer.items[i] for i in picked], plan.crop, specs
-        )
+        with stage("crop", crops=len(picked)):
+            tensors = await self._pooled(
+                crops_of, image, [answer.items[i] for i in picked], plan.crop, specs
+            )
         per_branch = await asyncio.gather(
             *(
                 self._branch(step, model, [row[k] for row in tensors], timeout_s)
@@ -1110,7 +1124,8 @@ class Engine:
             return []
         catalogue = self._catalogues.get(plan, step.name)  # a rebuilt index swaps in here
         vectors = np.stack([e.vector for e in embeddings])
-        return await self._pooled(catalogue.search, vectors, step.top_k, step.nprobe)
+        with stage(f"step {step.name}", catalogue=str(step.index), queries=len(embeddings)):
+            return await self._pooled(catalogue.search, vectors, step.top_k, step.nprobe)
 
     async def _branch(
         self,
@@ -1131,10 +1146,12 @@ class Engine:
                 )
 
         todo = [c for c in crops if c is not None]
-        results = await asyncio.gather(*(one(c) for c in todo))
-        found = iter(
-            await self._answers(model, results, [c.geometry for c in todo], post, decoder, None)
-        )
+        with stage(f"step {step.name}", model=model.key.name, crops=len(todo)):
+            results = await asyncio.gather(*(one(c) for c in todo))
+            answers = await self._answers(
+                model, results, [c.geometry for c in todo], post, decoder, None
+            )
+        found = iter(answers)
         return [None if c is None else next(found) for c in crops]
 
     @staticmethod
@@ -1219,9 +1236,14 @@ class Engine:
         if self._decode_pool is None:
             raise RuntimeError("the engine has not started; use `async with Engine(...)`")
         loop = asyncio.get_running_loop()
-        started = time.perf_counter()
+        started = time.monotonic()
         prepared = await loop.run_in_executor(self._decode_pool, preprocess.prepare, data)
-        self.metrics.decode_duration.labels(model.key.name).observe(time.perf_counter() - started)
+        ended = time.monotonic()
+        self.metrics.decode_duration.labels(model.key.name).observe(ended - started)
+        timing = current_timing()
+        if timing is not None:
+            timing.decoded(ended - started)
+            timing.stage("decode", started, ended, bytes=len(data))
         return prepared
 
 

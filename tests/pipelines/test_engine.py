@@ -203,3 +203,28 @@ async def test_naming_a_pipeline_in_settings_loads_its_models(repo: Path) -> Non
     async with Engine(settings, factories={"fake": factory}) as running:
         assert {s.name for s in running.statuses()} == {"sorter", "boxes", "shade"}
         assert running.ready
+
+
+async def test_a_traced_pipeline_request_has_a_span_per_step_and_per_crop_batch(
+    repo: Path,
+) -> None:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from tensorgate.tracing import configure_tracing, disable_tracing, traced_request
+
+    exporter = InMemorySpanExporter()
+    configure_tracing(exporter)
+    try:
+        async with engine(repo) as running:
+            with traced_request("pipeline", {}, {}):
+                await running.run_images("sorter", [png(40)], task="detect")
+    finally:
+        disable_tracing()
+    names = [span.name for span in exporter.get_finished_spans()]
+    assert names.count("step found") == 1
+    assert names.count("crop") == 1
+    assert names.count("step kind") == 1
+    # The 4 crops ran together: one queue span and one batch span per batch, not per crop
+    # (the detector's batch is the other one).
+    assert names.count("batch") == names.count("queue") == 2
+    assert names.count("pipeline") == 1

@@ -34,7 +34,9 @@ from tensorgate.server.app import (
     AccessGuard,
     CloseWhenDraining,
     create_app,
+    is_public,
 )
+from tensorgate.server.observe import Observe
 from tensorgate.server.process import ServerProcess, spawn_server
 from tests.test_registry import add_version
 
@@ -65,7 +67,9 @@ def call(url: str, path: str, token: str | None = None, **kw: object) -> httpx.R
 async def test_every_route_refuses_without_its_token(control_repo: Path) -> None:
     engine = Engine(EngineSettings(repository=control_repo, instances=1))
     settings = ServerSettings(auth_token=API, model_control=True, control_token=CONTROL)
-    guard = create_app(engine, settings)
+    observe = create_app(engine, settings)
+    assert isinstance(observe, Observe)  # the access log, outermost
+    guard = observe.app
     assert isinstance(guard, AccessGuard)
     closer = guard.app
     assert isinstance(closer, CloseWhenDraining)
@@ -92,6 +96,9 @@ async def test_every_route_refuses_without_its_token(control_repo: Path) -> None
                     }
                     if path in PUBLIC_PATHS:
                         assert answers["none"] == 200, (method, path)
+                    elif is_public(path):  # the console's page and files: no data
+                        assert path.startswith("/console"), path
+                        assert answers["none"] != 401, (method, path)
                     elif CONTROL_PATH.match(path):
                         assert answers["none"] == answers["api"] == 401, (method, path)
                         assert answers["control"] == 200, (method, path)

@@ -128,6 +128,27 @@ def test_an_oversized_head_sent_whole_gets_431_before_it_runs(guarded: ServerPro
     assert served(guarded)
 
 
+def test_a_body_then_the_next_head_in_one_chunk_is_not_counted_as_a_head(
+    guarded: ServerProcess,
+) -> None:
+    """A kept-alive connection whose next request arrives with the end of the previous
+    body, then a body of its own larger than the head limit: both answered."""
+    body = b"{" + b" " * 200_000 + b"}"
+    head = (
+        b"POST /v2/repository/index HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body)
+    )
+    with connect(guarded) as sock:
+        sock.sendall(head + body[:-10])
+        sock.sendall(body[-10:] + head + body)  # one write: the end, a head, a body
+        got = b""
+        while got.count(b"HTTP/1.1 ") < 2:
+            chunk = sock.recv(65536)
+            assert chunk, got
+            got += chunk
+    assert got.count(b"HTTP/1.1 200") == 2, got[:300]
+
+
 def test_smuggling_probes_are_refused_and_nothing_is_smuggled(guarded: ServerProcess) -> None:
     smuggled = b"GET /v2/models/stats HTTP/1.1\r\nHost: x\r\n\r\n"
     probe = (

@@ -18,6 +18,7 @@ import asyncio
 import enum
 import logging
 import os
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +39,7 @@ from tensorgate.errors import (
     TensorgateError,
 )
 from tensorgate.runtimes.base import Runtime
+from tensorgate.timing import RequestTiming, current_timing
 from tensorgate.types import Array, ModelKey, Tensors
 
 __all__ = ["BatchRecord", "Batcher", "BatcherState", "Instance", "RunSync", "thread_runner"]
@@ -103,6 +105,10 @@ class _Pending:
     arrival: float
     future: asyncio.Future[dict[str, Array]]
     timer: TimerHandle | None = field(default=None)
+    #: The request's breakdown, when its door asked for one (tensorgate.timing).
+    timing: RequestTiming | None = field(default=None)
+    #: ``time.monotonic`` when it was queued (for a traced request's queue span).
+    entered: float = 0.0
 
 
 def _pinner(core: int | None) -> Callable[[], None] | None:
@@ -235,7 +241,12 @@ class Batcher:
                     retry_after=1.0,
                 )
         future: asyncio.Future[dict[str, Array]] = asyncio.get_running_loop().create_future()
-        pending = _Pending(inputs, rows, shape_key(inputs), self._clock.now(), future)
+        timing = current_timing()
+        pending = _Pending(
+            inputs, rows, shape_key(inputs), self._clock.now(), future, timing=timing
+        )
+        if timing is not None and timing.stages is not None:
+            pending.entered = time.monotonic()
         pending.timer = self._clock.call_at(deadline, lambda: self._expire(pending, deadline))
         self._queue.append(pending)
         self._queued_rows += rows
@@ -368,6 +379,7 @@ class Batcher:
         parts: list[dict[str, Array]] = []
         rows = [p.rows for p in batch]
         self._running_since[index] = started
+        began = time.monotonic()
         try:
             # Stacking, inference and splitting all run on the instance's thread: the
             # event loop never copies a batch (it only answers the requests).
@@ -386,6 +398,19 @@ class Batcher:
         finally:
             self._running_since.pop(index, None)
         compute = self._clock.now() - started
+        traced: dict[int, tuple[RequestTiming, float]] = {}  # one request's crops share
+        for pending in batch:
+            if pending.timing is not None:
+                pending.timing.ran(started - pending.arrival, compute, sum(rows), index)
+                if pending.timing.stages is not None:
+                    _, entered = traced.get(id(pending.timing), (None, pending.entered))
+                    traced[id(pending.timing)] = pending.timing, min(entered, pending.entered)
+        for timing, entered in traced.values():  # a span per batch, not per row
+            timing.stage("queue", entered, began)
+            timing.stage(
+                "batch", began, began + compute, model=str(self.key), rows=sum(rows),
+                requests=len(batch), instance=index, device=instance.gate.device,
+            )  # fmt: skip
         if error is None:
             for pending, part in zip(batch, parts, strict=True):
                 if pending.timer is not None:

@@ -115,6 +115,20 @@ def serve(
         float,
         typer.Option(help="Seconds a request's headers may take to arrive (else 408)."),
     ] = 10.0,
+    no_access_log: Annotated[
+        bool,
+        typer.Option(
+            "--no-access-log",
+            help="Drop the JSON line per request (model, status, bytes, stage ms).",
+        ),
+    ] = False,
+    tracing: Annotated[
+        bool,
+        typer.Option(
+            "--tracing",
+            help="OpenTelemetry spans per request and stage, exported as OTEL_* say.",
+        ),
+    ] = False,
 ) -> None:
     """Serve a model repository over HTTP (KServe V2 and /classify) and gRPC."""
     from tensorgate.server.runner import serve as run_server
@@ -154,5 +168,7 @@ def serve(
         grpc_port=None if grpc_port < 0 else grpc_port,
         shutdown_delay_s=shutdown_delay,
         header_timeout_s=header_timeout,
+        access_log=not no_access_log,
+        tracing=tracing,
     )
     run_server(engine_settings, server_settings, log_level=log_level)

@@ -29,6 +29,7 @@ from tensorgate.grpc._proto import mc, pb, pb_grpc
 from tensorgate.grpc.codec import encode_response, parse_request, parse_version
 from tensorgate.protocol import models as describe
 from tensorgate.protocol.classification import with_classification
+from tensorgate.tracing import traced_request, tracing_enabled
 
 __all__ = ["InferenceService", "create_grpc_server"]
 
@@ -52,11 +53,22 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[mi
         work: Callable[[], Awaitable[R]],
         *,
         control: bool = False,
+        traced: str | None = None,
+        model: str | None = None,
     ) -> R:
-        """Check the token, run ``work``, map our errors to gRPC statuses."""
+        """Check the token, run ``work``, map our errors to gRPC statuses. With tracing
+        on, a ``traced`` call gets a span of that name (continuing the ``traceparent`` of
+        its metadata) with its stages."""
         try:
             self._authorize(context, control=control)
-            return await work()
+            if traced is None or not tracing_enabled():
+                return await work()
+            carrier = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+            attributes = {"rpc.system": "grpc", "rpc.method": traced}
+            if model:
+                attributes["tensorgate.model"] = model
+            with traced_request(f"grpc {traced}", carrier, attributes):
+                return await work()
         except TensorgateError as exc:
             if exc.http_status >= 500 and not isinstance(exc, UnavailableError):
                 log.warning("rpc failed", extra={"error": exc.message})
@@ -146,7 +158,9 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[mi
         return encode_response(request.model_name, result.key.version, request.id, outputs)
 
     async def ModelInfer(self, request: Any, context: Context) -> Any:
-        return await self._call(context, lambda: self._infer(request))
+        return await self._call(
+            context, lambda: self._infer(request), traced="ModelInfer", model=request.model_name
+        )
 
     async def ModelStreamInfer(
         self, request_iterator: AsyncIterator[Any], context: Context

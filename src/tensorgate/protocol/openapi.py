@@ -330,6 +330,68 @@ def openapi_document() -> Schema:
         "/openapi.json": {
             "get": _operation("this document", {"200": _json({"type": "object"}, "OpenAPI 3.1")})
         },
+        "/console": {
+            "get": {
+                "summary": "the web console's page (public; its data comes from /console/api)",
+                "responses": {
+                    "200": {
+                        "description": "HTML",
+                        "content": {"text/html": {"schema": {"type": "string"}}},
+                    },
+                    "default": _ERROR,
+                },
+            }
+        },
+        "/console/static/{file}": {
+            "get": {
+                "summary": "one of the console's files (public)",
+                "parameters": [
+                    {
+                        "name": "file",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "enum": ["console.css", "console.js"]},
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "CSS or JavaScript",
+                        "content": {
+                            "text/css": {"schema": {"type": "string"}},
+                            "text/javascript": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "default": _ERROR,
+                },
+            }
+        },
+        "/console/access": {
+            "get": {
+                "summary": "whether the API needs a token and model control is on (public)",
+                "responses": {
+                    "200": _json({"type": "object"}, "auth and model_control"),
+                    "default": _ERROR,
+                },
+            }
+        },
+        "/console/api/models": {
+            "get": _operation(
+                "models, versions and pipelines: state, memory, instances, batching",
+                {"200": _json({"type": "object"}, "the console's Models view")},
+            )
+        },
+        "/console/api/live": {
+            "get": _operation(
+                "cumulative counters and histograms per model (the Live view's source)",
+                {"200": _json({"type": "object"}, "a snapshot")},
+            )
+        },
+        "/console/api/server": {
+            "get": _operation(
+                "version, limits, devices and settings",
+                {"200": _json({"type": "object"}, "the console's Server view")},
+            )
+        },
     }
     for action in ("load", "unload"):
         paths[f"/v2/repository/models/{{name}}/{action}"] = {

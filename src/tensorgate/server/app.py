@@ -24,7 +24,9 @@ from tensorgate.protocol.openapi import openapi_document
 from tensorgate.server.console import console_routes
 from tensorgate.server.http import ClientDisconnected, error_response, json_response
 from tensorgate.server.images import image_routes
+from tensorgate.server.observe import Observe
 from tensorgate.server.v2 import v2_routes
+from tensorgate.tracing import tracing_enabled
 
 __all__ = ["CONTROL_PATH", "PUBLIC_PATHS", "AccessGuard", "create_app"]
 
@@ -40,7 +42,8 @@ CONSOLE_PUBLIC = frozenset({"/console", "/console/access"})
 CONTROL_PATH = re.compile(r"^/v2/repository/models/[^/]+/(load|unload)$")
 
 
-def _public(path: str) -> bool:
+def is_public(path: str) -> bool:
+    """Whether ``path`` is served without a token (probes, the console's page)."""
     return path in PUBLIC_PATHS or path in CONSOLE_PUBLIC or path.startswith(PUBLIC_PREFIX)
 
 
@@ -52,7 +55,7 @@ class AccessGuard:
         self.policy = policy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not _public(scope["path"]):
+        if scope["type"] == "http" and not is_public(scope["path"]):
             given = dict(scope["headers"]).get(b"authorization")
             try:
                 self.policy.check(
@@ -162,4 +165,7 @@ def create_app(engine: Engine, settings: ServerSettings | None = None) -> ASGIAp
             Exception: _unexpected,
         },
     )
-    return AccessGuard(CloseWhenDraining(app, engine), settings.access)
+    guarded = AccessGuard(CloseWhenDraining(app, engine), settings.access)
+    if settings.access_log or tracing_enabled():
+        return Observe(guarded, access_log=settings.access_log)
+    return guarded

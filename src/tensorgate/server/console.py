@@ -33,7 +33,6 @@ from starlette.routing import Route
 
 from tensorgate._version import __version__
 from tensorgate.config import ServerSettings
-from tensorgate.devices import Inventory, discover
 from tensorgate.engine import Engine
 from tensorgate.errors import TensorgateError
 from tensorgate.server.http import json_response
@@ -165,10 +164,9 @@ def models_document(engine: Engine) -> dict[str, Any]:
     return {"budget": dict(engine.settings.memory_budget), "models": rows}
 
 
-def server_document(
-    engine: Engine, settings: ServerSettings, inventory: Inventory
-) -> dict[str, Any]:
+def server_document(engine: Engine, settings: ServerSettings) -> dict[str, Any]:
     """What the Server view shows: version, limits, devices and settings."""
+    inventory = engine.inventory()
     engine_settings = engine.settings
     return {
         "version": __version__,
@@ -211,7 +209,6 @@ def server_document(
 def console_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
     """The console's page, its files and its JSON routes."""
     files = {name: _file(name) for name in CONSOLE_FILES}
-    inventory: list[Inventory] = []  # read once, on first use
 
     async def page(request: Request) -> Response:
         return _secured(Response(files["index.html"], media_type=CONSOLE_FILES["index.html"]))
@@ -234,9 +231,7 @@ def console_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
         return _secured(json_response(live_snapshot(engine)))
 
     async def server(request: Request) -> Response:
-        if not inventory:
-            inventory.append(discover())
-        return _secured(json_response(server_document(engine, settings, inventory[0])))
+        return _secured(json_response(server_document(engine, settings)))
 
     return [
         Route("/console", page, methods=["GET"]),

@@ -19,6 +19,7 @@ from tensorgate.errors import (
     TensorgateError,
     UnavailableError,
 )
+from tensorgate.timing import stage
 
 __all__ = [
     "BODY_TIMEOUT_S",
@@ -93,11 +94,12 @@ async def read_body(
     # A writable buffer, so binary tensors can be used in place (np.frombuffer).
     body = bytearray()
     try:
-        async with asyncio.timeout(timeout_s):  # a body dribbled byte by byte
-            async for chunk in request.stream():
-                if len(body) + len(chunk) > limit:
-                    raise PayloadTooLargeError(f"the {what} is over {limit:,} bytes, the limit")
-                body += chunk
+        with stage("read body"):
+            async with asyncio.timeout(timeout_s):  # a body dribbled byte by byte
+                async for chunk in request.stream():
+                    if len(body) + len(chunk) > limit:
+                        raise PayloadTooLargeError(f"the {what} is over {limit:,} bytes, the limit")
+                    body += chunk
     except TimeoutError:
         raise SlowRequestError(
             f"the {what} did not arrive within {timeout_s:g} s ({len(body):,} bytes "

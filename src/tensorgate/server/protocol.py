@@ -92,6 +92,10 @@ class GuardedHttp(HttpToolsProtocol):
             self._await_headers()
 
     def on_headers_complete(self) -> None:
+        # The parser is the authority on where a head ends: a chunk may hold the end of
+        # one request's body and the next request's whole head, which the parser reads
+        # in one go after on_message_complete has re-armed the count.
+        self._scanning, self._tail = False, b""
         self._headers_done()
         super().on_headers_complete()
 

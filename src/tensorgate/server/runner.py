@@ -22,6 +22,7 @@ from tensorgate.server.app import create_app
 from tensorgate.server.heap import settle_heap
 from tensorgate.server.protocol import GuardedHttp
 from tensorgate.server.shedding import shedder
+from tensorgate.tracing import configure_tracing
 
 __all__ = ["announce", "bind_socket", "serve"]
 
@@ -153,6 +154,8 @@ def serve(
     drain and exit."""
     preflight(engine_settings)  # a missing repository or model fails here, not mid-startup
     configure_logging(log_level)
+    if server_settings.tracing:
+        configure_tracing()
     engine = Engine(engine_settings)
     app = create_app(engine, server_settings)
     sock = bind_socket(server_settings.host, server_settings.port)
