@@ -18,6 +18,12 @@ them alike:
 Load: ``hey`` (Go) in a closed loop of 8 callers posting scikit-image's cat (JPEG) to
 ``/classify`` for ``--seconds``. Printed: img/s per round, the median per server and its
 ratio to A; the console's page weight (raw and gzip).
+
+Whole-server throughput on two shared cores moves by more than these costs from one
+round to the next, so each is also measured alone, in this process: the middleware's
+time per request (an app that answers at once, 20,000 requests; the access log written
+through the server's JSON formatter to /dev/null; tracing at 10 % exporting to the
+sink) and the time of one ``/console/api/live`` document.
 """
 
 from __future__ import annotations
@@ -69,6 +75,90 @@ def consoles(url: str, stop: threading.Event, count: int = 10) -> list[threading
     for thread in threads:
         thread.start()
     return threads
+
+
+def per_request_costs(endpoint: str, requests: int = 20_000) -> dict[str, float]:
+    """Microseconds per request the observe middleware adds, by configuration."""
+    import asyncio
+    import logging
+    import os
+    import time as clock
+
+    from tensorgate.logs import JsonFormatter
+    from tensorgate.server.observe import Observe
+    from tensorgate.tracing import configure_tracing, disable_tracing
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": b"{}"})  # type: ignore[operator]
+
+    async def noop_send(message: object) -> None:
+        pass
+
+    async def noop_receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {
+        "type": "http", "method": "POST", "path": "/v2/models/efficientnet-lite0/classify",
+        "headers": [(b"content-type", b"image/jpeg"), (b"host", b"x")],
+    }  # fmt: skip
+
+    def timed_run(handler: object) -> float:
+        async def loop() -> float:
+            started = clock.perf_counter()
+            for _ in range(requests):
+                await handler(scope, noop_receive, noop_send)  # type: ignore[operator]
+            return (clock.perf_counter() - started) / requests * 1e6
+
+        return asyncio.run(loop())
+
+    sink_log = logging.getLogger("tensorgate.access")
+    handler = logging.StreamHandler(open(os.devnull, "w"))  # noqa: SIM115
+    handler.setFormatter(JsonFormatter())
+    sink_log.addHandler(handler)
+    sink_log.setLevel(logging.INFO)
+    sink_log.propagate = False
+    base = timed_run(app)
+    costs = {"access log": timed_run(Observe(app, access_log=True)) - base}
+    os.environ.update(
+        OTEL_TRACES_SAMPLER="parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG="0.1",
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=endpoint,
+    )  # fmt: skip
+    configure_tracing()
+    costs["tracing at 10 %"] = timed_run(Observe(app, access_log=False)) - base
+    disable_tracing()
+    sink_log.removeHandler(handler)
+    return costs
+
+
+def live_document_ms(rounds: int = 200) -> float:
+    """Milliseconds to build and encode one /console/api/live document (one model that
+    has answered requests)."""
+    import asyncio
+    import io
+    import json
+    import time as clock
+
+    from PIL import Image
+    from skimage import data
+
+    from tensorgate import Engine, EngineSettings
+    from tensorgate.server.console import live_snapshot
+
+    async def measure() -> float:
+        repository = default_repository()
+        settings = EngineSettings(repository=repository, models=("efficientnet-lite0",))
+        async with Engine(settings) as engine:
+            photo = io.BytesIO()
+            Image.fromarray(data.chelsea()).save(photo, format="JPEG")
+            for _ in range(20):  # every histogram has samples
+                await engine.classify("efficientnet-lite0", [photo.getvalue()])
+            started = clock.perf_counter()
+            for _ in range(rounds):
+                json.dumps(live_snapshot(engine))
+            return (clock.perf_counter() - started) / rounds * 1000
+
+    return asyncio.run(measure())
 
 
 def page_weight() -> tuple[int, int]:
@@ -133,6 +223,11 @@ def main() -> None:
         print(f"| {name} | {median:.1f} | {median / base:.3f} |")
     raw, packed = page_weight()
     print(f"\nOTLP export requests received: {Sink.received}")
+    costs = per_request_costs(endpoint)
+    for name, micros in costs.items():
+        print(f"{name}: {micros:.1f} us of middleware per request")
+    live = live_document_ms()
+    print(f"one /console/api/live document: {live:.2f} ms; ten consoles: {10 * live:.1f} ms/s")
     print(f"console page weight: {raw:,} bytes ({packed:,} gzip), {len(CONSOLE_FILES)} files")
 
 
