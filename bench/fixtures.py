@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["NUDENET", "nudenet_detector", "nudenet_folder"]
+__all__ = ["NUDENET", "cat_jpeg_file", "lite0_repository", "nudenet_detector", "nudenet_folder"]
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The detector's model name in a repository.
@@ -56,3 +56,31 @@ def nudenet_detector(repository: Path, *, max_batch_size: int = 8, pad: int = 0)
         "iou_threshold: 0.45, class_agnostic: true}\n"
     )
     return model
+
+
+def lite0_repository(scratch: Path, *, tensors: bool = False) -> Path:
+    """``scratch/repository`` with the zoo's efficientnet-lite0 (and, with ``tensors``,
+    the tiny ``add_sub_fp32`` V2 tensor model): what the serving benches load."""
+    from tensorgate.config import default_repository
+    from tensorgate.zoo import pull
+
+    repository = scratch / "repository"
+    shutil.copytree(
+        pull("efficientnet-lite0", default_repository()).directory,
+        repository / "efficientnet-lite0",
+    )
+    if tensors:
+        from tests.helpers import add_sub_model, write_model
+
+        write_model(repository, "add_sub_fp32", add_sub_model("FP32"), {"max_batch_size": 8})
+    return repository
+
+
+def cat_jpeg_file(scratch: Path) -> Path:
+    """scikit-image's cat as a JPEG file (quality 92) in ``scratch``."""
+    from PIL import Image
+    from skimage import data
+
+    body = scratch / "cat.jpg"
+    Image.fromarray(data.chelsea()).save(body, quality=92)
+    return body

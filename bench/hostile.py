@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import shutil
 import socket
 import statistics
 import tempfile
@@ -36,11 +35,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from tests.helpers import add_sub_model, write_model
 
-from tensorgate.config import default_repository
+from bench.fixtures import lite0_repository
 from tensorgate.server.process import spawn_server
-from tensorgate.zoo import pull
 
 __all__ = ["rapid_reset"]
 
@@ -257,12 +254,7 @@ def main() -> None:
 
     cat = photos()[0]
     with tempfile.TemporaryDirectory(prefix="tensorgate-hostile-") as scratch:
-        repo = Path(scratch) / "repository"
-        shutil.copytree(
-            pull("efficientnet-lite0", default_repository()).directory,
-            repo / "efficientnet-lite0",
-        )
-        write_model(repo, "add_sub_fp32", add_sub_model("FP32"), {"max_batch_size": 8})
+        repo = lite0_repository(Path(scratch), tensors=True)
         with spawn_server(repo, "--instances", "2", "--header-timeout", "10") as server:
             assert server.grpc is not None
             url = f"{server.url}/v2/models/efficientnet-lite0/classify"

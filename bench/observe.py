@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import http.server
-import shutil
 import statistics
 import tempfile
 import threading
@@ -40,11 +39,11 @@ from pathlib import Path
 
 import httpx
 
+from bench.fixtures import cat_jpeg_file, lite0_repository
 from bench.overload import ensure_hey, hey
 from tensorgate.config import default_repository
 from tensorgate.server.console import CONSOLE_FILES
 from tensorgate.server.process import spawn_server
-from tensorgate.zoo import pull
 
 
 class Sink(http.server.BaseHTTPRequestHandler):
@@ -191,16 +190,8 @@ def main() -> None:
     }
     rates: dict[str, list[float]] = {name: [] for name in servers}
     with tempfile.TemporaryDirectory(prefix="tensorgate-bench-observe-") as scratch:
-        from PIL import Image
-        from skimage import data
-
-        body = Path(scratch) / "cat.jpg"
-        Image.fromarray(data.chelsea()).save(body, quality=92)
-        repository = Path(scratch) / "repository"
-        shutil.copytree(
-            pull("efficientnet-lite0", default_repository()).directory,
-            repository / "efficientnet-lite0",
-        )
+        body = cat_jpeg_file(Path(scratch))
+        repository = lite0_repository(Path(scratch))
         for round_ in range(args.rounds):
             for name, (flags, env) in servers.items():
                 with spawn_server(repository, "--instances", "2", *flags, env=env) as server:

@@ -28,9 +28,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tensorgate.config import default_repository
+from bench.fixtures import cat_jpeg_file, lite0_repository
 from tensorgate.server.process import spawn_server
-from tensorgate.zoo import pull
 
 PATH = "/v2/models/efficientnet-lite0/classify"
 
@@ -89,16 +88,8 @@ def main() -> None:
     args = parser.parse_args()
     binary = ensure_hey()
     with tempfile.TemporaryDirectory(prefix="tensorgate-bench-overload-") as scratch:
-        from PIL import Image
-        from skimage import data
-
-        body = Path(scratch) / "cat.jpg"
-        Image.fromarray(data.chelsea()).save(body, quality=92)
-        repository = Path(scratch) / "repository"
-        shutil.copytree(
-            pull("efficientnet-lite0", default_repository()).directory,
-            repository / "efficientnet-lite0",
-        )
+        body = cat_jpeg_file(Path(scratch))
+        repository = lite0_repository(Path(scratch))
         with spawn_server(
             repository, "--instances", "2", "--request-timeout", str(args.deadline)
         ) as server:

@@ -22,18 +22,15 @@ import asyncio
 import io
 import os
 import random
-import shutil
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from tests.helpers import add_sub_model, write_model
 
-from tensorgate.config import default_repository
+from bench.fixtures import lite0_repository
 from tensorgate.server.process import spawn_server
-from tensorgate.zoo import pull
 
 TOKEN = "soak-control-token"
 MiB = 1024 * 1024
@@ -211,12 +208,7 @@ def main() -> None:
     parser.add_argument("--reload-every", type=float, default=60.0, help="seconds; 0: never")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tensorgate-soak-") as scratch:
-        repo = Path(scratch) / "repository"
-        shutil.copytree(
-            pull("efficientnet-lite0", default_repository()).directory,
-            repo / "efficientnet-lite0",
-        )
-        write_model(repo, "add_sub_fp32", add_sub_model("FP32"), {"max_batch_size": 8})
+        repo = lite0_repository(Path(scratch), tensors=True)
         with spawn_server(
             repo, "--instances", "2", "--model-control", "--control-token", TOKEN
         ) as server:
