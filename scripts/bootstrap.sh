@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 profile="${1:-all}"
 case "$profile" in
   serve) extras="zoo,grpc" ;;
-  all) extras="zoo,s3,grpc,text,search,batch,ray,spark,lab,tracing,dev" ;;
+  all) extras="zoo,s3,grpc,text,search,batch,ray,spark,lab,tracing,lambda,dev" ;;
   *) echo "bootstrap: unknown profile '$profile' (serve or all)" >&2; exit 2 ;;
 esac
 PY="${PYTHON:-python3.11}"

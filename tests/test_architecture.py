@@ -18,7 +18,7 @@ import tensorgate.engine
 SRC = Path(__file__).resolve().parent.parent / "src"
 
 #: The doors: adapters over the engine that must not reach below it.
-DOORS = ("server", "grpc", "jobs", "client")
+DOORS = ("server", "grpc", "jobs", "client", "serverless")
 
 #: What a door may import besides its own package and the other doors.
 ALLOWED = {

@@ -73,6 +73,47 @@ def test_serve_refuses_a_public_bind_without_a_token(tmp_path: Path) -> None:
     assert "host '0.0.0.0' is not a loopback address" in result.output
 
 
+def test_serve_is_configured_by_environment_variables_as_containers_are(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the image, the Helm chart and the KServe runtime set reaches the settings."""
+    import tensorgate.server.runner as runner
+    from tensorgate.config import EngineSettings, ServerSettings
+
+    seen: list[tuple[EngineSettings, ServerSettings, str]] = []
+    monkeypatch.setattr(
+        runner, "serve", lambda engine, server, log_level: seen.append((engine, server, log_level))
+    )
+    env = {
+        "TENSORGATE_REPOSITORY": str(tmp_path),
+        "TENSORGATE_HOST": "0.0.0.0",
+        "TENSORGATE_PORT": "8080",
+        "TENSORGATE_GRPC_PORT": "8081",
+        "TENSORGATE_ALLOW_UNAUTHENTICATED": "true",
+        "TENSORGATE_MODELS": "alpha beta",
+        "TENSORGATE_INSTANCES": "3",
+        "TENSORGATE_DEVICE": "cpu",
+        "TENSORGATE_REQUEST_TIMEOUT": "12.5",
+        "TENSORGATE_SHUTDOWN_DELAY": "5",
+        "TENSORGATE_DRAIN_TIMEOUT": "25",
+        "TENSORGATE_MEMORY_BUDGET": "cpu=2GiB",
+        "TENSORGATE_NO_ACCESS_LOG": "1",
+        "TENSORGATE_LOG_LEVEL": "warning",
+    }
+    result = CliRunner().invoke(app, ["serve"], env=env)
+    assert result.exit_code == 0, result.output
+    ((engine, server, log_level),) = seen
+    assert engine.repository == tmp_path
+    assert engine.models == ("alpha", "beta")
+    assert (engine.instances, engine.device) == (3, "cpu")
+    assert (engine.request_timeout_s, engine.drain_timeout_s) == (12.5, 25.0)
+    assert engine.memory_budget == {"cpu": 2 * 1024**3}
+    assert (server.host, server.port, server.grpc_port) == ("0.0.0.0", 8080, 8081)
+    assert server.allow_unauthenticated
+    assert server.auth_token is None
+    assert (server.shutdown_delay_s, server.access_log, log_level) == (5.0, False, "warning")
+
+
 def test_classify_unknown_model_says_so(
     zoo_repository: Path, tmp_path: Path, cat_jpeg: bytes
 ) -> None:

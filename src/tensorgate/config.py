@@ -101,6 +101,8 @@ class EngineSettings:
             raise ConfigError(f"max_queue_delay_ms is {self.max_queue_delay_ms}; it must be >= 0")
         if self.request_timeout_s <= 0:
             raise ConfigError(f"request_timeout_s is {self.request_timeout_s}; it must be > 0")
+        if self.drain_timeout_s < 0:
+            raise ConfigError(f"drain_timeout_s is {self.drain_timeout_s}; it must be >= 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +113,8 @@ class ServerSettings:
         host: bind address; 127.0.0.1 by default. Any other needs ``auth_token``.
         port: TCP port (0 picks a free one and reports it).
         auth_token: bearer token required on every route but health when set.
+        allow_unauthenticated: serve a non-loopback address without a token; only for a
+            server that something in front authenticates for (a service mesh, KServe).
         max_image_bytes: raw or multipart image body limit (413 above).
         max_json_bytes: JSON V2 body limit (413 above).
         max_tensor_bytes: V2 body limit with the binary tensor extension (413 above).
@@ -130,6 +134,7 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8000
     auth_token: str | None = None
+    allow_unauthenticated: bool = False
     max_image_bytes: int = 20 * MiB
     max_json_bytes: int = 10 * MiB
     max_tensor_bytes: int = 64 * MiB
@@ -150,10 +155,11 @@ class ServerSettings:
         if self.shutdown_delay_s < 0:
             raise ConfigError(f"shutdown_delay_s is {self.shutdown_delay_s}; it must be >= 0")
         self.access  # noqa: B018 (validates the token settings)
-        if not self.is_loopback and not self.auth_token:
+        if not self.is_loopback and not self.auth_token and not self.allow_unauthenticated:
             raise ConfigError(
                 f"host {self.host!r} is not a loopback address; binding it exposes the server, "
-                "so set an auth token (--auth-token or TENSORGATE_AUTH_TOKEN) or bind 127.0.0.1"
+                "so set an auth token (--auth-token or TENSORGATE_AUTH_TOKEN), bind 127.0.0.1, or "
+                "say --allow-unauthenticated when a mesh or gateway authenticates in front"
             )
 
     @property

@@ -1200,16 +1200,7 @@ class Engine:
             model = self._registry.model(name, version)
         except TensorgateError:
             return None
-        bound = model.batcher.policy.max_queue_rows
-        waiting = model.batcher.queued_rows + model.decoding
-        if waiting < bound:
-            return None
-        self.metrics.rejected.labels(name, "QueueFullError").inc()
-        return QueueFullError(
-            f"model {name!r} has {waiting} requests queued or decoding, its bound is "
-            f"{bound}; retry later or add instances",
-            retry_after=1.0,
-        )
+        return self._over_bound(model, 1)
 
     def _admit(self, model: LoadedModel, images: int) -> None:
         """Count ``images`` against the model's queue bound before any is decoded: under
@@ -1219,16 +1210,24 @@ class Engine:
         Raises:
             QueueFullError: the queued and decoding images would pass the bound.
         """
+        refused = self._over_bound(model, images)
+        if refused is not None:
+            raise refused
+        model.decoding += images
+
+    def _over_bound(self, model: LoadedModel, rows: int) -> QueueFullError | None:
+        """The refusal (counted in the metrics) if ``rows`` more would pass the model's
+        queue bound, counting the rows queued and the images being decoded; else None."""
         bound = model.batcher.policy.max_queue_rows
         waiting = model.batcher.queued_rows + model.decoding
-        if waiting + images > bound:
-            self.metrics.rejected.labels(model.key.name, "QueueFullError").inc()
-            raise QueueFullError(
-                f"model {model.key.name!r} has {waiting} images queued or decoding, its bound "
-                f"is {bound}; retry later or add instances",
-                retry_after=1.0,
-            )
-        model.decoding += images
+        if waiting + rows <= bound:
+            return None
+        self.metrics.rejected.labels(model.key.name, "QueueFullError").inc()
+        return QueueFullError(
+            f"model {model.key.name!r} is at its queue bound (rows queued or decoding: "
+            f"{waiting} of {bound}); retry later or add instances",
+            retry_after=1.0,
+        )
 
     async def _prepare(
         self, model: LoadedModel, preprocess: ImageTransform, data: bytes

@@ -69,7 +69,7 @@ async def test_a_full_queue_is_refused_from_the_headers(tmp_path: Path, cat_jpeg
             start, body = await answer(refusal, scope(path))
             assert start["status"] == 503
             assert (b"retry-after", b"1") in start["headers"]
-            assert b"has 1 requests queued or decoding, its bound is 1" in body["body"]
+            assert b"(rows queued or decoding: 1 of 1)" in body["body"]
         # Everything else goes the normal way (to its own answer):
         assert shed(scope("/v2/models/m/classify", token="wrong")) is None  # 401 there
         assert shed(scope("/v2/models/m/classify")) is None  # no token: 401 there

@@ -206,9 +206,47 @@ def plan(
     write_prices: Annotated[
         Path | None, typer.Option(help="Copy the shipped price table here to edit; exit.")
     ] = None,
+    day_images: Annotated[
+        str | None,
+        typer.Option(help="Simulate a day: this many images over a diurnal curve (5M)."),
+    ] = None,
+    peak_to_trough: Annotated[
+        float, typer.Option(help="Diurnal day: the peak minute's rate over the trough's.")
+    ] = 10.0,
+    peak_hour: Annotated[float, typer.Option(help="Diurnal day: the hour of the peak.")] = 14.0,
+    day_csv: Annotated[
+        Path | None, typer.Option(help="Simulate a day from per-minute rates (images/s).")
+    ] = None,
+    service_ms: Annotated[
+        str | None,
+        typer.Option(help="Day: one request alone on a fleet instance, MS[@P99_MS] (16@22)."),
+    ] = None,
+    cold_start_ms: Annotated[
+        float | None, typer.Option(help="Day: a serverless cold start (init), in ms.")
+    ] = None,
+    keep_alive_s: Annotated[
+        float, typer.Option(help="Day: how long serverless keeps an idle environment.")
+    ] = 600.0,
+    target_utilisation: Annotated[
+        float, typer.Option(help="Day: the autoscaler's target utilisation.")
+    ] = 0.7,
+    max_instances: Annotated[int, typer.Option(help="Day: the autoscaler's maximum.")] = 6,
+    scale_up_delay_s: Annotated[
+        float, typer.Option(help="Day: seconds from load to the autoscaler acting.")
+    ] = 60.0,
+    scale_down_window_s: Annotated[
+        float, typer.Option(help="Day: the autoscaler's scale-down stabilisation window.")
+    ] = 300.0,
+    startup_s: Annotated[
+        float, typer.Option(help="Day: seconds from an instance's start to ready.")
+    ] = 30.0,
+    day_chart: Annotated[
+        Path | None, typer.Option(help="Day: write a PNG of instances, p99 and cost.")
+    ] = None,
 ) -> None:
     """Monthly cost of each deployment option from measured capacity, a dated price table
-    and traffic; the crossover volumes; a chart."""
+    and traffic; the crossover volumes; a chart. With --day-images or --day-csv: a day
+    simulated minute by minute, an autoscaled fleet beside serverless."""
     from tensorgate.plan import crossovers, default_prices, load_prices
     from tensorgate.plan.cost import Traffic
     from tensorgate.plan.prices import default_text
@@ -229,10 +267,37 @@ def plan(
             f"wrote {write_prices}: edit the prices and the date, then --prices {write_prices}"
         )
         return
-    if images_per_month is None:
-        raise ConfigError("give --images-per-month (e.g. 50M)")
+    if images_per_month is None and day_images is None and day_csv is None:
+        raise ConfigError("give --images-per-month (e.g. 50M), or a day: --day-images or --day-csv")
     table = load_prices(prices) if prices else default_prices()
     capacities = gather_capacities(table, measured, throughput or [], latency or [])
+    if day_images is not None or day_csv is not None:
+        from tensorgate.plan.autoscale import ScalingRule
+        from tensorgate.plan.day import Day
+        from tensorgate.plan.dayreport import DayInputs, simulate_day
+
+        day = (
+            Day.from_csv(day_csv)
+            if day_csv is not None
+            else Day.diurnal(parse_count(day_images or "0"), peak_to_trough, peak_hour)
+        )
+        rule = ScalingRule(
+            target_utilisation, min_instances, max_instances, scale_up_delay_s,
+            scale_down_window_s, startup_s,
+        )  # fmt: skip
+        inputs = DayInputs(day, rule, service_ms, cold_start_ms, keep_alive_s, p99_target_ms)
+        result = simulate_day(table, capacities, inputs)
+        for line in result.lines:
+            typer.echo(line)
+        if day_chart is not None:
+            from tensorgate.plan.chart import day_chart as draw_day
+
+            draw_day(day_chart, day, result.fleet, result.serverless, p99_target_ms, table.currency)
+            typer.echo(f"\nchart: {day_chart}")
+        if images_per_month is None:
+            return
+        typer.echo("")
+    assert images_per_month is not None
     low, high = parse_volumes(volumes)
     traffic = Traffic(
         parse_count(images_per_month), peak_to_average, headroom, min_instances, p99_target_ms

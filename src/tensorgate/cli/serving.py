@@ -15,7 +15,10 @@ __all__ = ["serve"]
 
 def serve(
     repository: Annotated[
-        Path | None, typer.Argument(help="Model repository (default: the zoo's cache).")
+        Path | None,
+        typer.Argument(
+            envvar="TENSORGATE_REPOSITORY", help="Model repository (default: the zoo's cache)."
+        ),
     ] = None,
     host: Annotated[
         str, typer.Option(envvar="TENSORGATE_HOST", help="Bind address.")
@@ -28,6 +31,7 @@ def serve(
         typer.Option(
             "--model",
             "-m",
+            envvar="TENSORGATE_MODELS",
             help="Load only these models (repeatable); a zoo model missing from the "
             "repository is pulled first (NAME-pytorch: its torch.export form).",
         ),
@@ -35,44 +39,91 @@ def serve(
     instances: Annotated[
         int | None,
         typer.Option(
-            help="Instances per device for every model (default: config, else one per core)."
+            envvar="TENSORGATE_INSTANCES",
+            help="Instances per device for every model (default: config, else one per core).",
         ),
     ] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda:N for every model.")] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(envvar="TENSORGATE_DEVICE", help="auto, cpu or cuda:N for every model."),
+    ] = None,
     max_batch_size: Annotated[
-        int | None, typer.Option(help="Override every model's max_batch_size.")
+        int | None,
+        typer.Option(
+            envvar="TENSORGATE_MAX_BATCH_SIZE", help="Override every model's max_batch_size."
+        ),
     ] = None,
     max_queue_delay_ms: Annotated[
-        float | None, typer.Option(help="Override every model's batching delay, in ms.")
+        float | None,
+        typer.Option(
+            envvar="TENSORGATE_MAX_QUEUE_DELAY_MS",
+            help="Override every model's batching delay, in ms.",
+        ),
     ] = None,
     decode_threads: Annotated[
         int | None,
-        typer.Option(min=1, help="Image decode threads (default: one per CPU core)."),
+        typer.Option(
+            min=1,
+            envvar="TENSORGATE_DECODE_THREADS",
+            help="Image decode threads (default: one per CPU core).",
+        ),
     ] = None,
     request_timeout: Annotated[
-        float, typer.Option(help="Request deadline in seconds (504 after).")
+        float,
+        typer.Option(
+            envvar="TENSORGATE_REQUEST_TIMEOUT", help="Request deadline in seconds (504 after)."
+        ),
     ] = 30.0,
     auth_token: Annotated[
         str | None, typer.Option(envvar="TENSORGATE_AUTH_TOKEN", help="Require this bearer token.")
     ] = None,
-    log_level: Annotated[str, typer.Option(help="debug shows per-batch device time.")] = "info",
+    allow_unauthenticated: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unauthenticated",
+            envvar="TENSORGATE_ALLOW_UNAUTHENTICATED",
+            help="Bind a non-loopback address without a token (a mesh or gateway "
+            "authenticates in front, as on KServe).",
+        ),
+    ] = False,
+    log_level: Annotated[
+        str,
+        typer.Option(envvar="TENSORGATE_LOG_LEVEL", help="debug shows per-batch device time."),
+    ] = "info",
     s3_allow: Annotated[
         list[str] | None,
-        typer.Option("--s3-allow", help="BUCKET or BUCKET/PREFIX remote sources may read."),
+        typer.Option(
+            "--s3-allow",
+            envvar="TENSORGATE_S3_ALLOW",
+            help="BUCKET or BUCKET/PREFIX remote sources may read.",
+        ),
     ] = None,
     s3_endpoint: Annotated[
         str | None, typer.Option(envvar="TENSORGATE_S3_ENDPOINT", help="S3-compatible endpoint.")
     ] = None,
-    s3_region: Annotated[str | None, typer.Option(help="S3 region name.")] = None,
+    s3_region: Annotated[
+        str | None, typer.Option(envvar="TENSORGATE_S3_REGION", help="S3 region name.")
+    ] = None,
     allow_urls: Annotated[
-        bool, typer.Option("--allow-urls", help="Let remote sources fetch https:// URLs.")
+        bool,
+        typer.Option(
+            "--allow-urls",
+            envvar="TENSORGATE_ALLOW_URLS",
+            help="Let remote sources fetch https:// URLs.",
+        ),
     ] = False,
     url_allow_http: Annotated[
-        bool, typer.Option("--url-allow-http", help="Also plain http:// URLs.")
+        bool,
+        typer.Option(
+            "--url-allow-http", envvar="TENSORGATE_URL_ALLOW_HTTP", help="Also plain http:// URLs."
+        ),
     ] = False,
     url_trust_network: Annotated[
         list[str] | None,
-        typer.Option(help="CIDR trusted even though not public (repeatable)."),
+        typer.Option(
+            envvar="TENSORGATE_URL_TRUST_NETWORK",
+            help="CIDR trusted even though not public (repeatable).",
+        ),
     ] = None,
     grpc_port: Annotated[
         int,
@@ -83,7 +134,9 @@ def serve(
     model_control: Annotated[
         bool,
         typer.Option(
-            "--model-control", help="Serve repository load/unload (needs --control-token)."
+            "--model-control",
+            envvar="TENSORGATE_MODEL_CONTROL",
+            help="Serve repository load/unload (needs --control-token).",
         ),
     ] = False,
     control_token: Annotated[
@@ -97,6 +150,7 @@ def serve(
         list[str] | None,
         typer.Option(
             "--memory-budget",
+            envvar="TENSORGATE_MEMORY_BUDGET",
             help="Model memory per device: 4GiB (cpu) or cuda:0=20GiB (repeatable).",
         ),
     ] = None,
@@ -104,21 +158,36 @@ def serve(
         float | None,
         typer.Option(
             "--repository-poll",
+            envvar="TENSORGATE_REPOSITORY_POLL",
             help="Re-read the repository every SECONDS (new models and versions load).",
         ),
     ] = None,
     shutdown_delay: Annotated[
         float,
-        typer.Option(help="After SIGTERM, seconds to keep serving with readiness off."),
+        typer.Option(
+            envvar="TENSORGATE_SHUTDOWN_DELAY",
+            help="After SIGTERM, seconds to keep serving with readiness off.",
+        ),
     ] = 0.0,
+    drain_timeout: Annotated[
+        float,
+        typer.Option(
+            envvar="TENSORGATE_DRAIN_TIMEOUT",
+            help="After the shutdown delay, seconds accepted requests may take to finish.",
+        ),
+    ] = 30.0,
     header_timeout: Annotated[
         float,
-        typer.Option(help="Seconds a request's headers may take to arrive (else 408)."),
+        typer.Option(
+            envvar="TENSORGATE_HEADER_TIMEOUT",
+            help="Seconds a request's headers may take to arrive (else 408).",
+        ),
     ] = 10.0,
     no_access_log: Annotated[
         bool,
         typer.Option(
             "--no-access-log",
+            envvar="TENSORGATE_NO_ACCESS_LOG",
             help="Drop the JSON line per request (model, status, bytes, stage ms).",
         ),
     ] = False,
@@ -126,6 +195,7 @@ def serve(
         bool,
         typer.Option(
             "--tracing",
+            envvar="TENSORGATE_TRACING",
             help="OpenTelemetry spans per request and stage, exported as OTEL_* say.",
         ),
     ] = False,
@@ -156,6 +226,7 @@ def serve(
         max_batch_size=max_batch_size,
         max_queue_delay_ms=max_queue_delay_ms,
         request_timeout_s=request_timeout,
+        drain_timeout_s=drain_timeout,
         sources=sources,
         decode_threads=decode_threads,
     )
@@ -163,6 +234,7 @@ def serve(
         host=host,
         port=port,
         auth_token=auth_token,
+        allow_unauthenticated=allow_unauthenticated,
         model_control=model_control,
         control_token=control_token,
         grpc_port=None if grpc_port < 0 else grpc_port,
