@@ -30,9 +30,13 @@ mkdir -p "$STATE"
 
 export BUILDAH_ISOLATION=chroot
 export CONTAINERS_CONF="$STATE/containers.conf"
-cat > "$CONTAINERS_CONF" <<'EOF'
+# Explicit limits, within what this sandbox lets a container set (no raising past the
+# hard limits): files as many as this shell may open, processes and threads 4,096.
+nofile=$(ulimit -Hn); nproc=4096
+[ "$nofile" = unlimited ] && nofile=65536
+cat > "$CONTAINERS_CONF" <<EOF
 [containers]
-default_ulimits = ["nofile=65536:65536", "nproc=8192:8192"]
+default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
 log_driver = "k8s-file"
 
 [engine]
@@ -83,6 +87,7 @@ context() {  # context DIR REPOSITORY|"" VARIANT(cpu|gpu|lambda) EXTRAS
   if [ -n "$repository" ]; then
     cp -rL "$repository"/. "$ctx/repository/"
   fi
+  chmod -R a+rX "$ctx"  # the image's user (10001) reads what the host's user wrote
   if [ "$variant" = gpu ]; then
     .venv/bin/python -m pip wheel --quiet --no-deps -w "$ctx/dist" . >&2
     cp constraints.txt "$ctx/"
