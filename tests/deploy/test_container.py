@@ -88,6 +88,9 @@ def running(image: str) -> Iterator[Running]:
         if process.poll() is None:
             podman("kill", "--signal", "KILL", name)
             process.wait(timeout=60)
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 def classify(url: str, jpeg: bytes) -> list[dict[str, object]]:
