@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The Lambda function as a .zip package for the managed python3.11 runtime (which brings
-# boto3 and its own runtime client): tensorgate and its pinned dependencies for
-# manylinux x86_64, byte-compiled, and a model repository under models/.
+# The Lambda function as a .zip package for the managed python3.12 runtime (Amazon Linux
+# 2023, glibc 2.34; it brings boto3 and its own runtime client): tensorgate and its pinned
+# dependencies as CPython 3.12 manylinux x86_64 wheels (glibc ≤ 2.34), byte-compiled for 3.12, and a
+# model repository under models/. Not python3.11: that runtime is Amazon Linux 2 (glibc
+# 2.26), and the pinned numpy (2.4) ships wheels for glibc 2.27 and newer only.
 #
 #   bash scripts/lambda-zip.sh [--repository DIR] [--out FILE]
 #
@@ -30,14 +32,26 @@ build="$STATE/build"
 rm -rf "$build" "$STATE/dist" && mkdir -p "$build" "$STATE/dist"
 .venv/bin/python -m pip wheel --quiet --no-deps -w "$STATE/dist" . >&2
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --target "$build" \
-  --platform manylinux2014_x86_64 --python-version 3.11 --implementation cp \
+  --platform manylinux_2_34_x86_64 --platform manylinux_2_28_x86_64 \
+  --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+  --platform manylinux2014_x86_64 --python-version 3.12 --implementation cp \
   --only-binary=:all: -c constraints.txt "$(ls "$STATE"/dist/tensorgate-*.whl)" \
   2> >(grep -v "^WARNING: Location" >&2)
 # What the function never runs: pip's metadata caches, tests shipped inside packages.
 find "$build" -depth -type d \( -name "__pycache__" -o -path "*/site-packages/*/tests" \) \
   -exec rm -rf {} +
 rm -rf "$build"/bin
-.venv/bin/python -m compileall -q -j 0 "$build" >&2
+# Byte-compiled by a CPython 3.12 (the code directory is read-only on Lambda, so what is
+# not compiled here is compiled again at every cold start).
+python312=""
+for candidate in "$HOME"/.pyenv/versions/3.12.*/bin/python3.12 "$(command -v python3.12 || true)"; do
+  if [ -n "$candidate" ] && "$candidate" -c "" 2>/dev/null; then python312=$candidate; break; fi
+done
+if [ -n "$python312" ]; then
+  "$python312" -m compileall -q -j 0 --invalidation-mode unchecked-hash "$build" >&2
+else
+  echo "lambda-zip.sh: no python3.12 here; the zip is not byte-compiled" >&2
+fi
 cp -rL "$repository" "$build/models"
 out=$(realpath -m "$out")
 rm -f "$out" && mkdir -p "$(dirname "$out")"
