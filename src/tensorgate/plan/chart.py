@@ -124,6 +124,11 @@ def day_chart(
     if p99_target_ms is not None:
         latency.axhline(p99_target_ms, color="grey", linestyle="--", linewidth=0.8)
     latency.set_yscale("log")
+    plain = plt.FuncFormatter(lambda value, _: f"{value:g}")
+    latency.yaxis.set_major_formatter(plain)
+    latency.yaxis.set_minor_formatter(
+        plt.FuncFormatter(lambda value, _: f"{value:g}" if f"{value:g}"[0] in "25" else "")
+    )
     latency.set_ylabel("p99 ms (model)")
     latency.legend(fontsize=7)
     buckets = range(0, day.minutes, 60)
