@@ -46,6 +46,7 @@ def test_serve_help_lists_the_options() -> None:
         "--max-batch-size",
         "--max-queue-delay-ms",
         "--decode-threads",
+        "--decode-on",
         "--device",
     ):
         assert option in output
@@ -59,8 +60,12 @@ def test_serve_decodes_with_the_threads_it_is_given(zoo_repository: Path, cat_jp
     refused = CliRunner().invoke(app, ["serve", str(zoo_repository), "--decode-threads", "0"])
     assert refused.exit_code == 2
     assert "--decode-threads" in refused.output
+    refused = CliRunner().invoke(app, ["serve", str(zoo_repository), "--decode-on", "gpu"])
+    assert refused.exit_code == 2
+    assert "'gpu' is not one of" in refused.output
     model = "efficientnet-lite0"
-    with spawn_server(zoo_repository, "--model", model, "--decode-threads", "1") as server:
+    args = ("--model", model, "--decode-threads", "1", "--decode-on", "pool")
+    with spawn_server(zoo_repository, *args) as server:
         answer = httpx.post(f"{server.url}/v2/models/{model}/classify?top_k=1", content=cat_jpeg)
         assert answer.status_code == 200, answer.text
         (result,) = answer.json()["results"]

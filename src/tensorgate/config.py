@@ -56,6 +56,10 @@ class EngineSettings:
         request_timeout_s: deadline of a request that names none (504 after it).
         drain_timeout_s: how long stop() lets accepted requests finish.
         decode_threads: image decode pool size (default: the CPU count).
+        decode_on: where a CPU model's images are decoded: ``instance`` (on the thread of
+            the instance that runs their batch, just before it runs, so decoding never
+            time-slices a running batch; for preprocessing of a fixed output shape) or
+            ``pool`` (in the decode pool as soon as they arrive). docs/perf.md.
         image_limits: bounds on decoded images.
         pin_threads: pin each CPU instance's thread to one core (round robin).
         sources: which S3 buckets and URLs remote-source requests may read (none).
@@ -78,6 +82,7 @@ class EngineSettings:
     request_timeout_s: float = 30.0
     drain_timeout_s: float = 30.0
     decode_threads: int | None = None
+    decode_on: str = "instance"
     image_limits: ImageLimits = field(default_factory=ImageLimits)
     pin_threads: bool = True
     sources: SourcePolicy = field(default_factory=SourcePolicy)
@@ -87,6 +92,8 @@ class EngineSettings:
     hang_timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
+        if self.decode_on not in ("instance", "pool"):
+            raise ConfigError(f"decode_on is {self.decode_on!r}; use 'instance' or 'pool'")
         if self.hang_timeout_s <= 0:
             raise ConfigError(f"hang_timeout_s is {self.hang_timeout_s}; it must be > 0")
         if self.repository_poll_s is not None and self.repository_poll_s <= 0:

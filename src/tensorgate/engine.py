@@ -29,6 +29,7 @@ from PIL import Image
 from tensorgate.allocator import release_free_memory
 from tensorgate.batching.batcher import Batcher, BatchRecord, Instance, RunSync, thread_runner
 from tensorgate.batching.clock import Clock, LoopClock, TimerHandle
+from tensorgate.batching.deferred import Deferred
 from tensorgate.batching.gate import DeviceGate
 from tensorgate.batching.policy import BatchPolicy
 from tensorgate.config import EngineSettings
@@ -53,8 +54,9 @@ from tensorgate.errors import (
 )
 from tensorgate.imaging.geometry import ImageGeometry, PreparedImage
 from tensorgate.imaging.gpu import choose_preprocessor
-from tensorgate.imaging.preprocess import ImageTransform
+from tensorgate.imaging.preprocess import ImagePreprocessor, ImageTransform
 from tensorgate.imaging.spec import PostprocessSpec
+from tensorgate.imaging.transforms import fixed_tensor_shape, tensor_dtype
 from tensorgate.logs import event
 from tensorgate.memory import MemoryProbe, ProcessMemory
 from tensorgate.metrics.prometheus import CONTENT_TYPE, Metrics
@@ -790,7 +792,11 @@ class Engine:
         return result
 
     async def _submit(
-        self, model: LoadedModel, version: int | None, inputs: Tensors, timeout_s: float | None
+        self,
+        model: LoadedModel,
+        version: int | None,
+        inputs: Tensors | Deferred,
+        timeout_s: float | None,
     ) -> InferResult:
         name = model.key.name
         started = self._clock.now()
@@ -945,18 +951,36 @@ class Engine:
     ) -> TaskResult:
         """``raw``: also the model's own outputs stacked (the V2 door); ``decode``: run
         the task's decoder (off when only raw outputs were asked for)."""
-        self._admit(model, len(images))
-        try:
-            prepared = await asyncio.gather(*(self._prepare(model, preprocess, d) for d in images))
-        finally:  # decoded, failed or cancelled: they count as decoding no longer
-            model.decoding -= len(images)
         input_name = preprocess.spec.input or model.config.inputs[0].name
-        results = await asyncio.gather(
-            *(
-                self._submit(model, version, {input_name: p.tensor[np.newaxis]}, timeout_s)
-                for p in prepared
+        on_instance = self._decodes_on_instance(model, preprocess, input_name)
+        if on_instance is not None:
+            # Queued undecoded: each is decoded on the instance thread of its batch. The
+            # request is admitted whole or refused whole, as on the pool path.
+            refused = self._over_bound(model, len(images))
+            if refused is not None:
+                raise refused
+            deferred = [on_instance(data) for data in images]
+            results = await asyncio.gather(
+                *(self._submit(model, version, d, timeout_s) for d in deferred)
             )
-        )
+            prepared = [
+                self._decoded_on_instance(model, d, len(data))
+                for d, data in zip(deferred, images, strict=True)
+            ]
+        else:
+            self._admit(model, len(images))
+            try:
+                prepared = await asyncio.gather(
+                    *(self._prepare(model, preprocess, d) for d in images)
+                )
+            finally:  # decoded, failed or cancelled: they count as decoding no longer
+                model.decoding -= len(images)
+            results = await asyncio.gather(
+                *(
+                    self._submit(model, version, {input_name: p.tensor[np.newaxis]}, timeout_s)
+                    for p in prepared
+                )
+            )
         key = max((r.key for r in results), key=lambda k: k.version, default=model.key)
         stacked: dict[str, Array] = {}
         if raw:  # the V2 door answers the model's own outputs
@@ -1228,6 +1252,45 @@ class Engine:
             f"{waiting} of {bound}); retry later or add instances",
             retry_after=1.0,
         )
+
+    def _decodes_on_instance(
+        self, model: LoadedModel, preprocess: ImageTransform, input_name: str
+    ) -> Callable[[bytes], Deferred] | None:
+        """How to queue an image undecoded, to be decoded on its batch's instance
+        thread (settings.decode_on == "instance"), or None when this model decodes in
+        the pool: a GPU model (its gate would be held while the CPU decodes), a GPU
+        decoder, or a preprocessing whose tensor shape depends on the image."""
+        if self.settings.decode_on != "instance" or model.device != "cpu":
+            return None
+        if not isinstance(preprocess, ImagePreprocessor):
+            return None
+        shape = fixed_tensor_shape(preprocess.spec)
+        if shape is None:
+            return None
+        key = ((input_name, shape, tensor_dtype(preprocess.spec).str),)
+
+        def deferred(data: bytes) -> Deferred:
+            def make() -> tuple[Tensors, object]:
+                prepared = preprocess.prepare(data)
+                return {input_name: prepared.tensor[np.newaxis]}, prepared.geometry
+
+            return Deferred(make, key)
+
+        return deferred
+
+    def _decoded_on_instance(
+        self, model: LoadedModel, deferred: Deferred, size: int
+    ) -> PreparedImage:
+        """The answered image's geometry, and its decode time in the metrics and the
+        request's breakdown (as the pool path records them)."""
+        seconds = deferred.ended - deferred.started
+        self.metrics.decode_duration.labels(model.key.name).observe(seconds)
+        timing = current_timing()
+        if timing is not None:
+            timing.decoded(seconds)
+            timing.stage("decode", deferred.started, deferred.ended, bytes=size, on="instance")
+        assert isinstance(deferred.extra, ImageGeometry)
+        return PreparedImage(np.empty(0, np.float32), deferred.extra)
 
     async def _prepare(
         self, model: LoadedModel, preprocess: ImageTransform, data: bytes

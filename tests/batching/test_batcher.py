@@ -15,10 +15,12 @@ import pytest
 
 from tensorgate.batching.batcher import Batcher, BatcherState, BatchRecord, Instance, thread_runner
 from tensorgate.batching.clock import FakeClock
+from tensorgate.batching.deferred import Deferred
 from tensorgate.batching.gate import DeviceGate
 from tensorgate.batching.policy import BatchPolicy
 from tensorgate.errors import (
     DeadlineExceededError,
+    ImageError,
     InferenceError,
     InvalidInputError,
     QueueFullError,
@@ -340,3 +342,80 @@ async def test_thread_runner_pins_each_instance_to_a_core() -> None:
         assert seen["cores"].tolist() == cores
     finally:
         shutdown()
+
+
+def deferred(value: float, made: list[float], fail: bool = False) -> Deferred:
+    """An input made on the instance: records that it was made; ``fail``: a bad image."""
+
+    def make() -> tuple[Tensors, object]:
+        made.append(value)
+        if fail:
+            raise ImageError(f"image {value} is not an image")
+        return rows(1, value), f"geometry {value}"
+
+    return Deferred(make, (("x", (3,), "<f4"),))
+
+
+async def test_deferred_inputs_are_made_when_their_batch_runs_and_share_it() -> None:
+    h = Harness(BatchPolicy(4, max_queue_delay_s=1.0, max_queue_rows=64))
+    made: list[float] = []
+    items = [deferred(v, made) for v in (1.0, 2.0)]
+    futures = [h.batcher.submit(d, FAR) for d in items]
+    plain = h.submit(value=3.0)  # tensors and deferred inputs of one shape share a batch
+    await settle()
+    assert made == []  # queued undecoded: nothing is made before the batch runs
+    h.clock.advance(1.0)
+    await settle()
+    assert made == [1.0, 2.0]
+    assert h.runtimes[0].calls == [3]
+    assert [f.result()["y"][0, 0] for f in futures] == [pytest.approx(3.0), pytest.approx(6.0)]
+    assert plain.result()["y"][0, 0] == pytest.approx(9.0)
+    assert [d.extra for d in items] == ["geometry 1.0", "geometry 2.0"]
+    assert h.records[0].rows == 3
+
+
+async def test_a_deferred_input_that_fails_fails_only_its_request() -> None:
+    h = Harness(BatchPolicy(4, max_queue_delay_s=1.0, max_queue_rows=64))
+    made: list[float] = []
+    good = h.batcher.submit(deferred(1.0, made), FAR)
+    bad = h.batcher.submit(deferred(2.0, made, fail=True), FAR)
+    other = h.batcher.submit(deferred(3.0, made), FAR)
+    h.clock.advance(1.0)
+    await settle()
+    with pytest.raises(ImageError, match=r"image 2\.0 is not an image"):
+        bad.result()
+    assert good.result()["y"][0, 0] == pytest.approx(3.0)
+    assert other.result()["y"][0, 0] == pytest.approx(9.0)
+    assert h.runtimes[0].calls == [2]  # the bad one never reached the model
+    assert made == [1.0, 2.0, 3.0]
+    assert h.records[0].rows == 2
+    assert h.records[0].error is None
+
+
+async def test_a_poison_batch_retried_alone_does_not_make_its_inputs_twice() -> None:
+    def explode(inputs: Tensors) -> Tensors:
+        if float(inputs["x"].max()) > 5:
+            raise ValueError("boom")
+        return fake_outputs(inputs, OUT)
+
+    runtime = FakeRuntime(IN, OUT, explode)
+    h = Harness(BatchPolicy(4, max_queue_delay_s=1.0, max_queue_rows=64), [runtime])
+    made: list[float] = []
+    good = h.batcher.submit(deferred(1.0, made), FAR)
+    poison = h.batcher.submit(deferred(9.0, made), FAR)
+    h.clock.advance(1.0)
+    await settle()
+    assert runtime.calls == [2, 1, 1]
+    assert made == [1.0, 9.0]  # made once each, though each ran twice
+    assert good.result()["y"][0, 0] == pytest.approx(3.0)
+    with pytest.raises(InferenceError, match="boom"):
+        poison.result()
+
+
+async def test_a_deferred_input_of_another_shape_than_declared_is_refused() -> None:
+    h = Harness(BatchPolicy(4, max_queue_delay_s=0.0, max_queue_rows=64))
+    wrong = Deferred(lambda: (rows(1), None), (("x", (4,), "<f4"),))
+    future = h.batcher.submit(wrong, FAR)
+    await settle()
+    with pytest.raises(InferenceError, match="declared shape"):
+        future.result()

@@ -49,3 +49,14 @@ def test_idle_instances_share_a_batch_closed_by_the_delay() -> None:
     assert plan_batch(policy, [1], 1, 5.0, 5.0, idle_instances=2) == Dispatch(1)
     # A full batch is not split: each instance takes max_batch_size in turn.
     assert plan_batch(policy, [1] * 20, 20, 5.0, 5.0, idle_instances=2) == Dispatch(8)
+
+
+def test_a_full_batch_is_spread_over_idle_instances_when_asked() -> None:
+    policy = BatchPolicy(8, max_queue_delay_s=0.0)
+    eight = [1] * 8
+    assert plan_batch(policy, eight, 8, 0.0, 0.0, idle_instances=2) == Dispatch(8)
+    assert plan_batch(policy, eight, 8, 0.0, 0.0, idle_instances=2, spread=True) == Dispatch(4)
+    assert plan_batch(policy, eight, 8, 0.0, 0.0, idle_instances=3, spread=True) == Dispatch(3)
+    # More queued than the idle instances can take: each still takes a full batch.
+    assert plan_batch(policy, [1] * 20, 20, 0.0, 0.0, idle_instances=2, spread=True) == Dispatch(8)
+    assert plan_batch(policy, eight, 8, 0.0, 0.0, idle_instances=1, spread=True) == Dispatch(8)

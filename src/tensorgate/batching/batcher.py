@@ -9,7 +9,9 @@ per request; requests cancelled by their client, or past their deadline, are dro
 before the batch runs; output rows are checked against input rows; when the runtime
 fails on a batch of several requests, each is run again alone, once, so one poison
 input fails only its own request (a failure of a lone request is set on its future);
-the queue is bounded; nothing polls.
+the queue is bounded; nothing polls. A request queued as a ``Deferred`` (an image to
+decode) is made on the instance's thread just before its batch runs; if making it
+fails, only that request fails (batching/deferred.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from functools import partial
 from typing import Protocol, TypeVar
 
 from tensorgate.batching.clock import Clock, TimerHandle
+from tensorgate.batching.deferred import Deferred, ShapeKey
 from tensorgate.batching.gate import DeviceGate
 from tensorgate.batching.policy import BatchPolicy, Dispatch, plan_batch
 from tensorgate.batching.tensors import shape_key, split, stack
@@ -99,9 +102,9 @@ class BatcherState(enum.Enum):
 
 @dataclass(eq=False, slots=True)
 class _Pending:
-    inputs: Tensors
+    inputs: Tensors | Deferred
     rows: int
-    key: tuple[tuple[str, tuple[int, ...], str], ...]
+    key: ShapeKey
     arrival: float
     future: asyncio.Future[dict[str, Array]]
     timer: TimerHandle | None = field(default=None)
@@ -151,11 +154,42 @@ def thread_runner(instances: int, cores: Sequence[int] = ()) -> tuple[RunSync, C
     return run, shutdown
 
 
+#: One request's outputs, or the error that failed it alone (its input could not be made).
+_Part = dict[str, Array] | TensorgateError
+
+
 def _infer_batch(
-    infer: Callable[[Tensors], Tensors], rows: Sequence[int], inputs: Sequence[Tensors]
-) -> list[dict[str, Array]]:
-    """Stack the requests, run the batch and cut the outputs back (instance thread)."""
-    return split(infer(stack(inputs)), rows)
+    infer: Callable[[Tensors], Tensors],
+    rows: Sequence[int],
+    inputs: Sequence[Tensors | Deferred],
+) -> tuple[list[_Part], float]:
+    """Make the deferred inputs, stack the requests, run the batch and cut the outputs
+    back, all on the instance thread. Returns each request's part and the seconds spent
+    making inputs (not compute)."""
+    parts: list[_Part | None] = [None] * len(inputs)
+    ready: list[Tensors] = []
+    where: list[int] = []
+    making = 0.0
+    for index, item in enumerate(inputs):
+        if isinstance(item, Deferred):
+            fresh = item.ended == 0.0  # not made before (a batch retried alone)
+            try:
+                tensors = item.materialize()
+            except TensorgateError as exc:
+                parts[index] = exc
+                continue
+            finally:
+                if fresh:
+                    making += item.ended - item.started
+        else:
+            tensors = item
+        ready.append(tensors)
+        where.append(index)
+    if ready:
+        outputs = split(infer(stack(ready)), [rows[i] for i in where])
+        for index, part in zip(where, outputs, strict=True):
+            parts[index] = part
+    return [p for p in parts if p is not None], making
 
 
 class Batcher:
@@ -216,8 +250,11 @@ class Batcher:
         now = self._clock.now()
         return {index: now - since for index, since in self._running_since.items()}
 
-    def submit(self, inputs: Tensors, deadline: float) -> asyncio.Future[dict[str, Array]]:
-        """Queue one request; its future gets the outputs, or the error.
+    def submit(
+        self, inputs: Tensors | Deferred, deadline: float
+    ) -> asyncio.Future[dict[str, Array]]:
+        """Queue one request (its tensors, or a ``Deferred`` that makes them on the
+        instance thread); its future gets the outputs, or the error.
 
         Raises:
             ShuttingDownError: the batcher no longer takes requests.
@@ -226,7 +263,10 @@ class Batcher:
         """
         if self._state is not BatcherState.RUNNING:
             raise ShuttingDownError(f"model {self.key} is shutting down and takes no new requests")
-        rows = next(iter(inputs.values())).shape[0]
+        if isinstance(inputs, Deferred):
+            rows, key = inputs.rows, inputs.key
+        else:
+            rows, key = next(iter(inputs.values())).shape[0], shape_key(inputs)
         if rows > self.policy.max_batch_size:
             raise InvalidInputError(
                 f"the request has {rows} rows but model {self.key.name!r} takes at most "
@@ -242,9 +282,7 @@ class Batcher:
                 )
         future: asyncio.Future[dict[str, Array]] = asyncio.get_running_loop().create_future()
         timing = current_timing()
-        pending = _Pending(
-            inputs, rows, shape_key(inputs), self._clock.now(), future, timing=timing
-        )
+        pending = _Pending(inputs, rows, key, self._clock.now(), future, timing=timing)
         if timing is not None and timing.stages is not None:
             pending.entered = time.monotonic()
         pending.timer = self._clock.call_at(deadline, lambda: self._expire(pending, deadline))
@@ -318,6 +356,7 @@ class Batcher:
                 head.arrival,
                 self._clock.now(),
                 self._idle,
+                spread=isinstance(head.inputs, Deferred),
             )
             if isinstance(decision, Dispatch) or self._state is not BatcherState.RUNNING:
                 count = decision.count if isinstance(decision, Dispatch) else compatible
@@ -376,14 +415,15 @@ class Batcher:
         the caller, which may retry the requests one by one)."""
         started = self._clock.now()
         error: TensorgateError | None = None
-        parts: list[dict[str, Array]] = []
+        parts: list[_Part] = []
+        making = 0.0  # seconds spent making deferred inputs (decoding), not computing
         rows = [p.rows for p in batch]
         self._running_since[index] = started
         began = time.monotonic()
         try:
             # Stacking, inference and splitting all run on the instance's thread: the
             # event loop never copies a batch (it only answers the requests).
-            parts = await self._run_sync(
+            parts, making = await self._run_sync(
                 index,
                 partial(_infer_batch, instance.runtime.infer, rows),
                 [p.inputs for p in batch],
@@ -397,31 +437,44 @@ class Batcher:
             )
         finally:
             self._running_since.pop(index, None)
-        compute = self._clock.now() - started
+        # Decoding on the instance comes first: the batch's compute starts after it.
+        started += making
+        began += making
+        compute = max(0.0, self._clock.now() - started)
+        unmade = {  # inputs that could not be made (bad images): they never ran
+            id(p)
+            for p, part in zip(batch, parts, strict=False)
+            if isinstance(part, TensorgateError)
+        }
         traced: dict[int, tuple[RequestTiming, float]] = {}  # one request's crops share
         for pending in batch:
-            if pending.timing is not None:
+            if pending.timing is not None and id(pending) not in unmade:
                 pending.timing.ran(started - pending.arrival, compute, sum(rows), index)
                 if pending.timing.stages is not None:
                     _, entered = traced.get(id(pending.timing), (None, pending.entered))
                     traced[id(pending.timing)] = pending.timing, min(entered, pending.entered)
         for timing, entered in traced.values():  # a span per batch, not per row
-            timing.stage("queue", entered, began)
+            timing.stage("queue", entered, began - making)  # then decoding, then the batch
             timing.stage(
                 "batch", began, began + compute, model=str(self.key), rows=sum(rows),
                 requests=len(batch), instance=index, device=instance.gate.device,
             )  # fmt: skip
+        failed = 0
         if error is None:
             for pending, part in zip(batch, parts, strict=True):
                 if pending.timer is not None:
                     pending.timer.cancel()
-                if not pending.future.done():
+                if isinstance(part, TensorgateError):
+                    failed += pending.rows
+                    if not pending.future.done():
+                        pending.future.set_exception(part)
+                elif not pending.future.done():
                     pending.future.set_result(part)
         record = BatchRecord(
             model=self.key,
             instance=index,
             device=instance.gate.device,
-            rows=sum(rows),
+            rows=sum(rows) - failed,
             requests=len(batch),
             queue_s=tuple(started - p.arrival for p in batch),
             compute_s=compute,

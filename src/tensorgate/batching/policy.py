@@ -3,7 +3,8 @@
 A batch closes when it is full (``max_batch_size`` rows, or the next request would not
 fit or has other shapes), when it reaches a preferred size, or when its first request has
 waited ``max_queue_delay``. Rows, not requests, are counted: a request may carry several.
-A batch closed by the delay is shared among the instances that are idle at that moment.
+A batch closed by the delay is shared among the instances that are idle at that moment;
+with ``spread`` (inputs still to be decoded on the instance), so is a full one.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def plan_batch(
     first_arrival: float,
     now: float,
     idle_instances: int = 1,
+    spread: bool = False,
 ) -> Dispatch | Wait:
     """Decide about the queue's head.
 
@@ -64,6 +66,10 @@ def plan_batch(
         idle_instances: instances waiting for work, this one included. A batch that
             closes before it is full takes only its share of the queue, so idle
             instances split the work instead of one taking it all while others wait.
+        spread: share a full batch too. For requests whose inputs are made on the
+            instance (images decoded just before their batch runs), a batch's time grows
+            with every row, and one instance decoding eight images while another waits
+            is the tail this avoids.
     """
     fit = 0
     total = 0
@@ -76,6 +82,8 @@ def plan_batch(
         prefix_rows.append(total)
     full = total >= policy.max_batch_size or fit < len(rows)
     if full:
+        if spread and idle_instances > 1:
+            return Dispatch(max(1, min(fit, -(-compatible // idle_instances))))
         return Dispatch(fit)
     preferred = [p for p in policy.preferred_batch_sizes if p <= total]
     if preferred:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,13 @@ from tensorgate.cli._shared import pull_named_zoo_models
 from tensorgate.config import EngineSettings, ServerSettings, default_repository
 
 __all__ = ["serve"]
+
+
+class DecodeOn(enum.StrEnum):
+    """Where a CPU model's images are decoded (EngineSettings.decode_on)."""
+
+    instance = "instance"
+    pool = "pool"
 
 
 def serve(
@@ -68,6 +76,14 @@ def serve(
             help="Image decode threads (default: one per CPU core).",
         ),
     ] = None,
+    decode_on: Annotated[
+        DecodeOn,
+        typer.Option(
+            envvar="TENSORGATE_DECODE_ON",
+            help="Decode a CPU model's images on the instance thread that runs their batch "
+            "('instance'), or in the decode pool as they arrive ('pool').",
+        ),
+    ] = DecodeOn.instance,
     request_timeout: Annotated[
         float,
         typer.Option(
@@ -229,6 +245,7 @@ def serve(
         drain_timeout_s=drain_timeout,
         sources=sources,
         decode_threads=decode_threads,
+        decode_on=decode_on.value,
     )
     server_settings = ServerSettings(
         host=host,

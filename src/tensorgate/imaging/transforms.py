@@ -15,12 +15,14 @@ from tensorgate.types import Array
 
 __all__ = [
     "dbnet_size",
+    "fixed_tensor_shape",
     "geometry_of",
     "letterbox",
     "line_size",
     "preprocess",
     "resize_and_crop",
     "source_box",
+    "tensor_dtype",
 ]
 
 #: DBNet inputs: a longer side above this comes down to it first (RapidOCR's default).
@@ -156,6 +158,32 @@ def _text_size(width: int, height: int, spec: PreprocessSpec) -> tuple[int, int]
 def _resized_for_text(image: Image.Image, spec: PreprocessSpec) -> Image.Image:
     size = _text_size(image.width, image.height, spec)
     return image.resize(size, Image.Resampling.BILINEAR)
+
+
+def fixed_tensor_shape(spec: PreprocessSpec) -> tuple[int, ...] | None:
+    """The shape (no batch axis) every image's tensor has under ``spec``, or None when it
+    depends on the image (``shorter`` without a crop, ``dbnet``, ``height``)."""
+    height_width: tuple[int, int] | None = None
+    if spec.mode in ("shorter", "exact") and spec.crop is not None:
+        height_width = spec.crop
+    elif spec.mode == "exact" and isinstance(spec.resize, tuple):
+        height_width = spec.resize
+    elif spec.mode == "letterbox" and spec.resize is not None:
+        target = spec.resize if isinstance(spec.resize, tuple) else (spec.resize, spec.resize)
+        height_width = target
+        if spec.crop is not None:
+            height_width = (min(spec.crop[0], target[0]), min(spec.crop[1], target[1]))
+    if height_width is None:
+        return None
+    height, width = height_width
+    return (3, height, width) if spec.layout == "NCHW" else (height, width, 3)
+
+
+def tensor_dtype(spec: PreprocessSpec) -> np.dtype[np.generic]:
+    """The dtype of the tensors ``preprocess`` makes under ``spec``."""
+    if spec.datatype == "UINT8":
+        return np.dtype(np.uint8)
+    return np.dtype(np.float16 if spec.datatype == "FP16" else np.float32)
 
 
 def preprocess(image: Image.Image, spec: PreprocessSpec) -> Array:

@@ -1,0 +1,88 @@
+"""Inputs made on the instance's thread just before their batch runs.
+
+A request may be queued as a :class:`Deferred` instead of tensors: a function that makes
+its tensors (decoding and preprocessing an image, say), the shape they will have (so it
+can share a batch before it exists), and room for what else the function returns (the
+image's geometry). The batcher calls it on the instance thread that runs the batch, so
+the work never competes with a running batch for the cores: each instance decodes, then
+computes, as one sequence (docs/perf.md, "decode on the instance").
+
+A failure of the function fails only its own request; the others of the batch run.
+The result or the failure is kept, so a batch retried one request at a time does not
+make an input twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tensorgate.errors import InferenceError, TensorgateError
+from tensorgate.types import Tensors
+
+__all__ = ["Deferred", "ShapeKey"]
+
+#: Input names, row shapes (without the batch axis) and dtypes (``numpy.dtype.str``).
+ShapeKey = tuple[tuple[str, tuple[int, ...], str], ...]
+
+
+@dataclass(eq=False, slots=True)
+class Deferred:
+    """One request's inputs, to be made by ``make`` on the instance thread.
+
+    Attributes:
+        make: returns the tensors (with the batch axis, ``rows`` rows) and an extra
+            value for the caller (kept in ``extra``).
+        key: what the tensors will be, as ``batching.tensors.shape_key`` would say.
+        rows: rows the tensors will have.
+        extra: what ``make`` returned beside the tensors, once it has run.
+        error: its failure, once it has failed.
+        started, ended: ``time.monotonic()`` around the call, once it has run.
+    """
+
+    make: Callable[[], tuple[Tensors, object]]
+    key: ShapeKey
+    rows: int = 1
+    extra: object = None
+    error: TensorgateError | None = None
+    started: float = 0.0
+    ended: float = 0.0
+    _tensors: Tensors | None = field(default=None, repr=False)
+
+    def materialize(self) -> Tensors:
+        """The tensors, made on the first call (instance thread).
+
+        Raises:
+            TensorgateError: ``make`` failed (a bad image: its own 4xx error; anything
+                else becomes an InferenceError naming it).
+        """
+        if self._tensors is not None:
+            return self._tensors
+        if self.error is not None:
+            raise self.error
+        self.started = time.monotonic()
+        try:
+            tensors, self.extra = self.make()
+        except TensorgateError as exc:
+            self.error = exc
+            raise
+        except Exception as exc:
+            self.error = InferenceError(
+                f"making this request's inputs failed: {type(exc).__name__}: {exc}"
+            )
+            raise self.error from exc
+        finally:
+            self.ended = time.monotonic()
+        got = tuple(
+            (name, tuple(array.shape[1:]), array.dtype.str)
+            for name, array in sorted(tensors.items())
+        )
+        if got != self.key:
+            self.error = InferenceError(
+                f"an input made on the instance has {got}, not the {self.key} it was queued "
+                "as; this is a bug in the preprocessing's declared shape"
+            )
+            raise self.error
+        self._tensors = tensors
+        return tensors
