@@ -377,11 +377,15 @@ async def test_deferred_inputs_are_made_when_their_batch_runs_and_share_it() -> 
 async def test_a_deferred_input_that_fails_fails_only_its_request() -> None:
     h = Harness(BatchPolicy(4, max_queue_delay_s=1.0, max_queue_rows=64))
     made: list[float] = []
-    good = h.batcher.submit(deferred(1.0, made), FAR)
-    bad = h.batcher.submit(deferred(2.0, made, fail=True), FAR)
-    other = h.batcher.submit(deferred(3.0, made), FAR)
+    items = [deferred(1.0, made), deferred(2.0, made, fail=True), deferred(3.0, made)]
+    good, bad, other = (h.batcher.submit(d, FAR) for d in items)
     h.clock.advance(1.0)
     await settle()
+    # Settled: the inputs let go of their pixels and failures (no batch kept alive by a
+    # traceback cycle), and the failure on the future carries no traceback of the batch.
+    assert all(d._tensors is None and d.error is None for d in items)
+    assert bad.exception() is not None
+    assert bad.exception().__traceback__ is None  # type: ignore[union-attr]
     with pytest.raises(ImageError, match=r"image 2\.0 is not an image"):
         bad.result()
     assert good.result()["y"][0, 0] == pytest.approx(3.0)

@@ -29,7 +29,7 @@ from functools import partial
 from typing import Protocol, TypeVar
 
 from tensorgate.batching.clock import Clock, TimerHandle
-from tensorgate.batching.deferred import Deferred, ShapeKey
+from tensorgate.batching.deferred import Deferred, ShapeKey, detached
 from tensorgate.batching.gate import DeviceGate
 from tensorgate.batching.policy import BatchPolicy, Dispatch, plan_batch
 from tensorgate.batching.tensors import shape_key, split, stack
@@ -176,7 +176,7 @@ def _infer_batch(
             try:
                 tensors = item.materialize()
             except TensorgateError as exc:
-                parts[index] = exc
+                parts[index] = detached(exc)  # no cycle through this frame (deferred.py)
                 continue
             finally:
                 if fresh:
@@ -398,15 +398,20 @@ class Batcher:
                 item.future.set_exception(error)
 
     async def _run(self, index: int, instance: Instance, batch: list[_Pending]) -> None:
-        error = await self._execute(index, instance, batch)
-        if error is None or len(batch) == 1 or not isinstance(error, InferenceError):
-            self._settle(batch, error)
-            return
-        # One poison input fails the whole batch: run each request alone, once, so that
-        # only the requests that fail on their own get the error (still on this slot).
-        for pending in batch:
-            if not pending.future.done():
-                self._settle([pending], await self._execute(index, instance, [pending]))
+        try:
+            error = await self._execute(index, instance, batch)
+            if error is None or len(batch) == 1 or not isinstance(error, InferenceError):
+                self._settle(batch, error)
+                return
+            # One poison input fails the whole batch: run each request alone, once, so
+            # that only the requests that fail on their own get the error (same slot).
+            for pending in batch:
+                if not pending.future.done():
+                    self._settle([pending], await self._execute(index, instance, [pending]))
+        finally:
+            for pending in batch:
+                if isinstance(pending.inputs, Deferred):
+                    pending.inputs.release()
 
     async def _execute(
         self, index: int, instance: Instance, batch: list[_Pending]

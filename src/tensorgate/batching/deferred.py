@@ -21,10 +21,26 @@ from dataclasses import dataclass, field
 from tensorgate.errors import InferenceError, TensorgateError
 from tensorgate.types import Tensors
 
-__all__ = ["Deferred", "ShapeKey"]
+__all__ = ["Deferred", "ShapeKey", "detached"]
 
 #: Input names, row shapes (without the batch axis) and dtypes (``numpy.dtype.str``).
 ShapeKey = tuple[tuple[str, tuple[int, ...], str], ...]
+
+
+def detached(error: TensorgateError) -> TensorgateError:
+    """``error`` without its traceback (nor its causes' tracebacks).
+
+    A failure kept beside what it failed on (in the Deferred, in the batch's list of
+    parts) would otherwise hold, through its traceback, the frames that made it, and
+    they hold the error again: a reference cycle that keeps a whole batch's images and
+    tensors alive until the rare full garbage collection (the soak measured +358 MiB in
+    two minutes with 10 % bad images). Raised again, it gets a fresh traceback.
+    """
+    seen: BaseException | None = error
+    while seen is not None:
+        seen.__traceback__ = None
+        seen = seen.__cause__ or seen.__context__
+    return error
 
 
 @dataclass(eq=False, slots=True)
@@ -86,3 +102,10 @@ class Deferred:
             raise self.error
         self._tensors = tensors
         return tensors
+
+    def release(self) -> None:
+        """Drop the tensors and the failure once the request is settled (its outputs or
+        its error are on its future): nothing then keeps a batch's pixels alive, even
+        if a traceback cycle keeps this object itself alive for a while."""
+        self._tensors = None
+        self.error = None
