@@ -108,7 +108,7 @@ def visible_gpus(environ: dict[str, str] | None = None, found: int | None = None
     chosen: list[int] = []
     for item in setting.split(","):
         item = item.strip()
-        if not item.isdigit():
+        if not (item.isascii() and item.isdigit()):
             # CUDA stops at the first entry it cannot parse; UUIDs we leave to it.
             return every if item.startswith(("GPU-", "MIG-")) else chosen
         if int(item) >= found or int(item) in chosen:

@@ -95,3 +95,17 @@ async def test_bearer_auth_admits_the_token_and_the_probes() -> None:
     assert ok.content == b"hi"
     assert (await client.get("/v2/health/live")).content == b"alive"
     assert {"/v2/health/live", "/v2/health/ready"} == PUBLIC_PATHS
+
+
+@pytest.mark.parametrize("raw", ["¹", "٣", "0", "01", "-1", "1.0", "x"])
+def test_a_version_that_is_not_an_ascii_positive_integer_is_a_400(raw: str) -> None:
+    """Found by schemathesis: "¹" passes str.isdigit but int() refuses it (was a 500)."""
+    from starlette.requests import Request
+
+    from tensorgate.errors import InvalidInputError
+    from tensorgate.server.http import path_version
+
+    request = Request({"type": "http", "path_params": {"version": raw}})
+    with pytest.raises(InvalidInputError, match="model version must be a positive integer"):
+        path_version(request)
+    assert path_version(Request({"type": "http", "path_params": {"version": "12"}})) == 12

@@ -103,7 +103,7 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after: str | None) -> float:
         """Seconds to wait before try ``attempt + 1`` (attempt counts from 1)."""
         wait: float = self.backoff_s * float(2 ** (attempt - 1))
-        if retry_after is not None and retry_after.isdigit():
+        if retry_after is not None and (retry_after.isascii() and retry_after.isdigit()):
             wait = max(wait, float(retry_after))
         return min(wait, self.max_backoff_s)
 
@@ -123,6 +123,11 @@ class Call:
 
     path: str
     kwargs: dict[str, Any]
+
+
+def _is_number(text: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also takes "¹", which ``int`` refuses)."""
+    return text.isascii() and text.isdigit()
 
 
 def classify_call(model: str, data: bytes, top_k: int | None) -> Call:
@@ -198,7 +203,7 @@ def index_from(doc: Any) -> list[ModelIndexEntry]:
     return [
         ModelIndexEntry(
             str(item["name"]),
-            int(item["version"]) if str(item.get("version", "")).isdigit() else None,
+            int(item["version"]) if _is_number(str(item.get("version", ""))) else None,
             str(item.get("state", "")),
             str(item.get("reason", "")),
             tuple(

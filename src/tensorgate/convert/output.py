@@ -24,7 +24,11 @@ __all__ = ["install_file", "model_directory", "next_version", "staged_directory"
 
 def next_version(model_dir: Path) -> int:
     """One more than the highest numbered version in ``model_dir`` (1 if none)."""
-    numbers = [int(p.name) for p in model_dir.glob("*") if p.is_dir() and p.name.isdigit()]
+    numbers = [
+        int(p.name)
+        for p in model_dir.glob("*")
+        if p.is_dir() and (p.name.isascii() and p.name.isdigit())
+    ]
     return max(numbers, default=0) + 1
 
 

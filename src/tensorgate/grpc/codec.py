@@ -68,7 +68,7 @@ def parse_version(text: str) -> int | None:
     """``""`` → None; ``"3"`` → 3; anything else is a ProtocolError."""
     if text == "":
         return None
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise ProtocolError(f"model_version {text!r} is not a positive version number")
     return int(text)
 

@@ -74,7 +74,7 @@ def scan_model(root: Path, directory: Path) -> ModelEntry:
     config = load_config(directory)
     on_disk: dict[int, Path] = {}
     for child in directory.iterdir():
-        if not child.name.isdigit() or child.name.startswith("0"):
+        if not (child.name.isascii() and child.name.isdigit()) or child.name.startswith("0"):
             continue
         _refuse_symlink(child)
         if not child.is_dir():

@@ -59,7 +59,7 @@ def _top_k(request: Request) -> int | None:
     raw = request.query_params.get("top_k")
     if raw is None:
         return None
-    if not raw.isdigit() or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise InvalidInputError(f"top_k must be an integer >= 1, got {raw!r}")
     return int(raw)
 

@@ -81,7 +81,7 @@ class FunctionSettings:
         task_root = environ.get("LAMBDA_TASK_ROOT")
         fallback = Path(task_root) / "models" if task_root else default_repository()
         instances = environ.get("TENSORGATE_INSTANCES", "1")
-        if not instances.isdigit() or int(instances) < 1:
+        if not (instances.isascii() and instances.isdigit()) or int(instances) < 1:
             raise ConfigError(f"TENSORGATE_INSTANCES is {instances!r}; it must be an integer >= 1")
         return cls(
             repository=Path(environ.get("TENSORGATE_REPOSITORY") or fallback),

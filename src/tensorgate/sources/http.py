@@ -188,7 +188,11 @@ async def _fetch(url: str, policy: UrlPolicy) -> bytes:
                 if response.status != 200:
                     raise SourceError(f"URL {url!r:.200} answered HTTP {response.status}")
                 declared = _header(response, b"content-length")
-                if declared is not None and declared.isdigit() and int(declared) > policy.max_bytes:
+                if (
+                    declared is not None
+                    and (declared.isascii() and declared.isdigit())
+                    and int(declared) > policy.max_bytes
+                ):
                     raise SourceTooLargeError(
                         f"URL {url!r:.200} holds {int(declared):,} bytes; the limit is "
                         f"{policy.max_bytes:,}"
