@@ -184,13 +184,19 @@ async def test_cancelled_request_is_dropped_before_it_runs() -> None:
     assert kept.result()["y"][0, 0] == pytest.approx(3.0)
 
 
-async def test_a_poison_input_fails_only_its_own_request_and_nothing_hangs() -> None:
+def poisoned_runtime() -> FakeRuntime:
+    """A runtime that fails any batch holding a value above 5 (a poison input)."""
+
     def explode(inputs: Tensors) -> Tensors:
         if float(inputs["x"].max()) > 5:
             raise ValueError("boom")
         return fake_outputs(inputs, OUT)
 
-    runtime = FakeRuntime(IN, OUT, explode)
+    return FakeRuntime(IN, OUT, explode)
+
+
+async def test_a_poison_input_fails_only_its_own_request_and_nothing_hangs() -> None:
+    runtime = poisoned_runtime()
     h = Harness(BatchPolicy(4, max_queue_delay_s=1.0, max_queue_rows=64), [runtime])
     good, poison, other = (h.submit(value=v) for v in (1.0, 9.0, 2.0))
     h.clock.advance(1.0)
@@ -397,12 +403,7 @@ async def test_a_deferred_input_that_fails_fails_only_its_request() -> None:
 
 
 async def test_a_poison_batch_retried_alone_does_not_make_its_inputs_twice() -> None:
-    def explode(inputs: Tensors) -> Tensors:
-        if float(inputs["x"].max()) > 5:
-            raise ValueError("boom")
-        return fake_outputs(inputs, OUT)
-
-    runtime = FakeRuntime(IN, OUT, explode)
+    runtime = poisoned_runtime()
     h = Harness(BatchPolicy(4, max_queue_delay_s=1.0, max_queue_rows=64), [runtime])
     made: list[float] = []
     good = h.batcher.submit(deferred(1.0, made), FAR)
