@@ -963,7 +963,7 @@ class Engine:
             results = await asyncio.gather(
                 *(self._submit(model, version, d, timeout_s) for d in deferred)
             )
-            prepared = [
+            geometries = [
                 self._decoded_on_instance(model, d, len(data))
                 for d, data in zip(deferred, images, strict=True)
             ]
@@ -981,6 +981,7 @@ class Engine:
                     for p in prepared
                 )
             )
+            geometries = [p.geometry for p in prepared]
         key = max((r.key for r in results), key=lambda k: k.version, default=model.key)
         stacked: dict[str, Array] = {}
         if raw:  # the V2 door answers the model's own outputs
@@ -988,9 +989,7 @@ class Engine:
             stacked = {k: np.concatenate([r.outputs[k] for r in results]) for k in names}
         if not decode:
             return TaskResult(key, model.config.task, [], stacked)
-        answers = await self._answers(
-            model, results, [p.geometry for p in prepared], post, decoder, top
-        )
+        answers = await self._answers(model, results, geometries, post, decoder, top)
         return TaskResult(key, model.config.task, answers, stacked)
 
     async def _answers(
@@ -1280,17 +1279,22 @@ class Engine:
 
     def _decoded_on_instance(
         self, model: LoadedModel, deferred: Deferred, size: int
-    ) -> PreparedImage:
-        """The answered image's geometry, and its decode time in the metrics and the
-        request's breakdown (as the pool path records them)."""
-        seconds = deferred.ended - deferred.started
-        self.metrics.decode_duration.labels(model.key.name).observe(seconds)
+    ) -> ImageGeometry:
+        """The answered image's geometry; its decode is recorded as the pool's are."""
+        self._record_decode(model, deferred.started, deferred.ended, size, on="instance")
+        assert isinstance(deferred.extra, ImageGeometry)
+        return deferred.extra
+
+    def _record_decode(
+        self, model: LoadedModel, started: float, ended: float, size: int, **attributes: str
+    ) -> None:
+        """One image's decode time (``time.monotonic`` bounds) in the metrics and in the
+        request's breakdown, wherever it was decoded."""
+        self.metrics.decode_duration.labels(model.key.name).observe(ended - started)
         timing = current_timing()
         if timing is not None:
-            timing.decoded(seconds)
-            timing.stage("decode", deferred.started, deferred.ended, bytes=size, on="instance")
-        assert isinstance(deferred.extra, ImageGeometry)
-        return PreparedImage(np.empty(0, np.float32), deferred.extra)
+            timing.decoded(ended - started)
+            timing.stage("decode", started, ended, bytes=size, **attributes)
 
     async def _prepare(
         self, model: LoadedModel, preprocess: ImageTransform, data: bytes
@@ -1300,12 +1304,7 @@ class Engine:
         loop = asyncio.get_running_loop()
         started = time.monotonic()
         prepared = await loop.run_in_executor(self._decode_pool, preprocess.prepare, data)
-        ended = time.monotonic()
-        self.metrics.decode_duration.labels(model.key.name).observe(ended - started)
-        timing = current_timing()
-        if timing is not None:
-            timing.decoded(ended - started)
-            timing.stage("decode", started, ended, bytes=len(data))
+        self._record_decode(model, started, time.monotonic(), len(data))
         return prepared
 
 

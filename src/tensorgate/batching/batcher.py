@@ -29,10 +29,10 @@ from functools import partial
 from typing import Protocol, TypeVar
 
 from tensorgate.batching.clock import Clock, TimerHandle
-from tensorgate.batching.deferred import Deferred, ShapeKey, detached
+from tensorgate.batching.deferred import Deferred, detached
 from tensorgate.batching.gate import DeviceGate
 from tensorgate.batching.policy import BatchPolicy, Dispatch, plan_batch
-from tensorgate.batching.tensors import shape_key, split, stack
+from tensorgate.batching.tensors import ShapeKey, shape_key, split, stack
 from tensorgate.errors import (
     DeadlineExceededError,
     InferenceError,

@@ -18,13 +18,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from tensorgate.batching.tensors import ShapeKey, shape_key
 from tensorgate.errors import InferenceError, TensorgateError
 from tensorgate.types import Tensors
 
-__all__ = ["Deferred", "ShapeKey", "detached"]
-
-#: Input names, row shapes (without the batch axis) and dtypes (``numpy.dtype.str``).
-ShapeKey = tuple[tuple[str, tuple[int, ...], str], ...]
+__all__ = ["Deferred", "detached"]
 
 
 def detached(error: TensorgateError) -> TensorgateError:
@@ -90,10 +88,7 @@ class Deferred:
             raise self.error from exc
         finally:
             self.ended = time.monotonic()
-        got = tuple(
-            (name, tuple(array.shape[1:]), array.dtype.str)
-            for name, array in sorted(tensors.items())
-        )
+        got = shape_key(tensors)
         if got != self.key:
             self.error = InferenceError(
                 f"an input made on the instance has {got}, not the {self.key} it was queued "

@@ -9,10 +9,13 @@ import numpy as np
 from tensorgate.errors import InferenceError
 from tensorgate.types import Array, Tensors
 
-__all__ = ["shape_key", "split", "stack"]
+__all__ = ["ShapeKey", "shape_key", "split", "stack"]
+
+#: Input names, row shapes (without the batch axis) and dtypes (``numpy.dtype.str``).
+ShapeKey = tuple[tuple[str, tuple[int, ...], str], ...]
 
 
-def shape_key(tensors: Tensors) -> tuple[tuple[str, tuple[int, ...], str], ...]:
+def shape_key(tensors: Tensors) -> ShapeKey:
     """What must match for two requests to share a batch: names, row shapes, dtypes."""
     return tuple(
         (name, tuple(array.shape[1:]), array.dtype.str) for name, array in sorted(tensors.items())

@@ -199,10 +199,10 @@ def preprocess(image: Image.Image, spec: PreprocessSpec) -> Array:
     if spec.datatype == "UINT8":
         tensor: Array = pixels
     else:
-        dtype = np.float16 if spec.datatype == "FP16" else np.float32
         mean = np.asarray(spec.mean, dtype=np.float32)
         inv_std = 1.0 / np.asarray(spec.std, dtype=np.float32)
-        tensor = ((pixels.astype(np.float32) - mean) * inv_std).astype(dtype, copy=False)
+        normalised = (pixels.astype(np.float32) - mean) * inv_std
+        tensor = normalised.astype(tensor_dtype(spec), copy=False)
     if spec.mode == "height" and isinstance(spec.resize, tuple):
         # Pad on the right with the normalised zero (PaddleOCR's recogniser input).
         width = max(spec.resize[1], tensor.shape[1])
