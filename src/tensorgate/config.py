@@ -136,6 +136,9 @@ class ServerSettings:
         access_log: one JSON line per HTTP request on the ``tensorgate.access`` logger.
         tracing: OpenTelemetry spans per request and stage, exported as the ``OTEL_*``
             variables say (``tensorgate.tracing``; the ``tracing`` extra).
+        reuse_port: bind both ports with ``SO_REUSEPORT``, so that several server
+            processes share them and the kernel spreads connections over them (set by
+            ``serve --workers``).
     """
 
     host: str = "127.0.0.1"
@@ -153,6 +156,7 @@ class ServerSettings:
     header_timeout_s: float = 10.0
     access_log: bool = True
     tracing: bool = False
+    reuse_port: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

@@ -18,7 +18,12 @@ _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
 
 
 class JsonFormatter(logging.Formatter):
-    """Formats a record as JSON: time, level, logger, message and every ``extra`` field."""
+    """Formats a record as JSON: time, level, logger, message, the formatter's constant
+    ``fields`` (a worker's index) and every ``extra`` field."""
+
+    def __init__(self, fields: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self._fields = dict(fields or {})
 
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, Any] = {
@@ -26,6 +31,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
+            **self._fields,
         }
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
@@ -35,10 +41,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, default=str)
 
 
-def configure_logging(level: str = "info") -> None:
-    """Send tensorgate's (and uvicorn's) logs to stderr as JSON lines."""
+def configure_logging(level: str = "info", **fields: Any) -> None:
+    """Send tensorgate's (and uvicorn's) logs to stderr as JSON lines, each with
+    ``fields`` (``worker=1`` in a worker of ``serve --workers``)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter(fields))
     for name in ("tensorgate", "uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]

@@ -215,6 +215,15 @@ def serve(
             help="OpenTelemetry spans per request and stage, exported as OTEL_* say.",
         ),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            envvar="TENSORGATE_WORKERS",
+            help="Server processes sharing the ports (SO_REUSEPORT), each pinned to its "
+            "share of the cores and of --memory-budget; past one process's GIL ceiling.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve a model repository over HTTP (KServe V2 and /classify) and gRPC."""
     from tensorgate.server.runner import serve as run_server
@@ -260,4 +269,11 @@ def serve(
         access_log=not no_access_log,
         tracing=tracing,
     )
-    run_server(engine_settings, server_settings, log_level=log_level)
+    if workers == 1:
+        run_server(engine_settings, server_settings, log_level=log_level)
+        return
+    from tensorgate.server.workers import supervise
+
+    code = supervise(workers, engine_settings, server_settings, log_level=log_level)
+    if code:
+        raise typer.Exit(code)

@@ -219,7 +219,8 @@ def create_grpc_server(engine: Engine, settings: ServerSettings) -> tuple[grpc.a
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
-            ("grpc.so_reuseport", 0),
+            # Off, so a taken port fails the start, unless `serve --workers` shares it.
+            ("grpc.so_reuseport", int(settings.reuse_port)),
             ("grpc.max_concurrent_streams", MAX_STREAMS_PER_CONNECTION),
         ]
     )

@@ -33,11 +33,15 @@ LINGER_MAX_S = 2.0
 log = logging.getLogger("tensorgate.server")
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port`` (IPv6 when ``host`` is an IPv6 address)."""
+def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (IPv6 when ``host`` is an IPv6 address), not
+    listening yet. With ``reuse_port``, other processes may bind the same port with
+    ``SO_REUSEPORT`` too; the kernel spreads new connections over those that listen."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.set_inheritable(True)
     return sock
@@ -149,16 +153,19 @@ def serve(
     *,
     log_level: str = "info",
     on_ready: Callable[[str, str | None], None] = announce,
+    log_fields: dict[str, Any] | None = None,
 ) -> None:
     """Load the repository and serve it over HTTP (and gRPC) until SIGINT/SIGTERM, then
-    drain and exit."""
+    drain and exit. ``log_fields`` ride on every log line (a worker's index)."""
     preflight(engine_settings)  # a missing repository or model fails here, not mid-startup
-    configure_logging(log_level)
+    configure_logging(log_level, **(log_fields or {}))
     if server_settings.tracing:
         configure_tracing()
     engine = Engine(engine_settings)
     app = create_app(engine, server_settings)
-    sock = bind_socket(server_settings.host, server_settings.port)
+    sock = bind_socket(
+        server_settings.host, server_settings.port, reuse_port=server_settings.reuse_port
+    )
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     options: dict[str, Any] = {
