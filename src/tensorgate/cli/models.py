@@ -125,8 +125,9 @@ def zoo_pull(
         str,
         typer.Option(
             "--format",
-            help="onnx (served by onnxruntime) or pytorch (a torch.export archive, "
-            "into NAME-pytorch).",
+            help="onnx (FP32 normalised NCHW tensors, served by onnxruntime), pytorch (a "
+            "torch.export archive, into NAME-pytorch), uint8 or uint8-nchw (UINT8 pixels, "
+            "NHWC or NCHW, normalisation folded into the graph; into NAME-uint8…).",
         ),
     ] = "onnx",
 ) -> None:

