@@ -1,6 +1,6 @@
 """Where the time of one request goes, at concurrency 1 (an instrumented in-process server).
 
-    .venv/bin/python -m bench.latency_breakdown [--seconds 5]
+    .venv/bin/python -m bench.latency_breakdown [--seconds 5] [--format onnx|uint8]
 
 Serves efficientnet-lite0 from the default repository in this process with timestamps at
 each step (body read, submit, worker pick-up, thread start / end, result, response
@@ -39,8 +39,12 @@ STEPS = ["start", "body", "submit", "worker", "thread_start", "thread_end", "res
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--format", choices=("onnx", "uint8"), default="onnx", help="FP32 tensors or UINT8 pixels"
+    )
     args = parser.parse_args()
-    pull("efficientnet-lite0", default_repository())
+    model = pull("efficientnet-lite0", default_repository(), fmt=args.format).directory.name
+    datatype = "FP32" if args.format == "onnx" else "UINT8"
 
     current: dict[str, float] = {}
     rows: list[dict[str, float]] = []
@@ -70,7 +74,7 @@ def main() -> None:
         return timed_run, shutdown
 
     engine_module.thread_runner = timed_runner  # type: ignore[assignment]
-    engine = Engine(EngineSettings(repository=default_repository(), instances=2))
+    engine = Engine(EngineSettings(repository=default_repository(), models=(model,), instances=2))
     infer = engine.infer_keyed
 
     async def timed_infer(*a: Any, **k: Any) -> Any:
@@ -110,7 +114,18 @@ def main() -> None:
             time.sleep(0.05)
         url = f"http://127.0.0.1:{port}"
         out = subprocess.run(
-            [sys.executable, "-m", "bench.loadgen", "prebuilt", url, "1", str(args.seconds)],
+            [
+                sys.executable,
+                "-m",
+                "bench.loadgen",
+                "prebuilt",
+                url,
+                "1",
+                str(args.seconds),
+                "1",
+                model,
+                datatype,
+            ],
             cwd=Path(__file__).resolve().parents[1],
             capture_output=True,
             text=True,

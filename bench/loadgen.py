@@ -1,14 +1,16 @@
 """Closed-loop load from a separate process: C greenlets, each with one request in flight.
 
-    python -m bench.loadgen tensor URL CONCURRENCY SECONDS [ROWS]
-    python -m bench.loadgen prebuilt URL CONCURRENCY SECONDS [ROWS]
+    python -m bench.loadgen tensor URL CONCURRENCY SECONDS [ROWS [MODEL DATATYPE]]
+    python -m bench.loadgen prebuilt URL CONCURRENCY SECONDS [ROWS [MODEL DATATYPE]]
     python -m bench.loadgen tiny URL CONCURRENCY SECONDS
     python -m bench.loadgen jpeg URL CONCURRENCY SECONDS IMAGE_PATH
 
 Prints one JSON line: requests, images, seconds, images_per_s and latency percentiles (ms).
 The tensor mode goes through the official tritonclient (binary tensors); prebuilt sends
 the same bytes encoded once (to see the server's cost without the client's); the jpeg mode
-posts raw JPEG bytes to /classify with geventhttpclient.
+posts raw JPEG bytes to /classify with geventhttpclient. MODEL and DATATYPE default to
+efficientnet-lite0 and FP32 (normalised NCHW); UINT8 sends pixels in the model's layout
+(efficientnet-lite0-uint8: NHWC).
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
 import gevent  # noqa: E402
-import numpy as np  # noqa: E402
 
+from bench.samples import sample_batch  # noqa: E402
 from bench.summary import print_summary  # noqa: E402
 
 
@@ -42,37 +44,41 @@ def run(call: Callable[[], None], concurrency: int, seconds: float) -> list[floa
     return latencies
 
 
-def tensor_call(url: str, concurrency: int, rows: int) -> Callable[[], None]:
+def tensor_call(
+    url: str, concurrency: int, rows: int, model: str = "efficientnet-lite0", datatype: str = "FP32"
+) -> Callable[[], None]:
     import tritonclient.http as httpclient
 
     client = httpclient.InferenceServerClient(
         url.removeprefix("http://"), concurrency=concurrency, network_timeout=120
     )
-    batch = np.random.default_rng(0).standard_normal((rows, 3, 224, 224)).astype(np.float32)
+    batch = sample_batch(rows, datatype, model)
     # One input object, encoded once and sent many times, as perf_analyzer does.
-    inp = httpclient.InferInput("input", list(batch.shape), "FP32")
+    inp = httpclient.InferInput("input", list(batch.shape), datatype)
     inp.set_data_from_numpy(batch)
     out = httpclient.InferRequestedOutput("logits")
 
     def call() -> None:
-        result = client.infer("efficientnet-lite0", [inp], outputs=[out])
+        result = client.infer(model, [inp], outputs=[out])
         assert result.as_numpy("logits").shape == (rows, 1000)
 
     return call
 
 
-def prebuilt_call(url: str, concurrency: int, rows: int) -> Callable[[], None]:
+def prebuilt_call(
+    url: str, concurrency: int, rows: int, model: str = "efficientnet-lite0", datatype: str = "FP32"
+) -> Callable[[], None]:
     """The same binary V2 request as tritonclient sends, encoded once: server cost only."""
     from geventhttpclient import URL, HTTPClient
 
-    batch = np.random.default_rng(0).standard_normal((rows, 3, 224, 224)).astype(np.float32)
+    batch = sample_batch(rows, datatype, model)
     header = json.dumps(
         {
             "inputs": [
                 {
                     "name": "input",
                     "shape": list(batch.shape),
-                    "datatype": "FP32",
+                    "datatype": datatype,
                     "parameters": {"binary_data_size": batch.nbytes},
                 }
             ],
@@ -85,7 +91,7 @@ def prebuilt_call(url: str, concurrency: int, rows: int) -> Callable[[], None]:
     client = HTTPClient(base.host, base.port, concurrency=concurrency, network_timeout=120)
 
     def call() -> None:
-        response = client.post("/v2/models/efficientnet-lite0/infer", body=body, headers=headers)
+        response = client.post(f"/v2/models/{model}/infer", body=body, headers=headers)
         response.read()
         if response.status_code != 200:
             raise RuntimeError(f"HTTP {response.status_code}")
@@ -140,7 +146,7 @@ def main() -> None:
     if mode in ("tensor", "prebuilt"):
         rows = int(sys.argv[5]) if len(sys.argv) > 5 else 1
         make = tensor_call if mode == "tensor" else prebuilt_call
-        call = make(url, concurrency, rows)
+        call = make(url, concurrency, rows, *sys.argv[6:8])
     elif mode == "tiny":
         call = tiny_call(url, concurrency)
     else:
