@@ -6,23 +6,30 @@ Two forms of EfficientNet-Lite0 from the zoo: ``efficientnet-lite0`` (normalised
 NCHW, 602 KB per image) and ``efficientnet-lite0-uint8`` (UINT8 pixels, NHWC, 150 KB;
 the graph casts, transposes and normalises). For each, alternating in each round:
 
-1. raw onnxruntime, the bound: p50 of one single-thread session at batch 1, and img/s of
-   one single-thread session per core (pinned, as the server pins), batches 1, 4 and 8;
-2. the server (one ``tensorgate serve`` with both models, an instance per core) from a
-   separate load process: p50 at concurrency 1 with the official tritonclient and with
-   the same request pre-encoded; img/s at saturation with both.
+1. raw onnxruntime, the bound: p50 of one single-thread session at batch 1; img/s of
+   one single-thread session per core (pinned, as the server pins), best of batches 1,
+   4 and 8; img/s of one pinned session at batch 1;
+2. a server with an instance per core (the default), from separate load processes: p50
+   at concurrency 1 with the official tritonclient and with the same request
+   pre-encoded (gevent); img/s at the given concurrency with tritonclient, and with the
+   pre-encoded request from `hey` (native: the load takes little of the two cores);
+3. a server with one instance, so that one core computes and the other serves (and
+   loads): img/s from `hey` at concurrency 4, against the one pinned session.
 
-Prints each form's overhead (server p50 − raw p50) and efficiency (server img/s ÷ the
-best raw img/s), medians over the rounds. Goals (issue #22): overhead ≤ 1 ms,
-efficiency ≥ 0.95.
+Prints each form's overhead (server p50 − raw p50) and efficiencies (server img/s ÷ the
+raw img/s on the same cores), medians over the rounds. Goals (issue #22): overhead
+≤ 1 ms, efficiency ≥ 0.95.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -52,9 +59,12 @@ def raw_p50_ms(path: Path, model: str, runs: int = 200) -> float:
     return statistics.median(times) * 1000
 
 
-def raw_rate(path: Path, model: str, batch: int, seconds: float) -> float:
-    """img/s of one single-thread session per core, each on its own pinned thread."""
-    cores = sorted(os.sched_getaffinity(0))
+def raw_rate(
+    path: Path, model: str, batch: int, seconds: float, sessions: int | None = None
+) -> float:
+    """img/s of one single-thread session per core (or of ``sessions``), each on its own
+    pinned thread."""
+    cores = sorted(os.sched_getaffinity(0))[:sessions]
     sessions = [session(path) for _ in cores]
     feed = {"input": sample_batch(batch, FORMS[model], model)}
     for s in sessions:
@@ -77,17 +87,57 @@ def raw_rate(path: Path, model: str, batch: int, seconds: float) -> float:
     return sum(counts) / (time.perf_counter() - started)
 
 
-def measure(repo: Path, model: str, url: str, concurrency: int, seconds: float) -> dict[str, float]:
+def encoded_request(model: str, folder: Path) -> tuple[Path, int]:
+    """One image's binary V2 request in a file, and its JSON header's length."""
+    batch = sample_batch(1, FORMS[model], model)
+    spec = {"name": "input", "shape": list(batch.shape), "datatype": FORMS[model]}
+    header = json.dumps(
+        {
+            "inputs": [{**spec, "parameters": {"binary_data_size": batch.nbytes}}],
+            "outputs": [{"name": "logits", "parameters": {"binary_data": True}}],
+        }
+    ).encode()
+    path = folder / f"{model}.bin"
+    path.write_bytes(header + batch.tobytes())
+    return path, len(header)
+
+
+def hey_rate(
+    url: str, model: str, body: tuple[Path, int], concurrency: int, seconds: float
+) -> float:
+    """Requests/s of `hey` posting the pre-encoded request; every answer must be 200."""
+    out = subprocess.run(
+        [
+            "hey", "-z", f"{seconds:g}s", "-c", str(concurrency), "-m", "POST",
+            "-D", str(body[0]), "-H", f"Inference-Header-Content-Length: {body[1]}",
+            "-T", "application/octet-stream", f"{url}/v2/models/{model}/infer",
+        ],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    rate = re.search(r"Requests/sec:\s+([0-9.]+)", out)
+    statuses = re.findall(r"\[(\d+)\]\s+\d+ responses", out)
+    if rate is None or statuses != ["200"]:
+        raise SystemExit(f"hey against {model} failed or got errors:\n{out}")
+    return float(rate.group(1))
+
+
+def measure(
+    repo: Path, model: str, urls: tuple[str, str], body: tuple[Path, int], c: int, seconds: float
+) -> dict[str, float]:
     path = repo / model / "1" / "model.onnx"
     datatype = FORMS[model]
+    default, single = urls
     out = {"raw p50": raw_p50_ms(path, model)}
     out["raw img/s"] = max(raw_rate(path, model, b, seconds / 2) for b in BATCHES)
+    out["raw 1 img/s"] = raw_rate(path, model, 1, seconds / 2, sessions=1)
+    common = ("1", model, datatype)
     for mode in ("tensor", "prebuilt"):
-        common = ("1", model, datatype)
-        single = loadgen(mode, url, "1", str(seconds / 2), *common)
-        out[f"{mode} p50"] = single["p50_ms"]
-        loaded = loadgen(mode, url, str(concurrency), str(seconds), *common)
-        out[f"{mode} img/s"] = loaded["images_per_s"]
+        out[f"{mode} p50"] = loadgen(mode, default, "1", str(seconds / 2), *common)["p50_ms"]
+    out["tensor img/s"] = loadgen("tensor", default, str(c), str(seconds), *common)["images_per_s"]
+    hey_rate(default, model, body, c, 1.0)  # warm-up
+    out["hey img/s"] = hey_rate(default, model, body, c, seconds)
+    hey_rate(single, model, body, 4, 1.0)
+    out["hey 1 img/s"] = hey_rate(single, model, body, 4, seconds)
     return out
 
 
@@ -104,12 +154,20 @@ def main() -> None:
             shutil.copytree(
                 pull("efficientnet-lite0", default_repository(), fmt=fmt).directory, repo / model
             )
+        bodies = {model: encoded_request(model, repo) for model in FORMS}
         served = [arg for model in FORMS for arg in ("--model", model)]
-        with spawn_server(repo, *served, "--no-access-log", "--log-level", "warning") as server:
+        quiet = ("--no-access-log", "--log-level", "warning")
+        with (
+            spawn_server(repo, *served, *quiet) as server,
+            spawn_server(repo, *served, *quiet, "--instances", "1") as one,
+        ):
+            urls = (server.url, one.url)
             for round_ in range(args.rounds):
                 order = list(FORMS) if round_ % 2 == 0 else list(FORMS)[::-1]
                 for model in order:
-                    result = measure(repo, model, server.url, args.concurrency, args.seconds)
+                    result = measure(
+                        repo, model, urls, bodies[model], args.concurrency, args.seconds
+                    )
                     runs[model].append(result)
                     cells = "  ".join(f"{k} {v:.2f}" for k, v in result.items())
                     print(
@@ -122,26 +180,33 @@ def main() -> None:
     print("| --- | --- | --- |")
     med = {m: {k: statistics.median(r[k] for r in runs[m]) for k in runs[m][0]} for m in FORMS}
     fp32, uint8 = (med[m] for m in FORMS)
+    c = args.concurrency
     rows = [
         ("raw onnxruntime p50, batch 1, 1 thread", "raw p50", "{:.2f} ms"),
         ("server p50 at concurrency 1, tritonclient", "tensor p50", "{:.2f} ms"),
         ("server p50 at concurrency 1, pre-encoded", "prebuilt p50", "{:.2f} ms"),
         ("raw onnxruntime, a session per core (best of batch 1/4/8)", "raw img/s", "{:.1f} img/s"),
-        (f"server, tritonclient, concurrency {args.concurrency}", "tensor img/s", "{:.1f} img/s"),
-        (f"server, pre-encoded, concurrency {args.concurrency}", "prebuilt img/s", "{:.1f} img/s"),
-    ]
+        (f"server, an instance per core, tritonclient, concurrency {c}", "tensor img/s", "{:.1f} img/s"),
+        (f"server, an instance per core, hey, concurrency {c}", "hey img/s", "{:.1f} img/s"),
+        ("raw onnxruntime, one pinned session, batch 1", "raw 1 img/s", "{:.1f} img/s"),
+        ("server, one instance, hey, concurrency 4", "hey 1 img/s", "{:.1f} img/s"),
+    ]  # fmt: skip
     for label, key, form in rows:
         print(f"| {label} | {form.format(fp32[key])} | {form.format(uint8[key])} |")
     for client in ("tensor", "prebuilt"):
         name = "tritonclient" if client == "tensor" else "pre-encoded"
         overhead = [m[f"{client} p50"] - m["raw p50"] for m in (fp32, uint8)]
-        efficiency = [m[f"{client} img/s"] / m["raw img/s"] for m in (fp32, uint8)]
         print(
             f"| **overhead**, {name} (goal ≤ 1 ms) | {overhead[0]:.2f} ms | {overhead[1]:.2f} ms |"
         )
-        print(
-            f"| **efficiency**, {name} (goal ≥ 0.95) | {efficiency[0]:.3f} | {efficiency[1]:.3f} |"
-        )
+    ratios = [
+        ("an instance per core, tritonclient", "tensor img/s", "raw img/s"),
+        ("an instance per core, hey", "hey img/s", "raw img/s"),
+        ("one instance, a core to serve, hey", "hey 1 img/s", "raw 1 img/s"),
+    ]
+    for label, server_key, raw_key in ratios:
+        a, b = (m[server_key] / m[raw_key] for m in (fp32, uint8))
+        print(f"| **efficiency**, {label} (goal ≥ 0.95) | {a:.3f} | {b:.3f} |")
 
 
 if __name__ == "__main__":

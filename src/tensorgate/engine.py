@@ -25,6 +25,7 @@ from typing import TypeVar
 
 import numpy as np
 from PIL import Image
+from prometheus_client import Gauge, Histogram
 
 from tensorgate.allocator import release_free_memory
 from tensorgate.batching.batcher import Batcher, BatchRecord, Instance, RunSync, thread_runner
@@ -170,6 +171,9 @@ class Engine:
     ) -> None:
         self.settings = settings
         self.metrics = Metrics()
+        self._batch_metrics: dict[
+            tuple[str, str], tuple[Gauge, Histogram, Histogram, Histogram]
+        ] = {}
         self._clock: Clock = clock or LoopClock()
         self._factories = dict(factories or _default_factories())
         self._run_sync = run_sync
@@ -492,24 +496,37 @@ class Engine:
         stats.compute_infer.add(record.compute_s * record.requests, record.requests)
         stats.batches.setdefault(record.rows, Duration()).add(record.compute_s)
         stats.last_inference_ms = int(time.time() * 1000)
-        self.metrics.queue_depth.labels(name).set(queued())
+        # The labelled children, looked up once per model and device: labels() validates
+        # and locks on every call, and this runs once per batch on the event loop.
+        children = self._batch_metrics.get((name, record.device))
+        if children is None:
+            children = self._batch_metrics[name, record.device] = (
+                self.metrics.queue_depth.labels(name),
+                self.metrics.queue_duration.labels(name),
+                self.metrics.compute_duration.labels(name, record.device),
+                self.metrics.batch_size.labels(name),
+            )
+        depth, queue_duration, compute, batch_size = children
+        depth.set(queued())
         for waited in record.queue_s:
-            self.metrics.queue_duration.labels(name).observe(waited)
-        self.metrics.compute_duration.labels(name, record.device).observe(record.compute_s)
-        self.metrics.batch_size.labels(name).observe(record.rows)
-        event(
-            log,
-            logging.DEBUG if record.error is None else logging.WARNING,
-            "batch",
-            model=str(record.model),
-            instance=record.instance,
-            device=record.device,
-            rows=record.rows,
-            requests=record.requests,
-            device_ms=round(record.compute_s * 1000, 3),
-            max_queue_ms=round(max(record.queue_s) * 1000, 3),
-            error=record.error,
-        )
+            queue_duration.observe(waited)
+        compute.observe(record.compute_s)
+        batch_size.observe(record.rows)
+        level = logging.DEBUG if record.error is None else logging.WARNING
+        if log.isEnabledFor(level):  # the fields cost more than the check
+            event(
+                log,
+                level,
+                "batch",
+                model=str(record.model),
+                instance=record.instance,
+                device=record.device,
+                rows=record.rows,
+                requests=record.requests,
+                device_ms=round(record.compute_s * 1000, 3),
+                max_queue_ms=round(max(record.queue_s) * 1000, 3),
+                error=record.error,
+            )
 
     # ------------------------------------------------------------------- queries
     def statuses(self) -> list[ModelStatus]:

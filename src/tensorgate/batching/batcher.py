@@ -19,11 +19,9 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Protocol, TypeVar
@@ -33,6 +31,7 @@ from tensorgate.batching.deferred import Deferred, detached
 from tensorgate.batching.gate import DeviceGate
 from tensorgate.batching.policy import BatchPolicy, Dispatch, plan_batch
 from tensorgate.batching.tensors import ShapeKey, shape_key, split, stack
+from tensorgate.batching.threads import thread_runner
 from tensorgate.errors import (
     DeadlineExceededError,
     InferenceError,
@@ -112,46 +111,6 @@ class _Pending:
     timing: RequestTiming | None = field(default=None)
     #: ``time.monotonic`` when it was queued (for a traced request's queue span).
     entered: float = 0.0
-
-
-def _pinner(core: int | None) -> Callable[[], None] | None:
-    if core is None:
-        return None
-
-    def pin() -> None:
-        os.sched_setaffinity(0, {core})  # 0: the calling thread, on Linux
-
-    return pin
-
-
-def thread_runner(instances: int, cores: Sequence[int] = ()) -> tuple[RunSync, Callable[[], None]]:
-    """One single-thread executor per instance, so each session keeps its own thread.
-
-    With ``cores``, instance ``i``'s thread is pinned to ``cores[i % len(cores)]``: the
-    event loop and decode threads then stop migrating inference threads between cores
-    (measured +4 % throughput under HTTP load on 2 cores; docs/benchmarks.md).
-
-    Returns the runner and a function that shuts the executors down.
-    """
-    pools = [
-        ThreadPoolExecutor(
-            max_workers=1,
-            thread_name_prefix=f"tensorgate-instance-{i}",
-            initializer=_pinner(cores[i % len(cores)] if cores else None),
-        )
-        for i in range(instances)
-    ]
-
-    async def run(index: int, fn: Callable[[_A], _R], arg: _A) -> _R:
-        return await asyncio.get_running_loop().run_in_executor(pools[index], fn, arg)
-
-    def shutdown() -> None:
-        # No waiting: a hung instance's thread would block forever; an idle one exits
-        # at once, a busy one when its call returns.
-        for pool in pools:
-            pool.shutdown(wait=False, cancel_futures=True)
-
-    return run, shutdown
 
 
 #: One request's outputs, or the error that failed it alone (its input could not be made).
