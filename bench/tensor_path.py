@@ -39,7 +39,7 @@ from pathlib import Path
 from bench.samples import sample_batch
 from bench.serving import loadgen, session
 from tensorgate.config import default_repository
-from tensorgate.server.process import spawn_server
+from tensorgate.server.process import ServerProcess, spawn_server
 from tensorgate.zoo import pull
 
 FORMS = {"efficientnet-lite0": "FP32", "efficientnet-lite0-uint8": "UINT8"}
@@ -121,12 +121,36 @@ def hey_rate(
     return float(rate.group(1))
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds so far of a process's event-loop thread (its main thread) and of all
+    its other threads (on the tensor path: the inference threads), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {"loop": 0.0, "instances": 0.0}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            stat = Path(f"/proc/{pid}/task/{task}/stat").read_text()
+        except FileNotFoundError:  # the thread ended
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        used = (int(fields[11]) + int(fields[12])) / tick
+        if int(task) == pid:
+            out["loop"] += used
+        else:
+            out["instances"] += used
+    return out
+
+
 def measure(
-    repo: Path, model: str, urls: tuple[str, str], body: tuple[Path, int], c: int, seconds: float
+    repo: Path,
+    model: str,
+    servers: tuple[ServerProcess, ServerProcess],
+    body: tuple[Path, int],
+    c: int,
+    seconds: float,
 ) -> dict[str, float]:
     path = repo / model / "1" / "model.onnx"
     datatype = FORMS[model]
-    default, single = urls
+    default, single = (s.url for s in servers)
     out = {"raw p50": raw_p50_ms(path, model)}
     out["raw img/s"] = max(raw_rate(path, model, b, seconds / 2) for b in BATCHES)
     out["raw 1 img/s"] = raw_rate(path, model, 1, seconds / 2, sessions=1)
@@ -135,7 +159,13 @@ def measure(
         out[f"{mode} p50"] = loadgen(mode, default, "1", str(seconds / 2), *common)["p50_ms"]
     out["tensor img/s"] = loadgen("tensor", default, str(c), str(seconds), *common)["images_per_s"]
     hey_rate(default, model, body, c, 1.0)  # warm-up
+    pid = servers[0].process.pid
+    before, started = thread_cpu(pid), time.perf_counter()
     out["hey img/s"] = hey_rate(default, model, body, c, seconds)
+    after, elapsed = thread_cpu(pid), time.perf_counter() - started
+    for part in ("loop", "instances"):
+        out[f"{part} cores"] = (after[part] - before[part]) / elapsed
+    out["loop ms/request"] = out["loop cores"] / out["hey img/s"] * 1000
     hey_rate(single, model, body, 4, 1.0)
     out["hey 1 img/s"] = hey_rate(single, model, body, 4, seconds)
     return out
@@ -161,12 +191,11 @@ def main() -> None:
             spawn_server(repo, *served, *quiet) as server,
             spawn_server(repo, *served, *quiet, "--instances", "1") as one,
         ):
-            urls = (server.url, one.url)
             for round_ in range(args.rounds):
                 order = list(FORMS) if round_ % 2 == 0 else list(FORMS)[::-1]
                 for model in order:
                     result = measure(
-                        repo, model, urls, bodies[model], args.concurrency, args.seconds
+                        repo, model, (server, one), bodies[model], args.concurrency, args.seconds
                     )
                     runs[model].append(result)
                     cells = "  ".join(f"{k} {v:.2f}" for k, v in result.items())
@@ -188,6 +217,9 @@ def main() -> None:
         ("raw onnxruntime, a session per core (best of batch 1/4/8)", "raw img/s", "{:.1f} img/s"),
         (f"server, an instance per core, tritonclient, concurrency {c}", "tensor img/s", "{:.1f} img/s"),
         (f"server, an instance per core, hey, concurrency {c}", "hey img/s", "{:.1f} img/s"),
+        ("… the event loop's CPU (cores)", "loop cores", "{:.3f}"),
+        ("… the event loop's CPU per request", "loop ms/request", "{:.2f} ms"),
+        ("… the other (inference) threads' CPU (cores)", "instances cores", "{:.3f}"),
         ("raw onnxruntime, one pinned session, batch 1", "raw 1 img/s", "{:.1f} img/s"),
         ("server, one instance, hey, concurrency 4", "hey 1 img/s", "{:.1f} img/s"),
     ]  # fmt: skip

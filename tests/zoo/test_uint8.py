@@ -119,3 +119,20 @@ def test_a_wrong_datatype_or_layout_is_a_400_naming_it(
         _infer(server, model, array, datatype)
     assert info.value.status() == "400"
     assert message in str(info.value.message())
+
+
+def test_the_documented_example_runs(
+    server: ServerProcess, cat_jpeg: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "serving.md").read_text()
+    (example,) = [b for b in re.findall(r"```python\n(.*?)```", doc, flags=re.S) if "UINT8" in b]
+    (tmp_path / "cat.jpg").write_bytes(cat_jpeg)
+    monkeypatch.chdir(tmp_path)
+    scope: dict[str, object] = {}
+    exec(example.replace("127.0.0.1:8000", server.host_port), scope)
+    logits = scope["logits"]
+    assert isinstance(logits, np.ndarray)
+    assert logits.shape == (1, 1000)
+    assert int(logits.argmax()) in range(281, 286)  # a cat, without the crop even
