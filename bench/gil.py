@@ -2,6 +2,7 @@
 one process at.
 
     .venv/bin/python -m bench.gil [--rate 80] [--seconds 20] [--decode-on instance|pool]
+                                   [--format onnx|uint8]
 
 A server (EfficientNet-Lite0, two instances) gets Poisson arrivals of the same 1.5 MP
 JPEG on ``/classify`` (``bench.openloop``, its own process) while py-spy (installed once
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,8 +29,9 @@ from pathlib import Path
 from bench.fixtures import lite0_repository
 from bench.overload import open_loop
 from bench.serving import jpeg_1_5mp
-from tensorgate.config import tensorgate_home
+from tensorgate.config import default_repository, tensorgate_home
 from tensorgate.server.process import spawn_server
+from tensorgate.zoo import pull
 
 PY_SPY = "py-spy==0.4.3"
 HZ = 200
@@ -68,12 +71,25 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=80.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--decode-on", default="instance", choices=("instance", "pool"))
+    parser.add_argument(
+        "--format",
+        default="onnx",
+        choices=("onnx", "uint8"),
+        help="the FP32 form, or the UINT8 one (normalised in the graph) served as the same name",
+    )
     args = parser.parse_args()
     binary = py_spy()
     with tempfile.TemporaryDirectory(prefix="tensorgate-bench-gil-") as scratch:
         body = Path(scratch) / "photo.jpg"
         body.write_bytes(jpeg_1_5mp())
         repository = lite0_repository(Path(scratch))
+        if args.format == "uint8":  # the same route and name, the UINT8 graph behind it
+            form = pull("efficientnet-lite0", default_repository(), fmt="uint8").directory
+            target = repository / "efficientnet-lite0"
+            shutil.rmtree(target)
+            shutil.copytree(form, target)
+            config = target / "config.yaml"
+            config.write_text(config.read_text().replace(form.name, target.name, 1))
         raw = Path(scratch) / "gil.txt"
         server_args = ("--instances", "2", "--no-access-log", "--decode-on", args.decode_on)
         with spawn_server(repository, *server_args) as server:
@@ -112,6 +128,7 @@ def main() -> None:
     cores = os.cpu_count() or 1
     print(
         f"{args.rate:g} img/s offered, {per_s:.1f} answered; decode on {args.decode_on}; "
+        f"{args.format} model; "
         f"{cores} cores; py-spy --gil at {HZ} Hz for {args.seconds:g} s"
     )
     print(

@@ -1,7 +1,7 @@
 """``serve --workers N``: several server processes behind one HTTP and one gRPC port.
 
-One process serves at most what its GIL allows (docs/perf.md: about 1.9 ms of GIL per
-JPEG image, so near 530 images/s whatever the cores). Past that, a supervisor starts
+One process serves at most what its GIL allows (docs/perf.md: about 1.7 ms of GIL per
+JPEG image, so near 600 images/s whatever the cores). Past that, a supervisor starts
 ``N`` worker processes, each a whole server (engine, batchers, instances) that binds
 the same ports with ``SO_REUSEPORT``; the kernel spreads new connections over them.
 
