@@ -80,3 +80,27 @@ def test_pipelines_bench_runs(zoo_repository: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "| pp-ocrv6 | 2 | 7 |" in result.stdout
     assert "| faces | 2 | 4 |" in result.stdout
+
+
+@pytest.mark.slow
+def test_tensor_path_workers_and_gil_benches_run(zoo_repository: Path) -> None:
+    cases = [
+        (
+            ["bench.tensor_path", "--rounds", "1", "--seconds", "1"],
+            ["**efficiency**, one instance"],
+        ),
+        (["bench.workers", "--rounds", "1", "--seconds", "1"], ["2 workers / 1 process"]),
+        (["bench.latency_breakdown", "--seconds", "0.5", "--format", "uint8"], ["server total"]),
+        (["bench.gil", "--seconds", "2", "--format", "uint8"], ["GIL held"]),
+    ]
+    for args, expected in cases:
+        result = subprocess.run(
+            [sys.executable, "-m", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        for text in expected:
+            assert text in result.stdout, result.stdout[-3000:]
