@@ -10,6 +10,7 @@ import signal
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tensorgate.config import EngineSettings, ServerSettings
@@ -108,6 +109,11 @@ def test_workers_share_the_port_restart_and_drain(test_repository: Path, cat_jpe
         _until_logged(server, "worker started", 3)  # the supervisor starts it again
         _until_logged(server, "Application startup complete.", 3)
         assert {_classify(server, cat_jpeg) for _ in range(8)} == labels
+
+        # Every worker's /metrics has the totals of all of them (the killed one's too).
+        line = 'tensorgate_requests_total{model="efficientnet-lite0",outcome="success"} 32.0'
+        for _ in range(6):  # new connections: the kernel picks the worker each time
+            assert line in httpx.get(f"{server.url}/metrics").text.splitlines()
 
         pids = [int(str(doc["pid"])) for doc in _logged(server, "worker started")]
         server.process.send_signal(signal.SIGTERM)

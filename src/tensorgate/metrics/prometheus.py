@@ -1,6 +1,15 @@
-"""Prometheus instruments (``tensorgate_`` prefix), one registry per engine."""
+"""Prometheus instruments (``tensorgate_`` prefix), one registry per engine.
+
+Under ``serve --workers`` the supervisor sets ``PROMETHEUS_MULTIPROC_DIR`` for its
+workers: every value then lives in a file per process there, and each worker's
+``/metrics`` answers the totals of all of them (counters and histograms summed; the
+gauges as each says: queue depth and model memory summed over the live workers, load
+time the largest), whichever worker the scrape reaches.
+"""
 
 from __future__ import annotations
+
+import os
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -42,7 +51,7 @@ class Metrics:
         )  # fmt: skip
         self.queue_depth = Gauge(
             "tensorgate_queue_depth", "Rows waiting in the model's queue.",
-            ["model"], registry=r,
+            ["model"], registry=r, multiprocess_mode="livesum",
         )  # fmt: skip
         self.rejected = Counter(
             "tensorgate_rejected_requests", "Requests refused, by reason.",
@@ -50,7 +59,7 @@ class Metrics:
         )  # fmt: skip
         self.model_load = Gauge(
             "tensorgate_model_load_seconds", "Seconds the model version took to load.",
-            ["model", "version"], registry=r,
+            ["model", "version"], registry=r, multiprocess_mode="livemax",
         )  # fmt: skip
         self.decode_duration = Histogram(
             "tensorgate_decode_duration_seconds", "Image decode and preprocess time.",
@@ -59,7 +68,7 @@ class Metrics:
 
         self.model_memory = Gauge(
             "tensorgate_model_memory_bytes", "Memory the model version took when it loaded.",
-            ["model", "version", "device"], registry=r,
+            ["model", "version", "device"], registry=r, multiprocess_mode="livesum",
         )  # fmt: skip
         self.evictions = Counter(
             "tensorgate_model_evictions", "Models unloaded to fit the memory budget.",
@@ -72,5 +81,12 @@ class Metrics:
         )  # fmt: skip
 
     def render(self) -> bytes:
-        """The Prometheus text exposition of every instrument."""
+        """The Prometheus text exposition of every instrument (of every worker, when
+        ``PROMETHEUS_MULTIPROC_DIR`` is set)."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client.multiprocess import MultiProcessCollector
+
+            every = CollectorRegistry()
+            MultiProcessCollector(every)  # type: ignore[no-untyped-call]
+            return generate_latest(every)
         return generate_latest(self.registry)

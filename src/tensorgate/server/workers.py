@@ -17,8 +17,12 @@ the same ports with ``SO_REUSEPORT``; the kernel spreads new connections over th
   forwards SIGTERM / SIGINT to the workers (each drains as a single server does) and
   exits 0 when all of them did. A worker that dies while serving is started again; one
   that dies before it was ever ready fails the start.
+- **Metrics.** The workers write their Prometheus values into one directory
+  (``PROMETHEUS_MULTIPROC_DIR``, made and removed by the supervisor), so ``/metrics``
+  answers the totals of all workers whichever one it reaches.
 - **Not shared.** Model control (load / unload) would reach one worker only, so it is
-  refused with workers; metrics and statistics describe the worker that answered.
+  refused with workers; ``/v2/.../stats`` and the console describe the worker that
+  answered.
 
 The plan (:func:`plan_workers`) is pure; :func:`supervise` does the processes.
 """
@@ -30,8 +34,10 @@ import ctypes
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
@@ -229,6 +235,14 @@ class _Supervisor:
                 if process.is_alive():
                     os.kill(process.pid, signal.SIGTERM)
 
+    @staticmethod
+    def _forget_metrics(pid: int) -> None:
+        """Drop a dead worker's live gauges (its counters still count in the totals)."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client.multiprocess import mark_process_dead
+
+            mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
     def _take_ready(self, pipe: Connection) -> tuple[str, str | None] | None:
         index = next((i for i, p in self._pipes.items() if p is pipe), None)
         if index is None:  # its worker was reaped earlier in this round
@@ -264,6 +278,7 @@ class _Supervisor:
                 if other.is_alive():
                     os.kill(other.pid, signal.SIGTERM)
             return
+        self._forget_metrics(process.pid)
         log.warning(
             "worker %d exited with %s while serving; starting it again", index, code,
             extra={"worker": index, "exitcode": code},
@@ -294,6 +309,8 @@ def supervise(
         cores: tuple[int, ...] = tuple(sorted(os.sched_getaffinity(0)))
     else:  # no affinity here: the workers share every core
         cores = tuple(range(os.cpu_count() or 1))
+    metrics = tempfile.mkdtemp(prefix="tensorgate-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics  # the workers inherit it
     try:
         plans = plan_workers(
             count,
@@ -308,3 +325,5 @@ def supervise(
         http.close()
         if grpc is not None:
             grpc.close()
+        shutil.rmtree(metrics, ignore_errors=True)
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
