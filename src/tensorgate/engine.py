@@ -25,7 +25,6 @@ from typing import TypeVar
 
 import numpy as np
 from PIL import Image
-from prometheus_client import Gauge, Histogram
 
 from tensorgate.allocator import release_free_memory
 from tensorgate.batching.batcher import Batcher, BatchRecord, Instance, RunSync, thread_runner
@@ -171,9 +170,6 @@ class Engine:
     ) -> None:
         self.settings = settings
         self.metrics = Metrics()
-        self._batch_metrics: dict[
-            tuple[str, str], tuple[Gauge, Histogram, Histogram, Histogram]
-        ] = {}
         self._clock: Clock = clock or LoopClock()
         self._factories = dict(factories or _default_factories())
         self._run_sync = run_sync
@@ -496,22 +492,13 @@ class Engine:
         stats.compute_infer.add(record.compute_s * record.requests, record.requests)
         stats.batches.setdefault(record.rows, Duration()).add(record.compute_s)
         stats.last_inference_ms = int(time.time() * 1000)
-        # The labelled children, looked up once per model and device: labels() validates
-        # and locks on every call, and this runs once per batch on the event loop.
-        children = self._batch_metrics.get((name, record.device))
-        if children is None:
-            children = self._batch_metrics[name, record.device] = (
-                self.metrics.queue_depth.labels(name),
-                self.metrics.queue_duration.labels(name),
-                self.metrics.compute_duration.labels(name, record.device),
-                self.metrics.batch_size.labels(name),
-            )
-        depth, queue_duration, compute, batch_size = children
-        depth.set(queued())
+        metrics = self.metrics
+        metrics.child(metrics.queue_depth, name).set(queued())
+        queue_duration = metrics.child(metrics.queue_duration, name)
         for waited in record.queue_s:
             queue_duration.observe(waited)
-        compute.observe(record.compute_s)
-        batch_size.observe(record.rows)
+        metrics.child(metrics.compute_duration, name, record.device).observe(record.compute_s)
+        metrics.child(metrics.batch_size, name).observe(record.rows)
         level = logging.DEBUG if record.error is None else logging.WARNING
         if log.isEnabledFor(level):  # the fields cost more than the check
             event(
@@ -832,7 +819,7 @@ class Engine:
         except TensorgateError as exc:
             self.metrics.rejected.labels(name, type(exc).__name__).inc()
             raise
-        self.metrics.queue_depth.labels(name).set(model.batcher.queued_rows)
+        self.metrics.child(self.metrics.queue_depth, name).set(model.batcher.queued_rows)
         with self._outcome(name, started, model.stats):
             return InferResult(model.key, await future)
 
@@ -855,8 +842,8 @@ class Engine:
             elapsed = self._clock.now() - started
             if stats is not None:
                 (stats.success if outcome == "success" else stats.fail).add(elapsed)
-            self.metrics.requests.labels(name, outcome).inc()
-            self.metrics.request_duration.labels(name).observe(elapsed)
+            self.metrics.child(self.metrics.requests, name, outcome).inc()
+            self.metrics.child(self.metrics.request_duration, name).observe(elapsed)
 
     @staticmethod
     def _image_model(
@@ -1307,7 +1294,7 @@ class Engine:
     ) -> None:
         """One image's decode time (``time.monotonic`` bounds) in the metrics and in the
         request's breakdown, wherever it was decoded."""
-        self.metrics.decode_duration.labels(model.key.name).observe(ended - started)
+        self.metrics.child(self.metrics.decode_duration, model.key.name).observe(ended - started)
         timing = current_timing()
         if timing is not None:
             timing.decoded(ended - started)

@@ -10,8 +10,10 @@ time the largest), whichever worker the scrape reaches.
 from __future__ import annotations
 
 import os
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics import MetricWrapperBase
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
@@ -22,12 +24,15 @@ _LATENCY_BUCKETS = (
 )  # fmt: skip
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
+_M = TypeVar("_M", bound=MetricWrapperBase)
+
 
 class Metrics:
     """The instruments named in shared/DESIGN.md, in a registry of their own."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._children: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}
         r = self.registry
         self.requests = Counter(
             "tensorgate_requests", "Requests answered, by model and outcome.",
@@ -79,6 +84,16 @@ class Metrics:
             "Time a request waited for its evicted model to load again.",
             ["model"], buckets=_LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
+
+    def child(self, metric: _M, *values: str) -> _M:
+        """``metric.labels(*values)``, looked up once: ``labels`` validates and takes a
+        lock on every call, and the engine labels per request and per batch on the
+        event loop."""
+        key = (id(metric), values)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*values)
+        return found  # type: ignore[return-value]
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every instrument (of every worker, when
