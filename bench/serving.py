@@ -54,13 +54,18 @@ def session(path: Path) -> ort.InferenceSession:
 
 
 def raw_p50_ms(path: Path, runs: int, tiny: bool = False) -> float:
-    s = session(path)
     if tiny:
         feed = {n: np.full((1, 16), 0.5, np.float32) for n in ("INPUT0", "INPUT1")}
     else:
         feed = {
             "input": np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
         }
+    return feed_p50_ms(path, feed, runs)
+
+
+def feed_p50_ms(path: Path, feed: dict[str, np.ndarray], runs: int) -> float:
+    """Median ms of one single-thread session running ``feed`` (after 20 warm-up runs)."""
+    s = session(path)
     for _ in range(20):
         s.run(None, feed)
     times = []

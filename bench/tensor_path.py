@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 from bench.samples import sample_batch
-from bench.serving import loadgen, session
+from bench.serving import feed_p50_ms, loadgen, session
 from tensorgate.config import default_repository
 from tensorgate.server.process import ServerProcess, spawn_server
 from tensorgate.zoo import pull
@@ -47,16 +47,7 @@ BATCHES = (1, 4, 8)
 
 
 def raw_p50_ms(path: Path, model: str, runs: int = 200) -> float:
-    s = session(path)
-    feed = {"input": sample_batch(1, FORMS[model], model)}
-    for _ in range(20):
-        s.run(None, feed)
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        s.run(None, feed)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000
+    return feed_p50_ms(path, {"input": sample_batch(1, FORMS[model], model)}, runs)
 
 
 def raw_rate(
