@@ -39,7 +39,7 @@ def _infer(server: ServerProcess, model: str, array: np.ndarray, datatype: str) 
     client = triton.InferenceServerClient(server.host_port)
     tensor = triton.InferInput("input", list(array.shape), datatype)
     tensor.set_data_from_numpy(array)
-    result = client.infer(model, [tensor]).as_numpy("logits")
+    result: np.ndarray | None = client.infer(model, [tensor]).as_numpy("logits")
     assert result is not None
     return result
 
