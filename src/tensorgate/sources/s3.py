@@ -132,4 +132,12 @@ class S3Fetcher:
             raise SourceError(f"{where} could not be read: {exc}") from None
         if len(body) > self.policy.max_bytes:
             raise SourceTooLargeError(f"{where} is over the {self.policy.max_bytes:,}-byte limit")
+        if "ContentLength" in answer and len(body) < size:
+            # A read with a size does not check the length (botocore checks only an
+            # unsized read): a connection cut mid-body would pass for a whole object
+            # and fail later as a corrupt image, not as the source error it is.
+            raise SourceError(
+                f"{where} could not be read: the connection ended after {len(body):,} of "
+                f"{size:,} bytes"
+            )
         return body
