@@ -119,3 +119,53 @@ def test_workers_share_the_port_restart_and_drain(test_repository: Path, cat_jpe
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=60) == 0
         assert all(_gone(pid) for pid in pids if pid != victim)
+
+
+def test_sigterm_while_workers_load_exits_cleanly(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.helpers import write_model
+
+    spec = {
+        "backend": "fake",
+        "max_batch_size": 4,
+        "inputs": [{"name": "x", "datatype": "FP32", "dims": [3]}],
+        "outputs": [{"name": "y", "datatype": "FP32", "dims": [2]}],
+    }
+    write_model(tmp_path, "slow", None, spec)
+    (tmp_path / "slow" / "1" / "model.fake").write_text('{"load_delay_s": 2.0}\n')
+    command = [sys.executable, "-m", "tensorgate", "serve", str(tmp_path), "--workers", "2"]
+    process = subprocess.Popen(
+        [*command, "--port", "0", "--grpc-port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if "Waiting for application startup" in line:  # a worker is loading now
+            break
+    process.send_signal(signal.SIGTERM)
+    rest, _ = process.communicate(timeout=60)
+    output = "".join(lines) + rest
+    assert process.returncode == 0, output
+    assert '"event": "listening"' not in output
+    exits = [
+        doc
+        for doc in map(_json_or_none, output.splitlines())
+        if doc and doc.get("msg") == "worker exited"
+    ]
+    assert sorted(str(doc["worker"]) for doc in exits) == ["0", "1"], output
+    # Stopped as asked: drained, or ended by the forwarded SIGTERM before it could drain.
+    assert {doc["exitcode"] for doc in exits} <= {0, -signal.SIGTERM}, output
+
+
+def _json_or_none(line: str) -> dict[str, object] | None:
+    try:
+        doc = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return doc if isinstance(doc, dict) else None

@@ -78,20 +78,26 @@ class _Server(uvicorn.Server):
         self._url = url
         self._on_ready = on_ready
         self._grpc: Any = None
+        #: Set once the gRPC server's start() has returned: grpc.aio crashes the process
+        #: (SIGSEGV) when stop() runs while start() is still under way.
+        self._grpc_started = asyncio.Event()
         self._draining: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         await super().startup(sockets)
-        if self.should_exit:
+        if self.should_exit or self._draining is not None:  # a signal came while loading
             return
         grpc_url = None
         if self._settings.grpc_port is not None:
             from tensorgate.grpc.service import create_grpc_server
 
             self._grpc, port = create_grpc_server(self._engine, self._settings)
-            await self._grpc.start()
+            try:
+                await self._grpc.start()
+            finally:
+                self._grpc_started.set()
             host = self._settings.host
             grpc_url = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         settle_heap()  # the models are loaded: what start-up built lives as long as we do
@@ -113,8 +119,7 @@ class _Server(uvicorn.Server):
         drained = await self._engine.drain()
         if not drained:
             log.warning("drain timed out; requests still running are cancelled")
-        if self._grpc is not None:
-            await self._grpc.stop(grace=1.0)
+        await self._stop_grpc()
         await self._until_quiet()
         self.should_exit = True
 
@@ -132,10 +137,14 @@ class _Server(uvicorn.Server):
             seen = state.total_requests
             await asyncio.sleep(QUIET_S)
 
+    async def _stop_grpc(self) -> None:
+        if self._grpc is not None:
+            await self._grpc_started.wait()  # a signal may come while it is starting
+            await self._grpc.stop(grace=1.0)
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         # Also after a drain: a signal during start-up drains before the gRPC door opens.
-        if self._grpc is not None:
-            await self._grpc.stop(grace=1.0)
+        await self._stop_grpc()
         await super().shutdown(sockets)
 
 

@@ -262,8 +262,11 @@ class _Supervisor:
         self._pipes.pop(index).close()
         was_ready = index in self._ready
         self._ready.discard(index)
+        event(log, logging.INFO, "worker exited", worker=index, pid=process.pid, exitcode=code)
         if self._stopping:
-            if code != 0:
+            # Stopped as asked: drained (0), or killed by the forwarded SIGTERM while
+            # still starting, before its server had a handler for it.
+            if code not in (0, -signal.SIGTERM):
                 self._failed = True
             return
         if not was_ready:
