@@ -18,7 +18,8 @@ PACKAGES=(openjdk-17-jdk-headless maven protobuf-compiler protobuf-compiler-grpc
   libgrpc-java libprotobuf-java libnetty-java libperfmark-java libgoogle-gson-java
   libgoogle-common-protos-java libgeronimo-annotation-1.3-spec-java junit4
   libmaven-compiler-plugin-java libmaven-resources-plugin-java libmaven-jar-plugin-java
-  libsurefire-java libexec-maven-plugin-java libbuild-helper-maven-plugin-java)
+  libsurefire-java libexec-maven-plugin-java libbuild-helper-maven-plugin-java
+  libanimal-sniffer-java)  # grpc's poms name its annotations; only recommended by Debian
 
 install() {
   local missing=()

@@ -70,10 +70,11 @@ def server(tmp_path_factory: pytest.TempPathFactory, lite0_dir: Path) -> Iterato
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    executable = chromium()  # installs playwright too: before the import, on a fresh machine
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+        launched = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
         yield launched
         launched.close()
 
