@@ -12,6 +12,8 @@ import os
 import threading
 from dataclasses import dataclass
 
+from tensorgate.protocol.numbers import is_decimal
+
 __all__ = ["GpuMemory", "count", "memory", "name", "visible_gpus"]
 
 _lock = threading.Lock()
@@ -108,7 +110,7 @@ def visible_gpus(environ: dict[str, str] | None = None, found: int | None = None
     chosen: list[int] = []
     for item in setting.split(","):
         item = item.strip()
-        if not (item.isascii() and item.isdigit()):
+        if not is_decimal(item):
             # CUDA stops at the first entry it cannot parse; UUIDs we leave to it.
             return every if item.startswith(("GPU-", "MIG-")) else chosen
         if int(item) >= found or int(item) in chosen:

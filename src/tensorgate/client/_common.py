@@ -26,6 +26,7 @@ from tensorgate.errors import (
 )
 from tensorgate.protocol.answers import answer_from_json
 from tensorgate.protocol.datatypes import datatype_of, decode_binary, decode_json, encode_binary
+from tensorgate.protocol.numbers import is_decimal
 from tensorgate.tasks.results import TaskAnswer
 from tensorgate.types import Array, Classification
 
@@ -103,7 +104,7 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after: str | None) -> float:
         """Seconds to wait before try ``attempt + 1`` (attempt counts from 1)."""
         wait: float = self.backoff_s * float(2 ** (attempt - 1))
-        if retry_after is not None and (retry_after.isascii() and retry_after.isdigit()):
+        if retry_after is not None and is_decimal(retry_after):
             wait = max(wait, float(retry_after))
         return min(wait, self.max_backoff_s)
 
@@ -123,11 +124,6 @@ class Call:
 
     path: str
     kwargs: dict[str, Any]
-
-
-def _is_number(text: str) -> bool:
-    """ASCII digits only (``str.isdigit`` also takes "¹", which ``int`` refuses)."""
-    return text.isascii() and text.isdigit()
 
 
 def classify_call(model: str, data: bytes, top_k: int | None) -> Call:
@@ -203,7 +199,7 @@ def index_from(doc: Any) -> list[ModelIndexEntry]:
     return [
         ModelIndexEntry(
             str(item["name"]),
-            int(item["version"]) if _is_number(str(item.get("version", ""))) else None,
+            int(item["version"]) if is_decimal(str(item.get("version", ""))) else None,
             str(item.get("state", "")),
             str(item.get("reason", "")),
             tuple(

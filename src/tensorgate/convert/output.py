@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from tensorgate.errors import ConfigError
+from tensorgate.protocol.numbers import is_decimal
 from tensorgate.repository.manifest import check_model_name
 
 __all__ = ["install_file", "model_directory", "next_version", "staged_directory"]
@@ -24,11 +25,7 @@ __all__ = ["install_file", "model_directory", "next_version", "staged_directory"
 
 def next_version(model_dir: Path) -> int:
     """One more than the highest numbered version in ``model_dir`` (1 if none)."""
-    numbers = [
-        int(p.name)
-        for p in model_dir.glob("*")
-        if p.is_dir() and (p.name.isascii() and p.name.isdigit())
-    ]
+    numbers = [int(p.name) for p in model_dir.glob("*") if p.is_dir() and is_decimal(p.name)]
     return max(numbers, default=0) + 1
 
 

@@ -23,6 +23,7 @@ from tensorgate.protocol.datatypes import (
     encode_binary,
     numpy_dtype,
 )
+from tensorgate.protocol.numbers import is_decimal
 from tensorgate.types import Array
 
 __all__ = ["GrpcInferRequest", "encode_response", "parse_request", "parse_version"]
@@ -68,7 +69,7 @@ def parse_version(text: str) -> int | None:
     """``""`` → None; ``"3"`` → 3; anything else is a ProtocolError."""
     if text == "":
         return None
-    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+    if not is_decimal(text) or int(text) < 1:
         raise ProtocolError(f"model_version {text!r} is not a positive version number")
     return int(text)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tensorgate.errors import ConfigError
+from tensorgate.protocol.numbers import is_decimal
 from tensorgate.repository.manifest import ModelConfig, check_model_name, load_config
 from tensorgate.repository.pipelines import PipelineConfig, is_pipeline, load_pipeline
 
@@ -74,7 +75,7 @@ def scan_model(root: Path, directory: Path) -> ModelEntry:
     config = load_config(directory)
     on_disk: dict[int, Path] = {}
     for child in directory.iterdir():
-        if not (child.name.isascii() and child.name.isdigit()) or child.name.startswith("0"):
+        if not is_decimal(child.name) or child.name.startswith("0"):
             continue
         _refuse_symlink(child)
         if not child.is_dir():

@@ -19,6 +19,7 @@ from tensorgate.errors import (
     TensorgateError,
     UnavailableError,
 )
+from tensorgate.protocol.numbers import is_decimal
 from tensorgate.timing import stage
 
 __all__ = [
@@ -78,7 +79,7 @@ def path_version(request: Request) -> int | None:
     raw: str | None = request.path_params.get("version")
     if not raw:
         return None
-    if not (raw.isascii() and raw.isdigit()) or raw.startswith("0"):
+    if not is_decimal(raw) or raw.startswith("0"):
         raise InvalidInputError(f"model version must be a positive integer, got {raw!r}")
     return int(raw)
 
@@ -89,11 +90,7 @@ async def read_body(
     """The whole body, refused with 413 as soon as it passes ``limit`` bytes (and
     decompressed, with the same bound, if Content-Encoding says gzip or deflate)."""
     declared = request.headers.get("content-length")
-    if (
-        declared is not None
-        and (declared.isascii() and declared.isdigit())
-        and int(declared) > limit
-    ):
+    if declared is not None and is_decimal(declared) and int(declared) > limit:
         raise PayloadTooLargeError(f"the {what} is {int(declared):,} bytes; the limit is {limit:,}")
     # A writable buffer, so binary tensors can be used in place (np.frombuffer).
     body = bytearray()

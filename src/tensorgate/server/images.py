@@ -16,6 +16,7 @@ from tensorgate.config import ServerSettings
 from tensorgate.engine import Engine
 from tensorgate.errors import ImageError, InvalidInputError, ProtocolError, TensorgateError
 from tensorgate.protocol.answers import answer_json
+from tensorgate.protocol.numbers import is_decimal
 from tensorgate.server.http import json_response, path_version, read_body, until_disconnect
 from tensorgate.tasks import TASKS
 from tensorgate.tasks.results import Classes
@@ -59,7 +60,7 @@ def _top_k(request: Request) -> int | None:
     raw = request.query_params.get("top_k")
     if raw is None:
         return None
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+    if not is_decimal(raw) or int(raw) < 1:
         raise InvalidInputError(f"top_k must be an integer >= 1, got {raw!r}")
     return int(raw)
 

@@ -30,6 +30,7 @@ from typing import Any
 from tensorgate.config import EngineSettings, ServerSettings, default_repository
 from tensorgate.engine import Engine, preflight
 from tensorgate.errors import ConfigError, ProtocolError, error_for_status
+from tensorgate.protocol.numbers import is_decimal
 from tensorgate.serverless.asgi import AsgiAnswer, call_asgi
 from tensorgate.serverless.events import (
     HttpRequest,
@@ -81,7 +82,7 @@ class FunctionSettings:
         task_root = environ.get("LAMBDA_TASK_ROOT")
         fallback = Path(task_root) / "models" if task_root else default_repository()
         instances = environ.get("TENSORGATE_INSTANCES", "1")
-        if not (instances.isascii() and instances.isdigit()) or int(instances) < 1:
+        if not is_decimal(instances) or int(instances) < 1:
             raise ConfigError(f"TENSORGATE_INSTANCES is {instances!r}; it must be an integer >= 1")
         return cls(
             repository=Path(environ.get("TENSORGATE_REPOSITORY") or fallback),

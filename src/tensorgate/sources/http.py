@@ -30,6 +30,7 @@ from urllib.parse import urljoin, urlsplit
 import httpcore
 
 from tensorgate.errors import BlockedSourceError, SourceError, SourceTooLargeError
+from tensorgate.protocol.numbers import is_decimal
 
 __all__ = ["UrlPolicy", "check_address", "check_url", "fetch_url"]
 
@@ -190,7 +191,7 @@ async def _fetch(url: str, policy: UrlPolicy) -> bytes:
                 declared = _header(response, b"content-length")
                 if (
                     declared is not None
-                    and (declared.isascii() and declared.isdigit())
+                    and is_decimal(declared)
                     and int(declared) > policy.max_bytes
                 ):
                     raise SourceTooLargeError(
