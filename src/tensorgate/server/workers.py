@@ -177,7 +177,7 @@ class _Supervisor:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        self._signals: list[int] = []
+        self._signals = 0  # received, not yet forwarded
 
     def _start(self, plan: WorkerPlan) -> None:
         receive, send = self._context.Pipe(duplex=False)
@@ -196,7 +196,7 @@ class _Supervisor:
         )  # fmt: skip
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        self._signals.append(signum)
+        self._signals += 1
         with contextlib.suppress(OSError):  # full: a wake-up is already pending
             self._wake_w.send(b"\0")
 
@@ -223,17 +223,18 @@ class _Supervisor:
         return 1 if self._failed else 0
 
     def _forward_signals(self) -> None:
-        try:
+        with contextlib.suppress(BlockingIOError):  # drained the wake-ups
             while self._wake_r.recv(64):
                 pass
-        except BlockingIOError:
-            pass
-        for _ in range(len(self._signals)):  # each signal once: a second one forces
-            self._signals.pop(0)
+        while self._signals:  # each signal once: a second one forces the workers' exit
+            self._signals -= 1
             self._stopping = True
-            for process in self._processes.values():
-                if process.is_alive():
-                    os.kill(process.pid, signal.SIGTERM)
+            self._terminate_all()
+
+    def _terminate_all(self) -> None:
+        for process in self._processes.values():
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGTERM)
 
     @staticmethod
     def _forget_metrics(pid: int) -> None:
@@ -277,9 +278,7 @@ class _Supervisor:
             )  # fmt: skip
             self._failed = True
             self._stopping = True
-            for other in self._processes.values():
-                if other.is_alive():
-                    os.kill(other.pid, signal.SIGTERM)
+            self._terminate_all()
             return
         self._forget_metrics(process.pid)
         log.warning(
