@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +71,46 @@ def write_model(
     else:
         onnx.save(model, str(directory / "1" / "model.onnx"))
     return directory
+
+
+def slow_fake_model(repo: Path, name: str, load_delay_s: float, instances: int = 1) -> Path:
+    """A fake-backend model (3 floats in, 2 out) whose every instance takes
+    ``load_delay_s`` to load: a window to signal a server in while it loads."""
+    spec = {
+        "backend": "fake",
+        "max_batch_size": 4,
+        "instance_group": {"count": instances},
+        "inputs": [{"name": "x", "datatype": "FP32", "dims": [3]}],
+        "outputs": [{"name": "y", "datatype": "FP32", "dims": [2]}],
+    }
+    directory = write_model(repo, name, None, spec)
+    (directory / "1" / "model.fake").write_text(f'{{"load_delay_s": {load_delay_s}}}\n')
+    return directory
+
+
+def sigterm_while_loading(repo: Path, *args: str) -> tuple[int, str, float]:
+    """Run ``tensorgate serve REPO --port 0 --grpc-port 0 ARGS``, send it SIGTERM once a
+    server is loading its models, and return its exit status, all its output (stdout and
+    stderr) and the seconds from the signal to the exit."""
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "tensorgate", "serve", str(repo),
+            "--port", "0", "--grpc-port", "0", *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if "Waiting for application startup" in line:  # the models are loading now
+            break
+    signalled = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    rest, _ = process.communicate(timeout=60)
+    return process.returncode, "".join(lines) + rest, time.monotonic() - signalled
 
 
 def build_test_repository(

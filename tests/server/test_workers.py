@@ -17,6 +17,7 @@ from tensorgate.config import EngineSettings, ServerSettings
 from tensorgate.errors import ConfigError
 from tensorgate.server.process import ServerProcess, spawn_server
 from tensorgate.server.workers import plan_workers, split_cores
+from tests.helpers import sigterm_while_loading, slow_fake_model
 
 
 def test_cores_are_split_into_contiguous_shares() -> None:
@@ -52,15 +53,8 @@ def test_model_control_with_workers_is_refused() -> None:
 
 
 def _logged(server: ServerProcess, message: str) -> list[dict[str, object]]:
-    found = []
-    for line in list(server.output):
-        try:
-            doc = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(doc, dict) and doc.get("msg") == message:
-            found.append(doc)
-    return found
+    docs = map(_json_or_none, list(server.output))
+    return [doc for doc in docs if doc is not None and doc.get("msg") == message]
 
 
 def _until_logged(server: ServerProcess, message: str, count: int) -> list[dict[str, object]]:
@@ -122,36 +116,9 @@ def test_workers_share_the_port_restart_and_drain(test_repository: Path, cat_jpe
 
 
 def test_sigterm_while_workers_load_exits_cleanly(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    from tests.helpers import write_model
-
-    spec = {
-        "backend": "fake",
-        "max_batch_size": 4,
-        "inputs": [{"name": "x", "datatype": "FP32", "dims": [3]}],
-        "outputs": [{"name": "y", "datatype": "FP32", "dims": [2]}],
-    }
-    write_model(tmp_path, "slow", None, spec)
-    (tmp_path / "slow" / "1" / "model.fake").write_text('{"load_delay_s": 2.0}\n')
-    command = [sys.executable, "-m", "tensorgate", "serve", str(tmp_path), "--workers", "2"]
-    process = subprocess.Popen(
-        [*command, "--port", "0", "--grpc-port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    lines = []
-    for line in process.stdout:
-        lines.append(line)
-        if "Waiting for application startup" in line:  # a worker is loading now
-            break
-    process.send_signal(signal.SIGTERM)
-    rest, _ = process.communicate(timeout=60)
-    output = "".join(lines) + rest
-    assert process.returncode == 0, output
+    slow_fake_model(tmp_path, "slow", 2.0)
+    code, output, _ = sigterm_while_loading(tmp_path, "--workers", "2")
+    assert code == 0, output
     assert '"event": "listening"' not in output
     exits = [
         doc
