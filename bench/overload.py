@@ -48,10 +48,12 @@ def ensure_hey() -> str:
     return found
 
 
-def hey(binary: str, url: str, body: Path, args: list[str]) -> list[tuple[int, float]]:
-    """(status, seconds) of every response hey got."""
+def hey(
+    binary: str, url: str, body: Path, args: list[str], content_type: str = "image/jpeg"
+) -> list[tuple[int, float]]:
+    """(status, seconds) of every response hey got (``args``: its -c, -z, -H …)."""
     done = subprocess.run(
-        [binary, *args, "-m", "POST", "-T", "image/jpeg", "-D", str(body), "-o", "csv", url],
+        [binary, *args, "-m", "POST", "-T", content_type, "-D", str(body), "-o", "csv", url],
         capture_output=True,
         text=True,
         check=True,

@@ -26,10 +26,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -38,6 +36,7 @@ from pathlib import Path
 
 from bench.samples import sample_batch
 from bench.serving import feed_p50_ms, loadgen, session
+from bench.workers import hey_run
 from tensorgate.config import default_repository
 from tensorgate.server.process import ServerProcess, spawn_server
 from tensorgate.zoo import pull
@@ -97,19 +96,10 @@ def hey_rate(
     url: str, model: str, body: tuple[Path, int], concurrency: int, seconds: float
 ) -> float:
     """Requests/s of `hey` posting the pre-encoded request; every answer must be 200."""
-    out = subprocess.run(
-        [
-            "hey", "-z", f"{seconds:g}s", "-c", str(concurrency), "-m", "POST",
-            "-D", str(body[0]), "-H", f"Inference-Header-Content-Length: {body[1]}",
-            "-T", "application/octet-stream", f"{url}/v2/models/{model}/infer",
-        ],
-        check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
-    rate = re.search(r"Requests/sec:\s+([0-9.]+)", out)
-    statuses = re.findall(r"\[(\d+)\]\s+\d+ responses", out)
-    if rate is None or statuses != ["200"]:
-        raise SystemExit(f"hey against {model} failed or got errors:\n{out}")
-    return float(rate.group(1))
+    header = f"Inference-Header-Content-Length: {body[1]}"
+    target = f"{url}/v2/models/{model}/infer"
+    rate, _ = hey_run(target, body[0], "application/octet-stream", concurrency, seconds, (header,))
+    return rate
 
 
 def thread_cpu(pid: int) -> dict[str, float]:

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from bench.fixtures import lite0_repository
+from bench.overload import ensure_hey, hey
 from bench.serving import jpeg_1_5mp
 from tensorgate.server.process import spawn_server
 
@@ -34,24 +33,25 @@ MODES = {"1 process": (), "2 workers": ("--workers", "2")}
 LOADS = ("tiny", "jpeg")
 
 
-def hey(
-    url: str, body: Path, content_type: str, concurrency: int, seconds: float
+def hey_run(
+    url: str,
+    body: Path,
+    content_type: str,
+    concurrency: int,
+    seconds: float,
+    headers: tuple[str, ...] = (),
 ) -> tuple[float, float]:
-    """Requests/s and p99 ms of one `hey` run; every answer must be 200."""
-    out = subprocess.run(
-        [
-            "hey", "-z", f"{seconds:g}s", "-c", str(concurrency), "-m", "POST",
-            "-D", str(body), "-T", content_type, url,
-        ],
-        check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
-    rate = re.search(r"Requests/sec:\s+([0-9.]+)", out)
-    # hey leaves out the 99th percentile when a run has too few answers: the slowest then
-    p99 = re.search(r"99% in ([0-9.]+) secs", out) or re.search(r"Slowest:\s+([0-9.]+)", out)
-    statuses = re.findall(r"\[(\d+)\]\s+(\d+) responses", out)
-    if rate is None or p99 is None or any(code != "200" for code, _ in statuses):
-        raise SystemExit(f"hey against {url} failed or got errors:\n{out}")
-    return float(rate.group(1)), float(p99.group(1)) * 1000
+    """Requests/s and p99 ms of one `hey` run (``headers``: "Name: value" each); every
+    answer must be 200."""
+    binary = ensure_hey()
+    args = ["-c", str(concurrency), "-z", f"{seconds:g}s"]
+    for header in headers:
+        args += ["-H", header]
+    answers = hey(binary, url, body, args, content_type)
+    if not answers or any(status != 200 for status, _ in answers):
+        raise SystemExit(f"hey against {url} got no answer or an error: {answers[:5]}")
+    times = sorted(t for _, t in answers)
+    return len(answers) / seconds, times[int(0.99 * (len(times) - 1))] * 1000
 
 
 def measure(
@@ -69,8 +69,8 @@ def measure(
         }
         for load in LOADS:
             url, kind = targets[load]
-            hey(url, bodies[load], kind, concurrency, min(2.0, seconds / 4))  # warm-up
-            out[load] = hey(url, bodies[load], kind, concurrency, seconds)
+            hey_run(url, bodies[load], kind, concurrency, min(2.0, seconds / 4))  # warm-up
+            out[load] = hey_run(url, bodies[load], kind, concurrency, seconds)
     return out
 
 
