@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,20 +17,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tensorgate.access import AccessPolicy
 from tensorgate.config import ServerSettings
 from tensorgate.engine import Engine
-from tensorgate.errors import QueueFullError, TensorgateError
-from tensorgate.logs import Throttle
+from tensorgate.errors import TensorgateError
 from tensorgate.protocol.openapi import openapi_document
 from tensorgate.server.console import console_routes
-from tensorgate.server.http import ClientDisconnected, error_response, json_response
+from tensorgate.server.http import ClientDisconnected, error_answer, json_response
 from tensorgate.server.images import image_routes
+from tensorgate.server.infer import InferRoute
 from tensorgate.server.observe import Observe
 from tensorgate.server.v2 import v2_routes
 from tensorgate.tracing import tracing_enabled
 
 __all__ = ["CONTROL_PATH", "PUBLIC_PATHS", "AccessGuard", "create_app"]
 
-log = logging.getLogger("tensorgate.server")
-_shedding = Throttle(every=10.0)
 
 #: Paths answered without a token even when one is set (probes must work).
 PUBLIC_PATHS = frozenset({"/v2/health/live", "/v2/health/ready"})
@@ -94,13 +91,8 @@ class CloseWhenDraining:
         await self.app(scope, receive, send_closing)
 
 
-async def _tensorgate_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, TensorgateError)
-    if isinstance(exc, QueueFullError):  # load shedding: counted in the metrics
-        _shedding(log, logging.WARNING, "refusing requests: queue full", error=exc.message)
-    elif exc.http_status >= 500:
-        log.warning("request failed", extra={"path": request.url.path, "error": exc.message})
-    return error_response(exc)
+async def _error(request: Request, exc: Exception) -> Response:
+    return error_answer(exc, request.url.path)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -112,19 +104,6 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     else:
         message = str(exc.detail)
     return json_response({"error": message}, exc.status_code, dict(exc.headers or {}))
-
-
-async def _disconnected(request: Request, exc: Exception) -> Response:
-    # Nobody is listening; 499 (client closed request) for the logs, as nginx does.
-    return Response(status_code=499)
-
-
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error", extra={"path": request.url.path})
-    # The exception's text may name server paths or internals: it goes to the log only.
-    return json_response(
-        {"error": f"internal error ({type(exc).__name__}); the server log has the details"}, 500
-    )
 
 
 def create_app(engine: Engine, settings: ServerSettings | None = None) -> ASGIApp:
@@ -159,13 +138,14 @@ def create_app(engine: Engine, settings: ServerSettings | None = None) -> ASGIAp
         routes=routes,
         lifespan=lifespan,
         exception_handlers={
-            TensorgateError: _tensorgate_error,
+            TensorgateError: _error,
             HTTPException: _http_error,
-            ClientDisconnected: _disconnected,
-            Exception: _unexpected,
+            ClientDisconnected: _error,
+            Exception: _error,
         },
     )
-    guarded = AccessGuard(CloseWhenDraining(app, engine), settings.access)
+    routed = InferRoute(app, engine, settings)  # the busiest route, before the router
+    guarded = AccessGuard(CloseWhenDraining(routed, engine), settings.access)
     if settings.access_log or tracing_enabled():
         return Observe(guarded, access_log=settings.access_log)
     return guarded

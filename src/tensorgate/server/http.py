@@ -4,35 +4,45 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import zlib
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive
 
 from tensorgate.errors import (
     InvalidInputError,
     PayloadTooLargeError,
     ProtocolError,
+    QueueFullError,
     SlowRequestError,
     TensorgateError,
     UnavailableError,
 )
+from tensorgate.logs import Throttle
 from tensorgate.protocol.numbers import is_decimal
 from tensorgate.timing import stage
 
 __all__ = [
     "BODY_TIMEOUT_S",
     "ClientDisconnected",
+    "error_answer",
     "error_response",
     "json_response",
+    "parse_version",
     "path_version",
     "read_body",
+    "receive_body",
     "until_disconnect",
 ]
 
 T = TypeVar("T")
+
+log = logging.getLogger("tensorgate.server")
+_shedding = Throttle(every=10.0)
 
 #: Seconds a request body may take to arrive once its headers have (a client that
 #: dribbles it byte by byte gets 408 instead of holding the request open).
@@ -46,6 +56,26 @@ class ClientDisconnected(Exception):
 def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     body = json.dumps(doc, separators=(",", ":")).encode()
     return Response(body, status, headers=headers, media_type="application/json")
+
+
+def error_answer(exc: Exception, path: str) -> Response:
+    """The answer to a request that failed with ``exc``: a TensorgateError's own status
+    and message (5xx logged, queue-full refusals logged at most every 10 s), 499 for a
+    client that went away, and for anything else a 500 whose details go to the log only
+    (the exception's text may name server paths or internals)."""
+    if isinstance(exc, TensorgateError):
+        if isinstance(exc, QueueFullError):  # load shedding: counted in the metrics
+            _shedding(log, logging.WARNING, "refusing requests: queue full", error=exc.message)
+        elif exc.http_status >= 500:
+            log.warning("request failed", extra={"path": path, "error": exc.message})
+        return error_response(exc)
+    if isinstance(exc, ClientDisconnected):
+        # Nobody is listening; 499 (client closed request) for the logs, as nginx does.
+        return Response(status_code=499)
+    log.error("unexpected error", exc_info=exc, extra={"path": path})
+    return json_response(
+        {"error": f"internal error ({type(exc).__name__}); the server log has the details"}, 500
+    )
 
 
 def error_response(exc: TensorgateError) -> Response:
@@ -76,7 +106,11 @@ def _decompress(body: bytearray, encoding: str, limit: int) -> bytearray:
 
 def path_version(request: Request) -> int | None:
     """The ``{version}`` path parameter as a positive integer, or None when absent."""
-    raw: str | None = request.path_params.get("version")
+    return parse_version(request.path_params.get("version"))
+
+
+def parse_version(raw: str | None) -> int | None:
+    """A path's version segment as a positive integer (None when absent)."""
     if not raw:
         return None
     if not is_decimal(raw) or raw.startswith("0"):
@@ -89,7 +123,28 @@ async def read_body(
 ) -> bytearray:
     """The whole body, refused with 413 as soon as it passes ``limit`` bytes (and
     decompressed, with the same bound, if Content-Encoding says gzip or deflate)."""
-    declared = request.headers.get("content-length")
+    headers = request.headers
+    return await receive_body(
+        request.receive,
+        limit,
+        what,
+        declared=headers.get("content-length"),
+        encoding=headers.get("content-encoding"),
+        timeout_s=timeout_s,
+    )
+
+
+async def receive_body(
+    receive: Receive,
+    limit: int,
+    what: str = "request body",
+    *,
+    declared: str | None = None,
+    encoding: str | None = None,
+    timeout_s: float = BODY_TIMEOUT_S,
+) -> bytearray:
+    """``read_body`` from the ASGI ``receive`` itself, given the Content-Length and
+    Content-Encoding headers' values (a client gone before the end: ClientDisconnected)."""
     if declared is not None and is_decimal(declared) and int(declared) > limit:
         raise PayloadTooLargeError(f"the {what} is {int(declared):,} bytes; the limit is {limit:,}")
     # A writable buffer, so binary tensors can be used in place (np.frombuffer).
@@ -97,22 +152,28 @@ async def read_body(
     try:
         with stage("read body"):
             async with asyncio.timeout(timeout_s):  # a body dribbled byte by byte
-                async for chunk in request.stream():
+                while True:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        raise ClientDisconnected
+                    chunk = message.get("body", b"")
                     if len(body) + len(chunk) > limit:
                         raise PayloadTooLargeError(f"the {what} is over {limit:,} bytes, the limit")
                     body += chunk
+                    if not message.get("more_body", False):
+                        break
     except TimeoutError:
         raise SlowRequestError(
             f"the {what} did not arrive within {timeout_s:g} s ({len(body):,} bytes "
             "came); send it at once"
         ) from None
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    encoding = (encoding or "identity").strip().lower()
     if encoding not in ("", "identity"):
         body = _decompress(body, encoding, limit)
     return body
 
 
-async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
+async def until_disconnect(request: Request | Receive, work: Awaitable[T]) -> T:
     """Await ``work``, cancelling it if the client disconnects first (so queued
     requests of clients that went away are dropped before they run).
 
@@ -121,10 +182,11 @@ async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
     """
     handler = asyncio.current_task()
     assert handler is not None
+    receive = request.receive if isinstance(request, Request) else request
 
     async def watch() -> None:
         while True:
-            message = await request.receive()
+            message = await receive()
             if message["type"] == "http.disconnect":
                 handler.cancel()
                 return

@@ -1,5 +1,6 @@
 """KServe V2 / Open Inference Protocol routes (with Triton's binary tensor extension,
-model configuration, statistics and repository index)."""
+model configuration, statistics and repository index). Infer itself is answered before
+the router: server/infer.py."""
 
 from __future__ import annotations
 
@@ -20,9 +21,7 @@ from tensorgate.errors import (
     UnavailableError,
 )
 from tensorgate.protocol import models as describe
-from tensorgate.protocol.classification import with_classification
-from tensorgate.protocol.v2 import encode_infer_response, parse_header_length, parse_infer_request
-from tensorgate.server.http import json_response, path_version, read_body, until_disconnect
+from tensorgate.server.http import json_response, path_version, read_body
 
 __all__ = ["v2_routes"]
 
@@ -106,36 +105,6 @@ def v2_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
         await engine.unload_model(request.path_params["name"])
         return Response(status_code=200)
 
-    async def infer(request: Request) -> Response:
-        name = request.path_params["name"]
-        version = path_version(request)
-        header = request.headers.get("inference-header-content-length")
-        limit = settings.max_json_bytes if header is None else settings.max_tensor_bytes
-        body = await read_body(request, limit, "infer request body")
-        parsed = parse_infer_request(body, parse_header_length(header, len(body)))
-        wanted = None if parsed.outputs is None else [o.name for o in parsed.outputs]
-        result = await until_disconnect(
-            request,
-            engine.infer_keyed(
-                name, parsed.inputs, version=version, outputs=wanted, timeout_s=parsed.timeout_s
-            ),
-        )
-        classes = {o.name: o.classification for o in parsed.outputs or () if o.classification}
-        outputs = result.outputs
-        if classes:
-            post = engine.model(name, result.key.version).config.postprocess
-            outputs = with_classification(outputs, classes, post)
-        payload, header_length = encode_infer_response(
-            name, str(result.key.version), parsed, outputs
-        )
-        if header_length is None:
-            return Response(payload, media_type="application/json")
-        return Response(
-            payload,
-            media_type="application/octet-stream",
-            headers={"Inference-Header-Content-Length": str(header_length)},
-        )
-
     model_path = "/v2/models/{name}"
     version_path = "/v2/models/{name}/versions/{version}"
     routes = [
@@ -153,6 +122,5 @@ def v2_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
             Route(base + "/ready", model_ready, methods=["GET"]),
             Route(base + "/config", model_config, methods=["GET"]),
             Route(base + "/stats", model_stats, methods=["GET"]),
-            Route(base + "/infer", infer, methods=["POST"]),
         ]
     return routes
