@@ -1,15 +1,19 @@
 """A client that goes away: its queued request is dropped before it runs (ASGI level,
-in-process, driven by events — no sleeps)."""
+in-process, driven by events — no sleeps; and over a real server's sockets)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import socket
 import threading
+import time
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 
 from tensorgate import Engine, EngineSettings
@@ -17,8 +21,9 @@ from tensorgate.protocol.models import statistics_v2
 from tensorgate.runtimes.base import RuntimeOptions
 from tensorgate.runtimes.fake import FakeRuntime, fake_outputs
 from tensorgate.server.app import create_app
+from tensorgate.server.process import spawn_server
 from tensorgate.types import Tensors
-from tests.helpers import build_test_repository
+from tests.helpers import build_test_repository, write_model
 
 
 async def test_disconnected_client_request_never_runs(tmp_path: Path) -> None:
@@ -96,3 +101,64 @@ async def test_disconnected_client_request_never_runs(tmp_path: Path) -> None:
     finally:
         release.set()
         await engine.stop()
+
+
+def _body(rows: int) -> bytes:
+    return json.dumps(
+        {"inputs": [{"name": "x", "datatype": "FP32", "shape": [rows, 3], "data": [1] * 3 * rows}]}
+    ).encode()
+
+
+def _post(port: int, body: bytes) -> socket.socket:
+    connection = socket.create_connection(("127.0.0.1", port), timeout=60)
+    connection.sendall(
+        b"POST /v2/models/slow/infer HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\n"
+        b"content-length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    return connection
+
+
+def _metric(url: str, name: str, labels: str) -> float:
+    for line in httpx.get(url + "/metrics", timeout=10).text.splitlines():
+        if line.startswith(f"{name}{{") and labels in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_a_real_server_drops_the_queued_request_of_a_client_that_hung_up(
+    tmp_path: Path,
+) -> None:
+    # Over uvicorn the connection's loss cancels the handler through the protocol's
+    # disconnect callbacks (no watcher task): the queued request never reaches the model.
+    repo = tmp_path / "repo"
+    spec = {
+        "backend": "fake",
+        "max_batch_size": 4,
+        "instance_group": {"count": 1},
+        "inputs": [{"name": "x", "datatype": "FP32", "dims": [3]}],
+        "outputs": [{"name": "y", "datatype": "FP32", "dims": [2]}],
+    }
+    directory = write_model(repo, "slow", None, spec)
+    (directory / "1" / "model.fake").write_text('{"delay_s": 1.5}\n')
+    with (
+        spawn_server(repo, "--grpc-port", "-1", "--instances", "1") as server,
+        contextlib.ExitStack() as sockets,
+    ):
+        port = int(server.url.rsplit(":", 1)[1])
+        # The queue-depth gauge is set as each request is queued: 1 once the first is
+        # (the instance takes it at once), 3 once the second, of 3 rows, waits behind it.
+        first = sockets.enter_context(_post(port, _body(1)))  # 1.5 s on the only instance
+        deadline = time.monotonic() + 30
+        while _metric(server.url, "tensorgate_queue_depth", 'model="slow"') != 1:
+            assert time.monotonic() < deadline, "the first request never arrived"
+        second = sockets.enter_context(_post(port, _body(3)))
+        while _metric(server.url, "tensorgate_queue_depth", 'model="slow"') != 3:
+            assert time.monotonic() < deadline, "the second request was never queued"
+        second.close()  # hangs up while its request waits in the queue
+        while _metric(server.url, "tensorgate_requests_total", 'outcome="cancelled"') < 1:
+            assert time.monotonic() < deadline, "the hung-up request was not cancelled"
+        assert first.recv(65536).startswith(b"HTTP/1.1 200 ")
+        stats = httpx.get(server.url + "/v2/models/slow/stats", timeout=10).json()
+        (model,) = stats["model_stats"]
+        assert model["inference_count"] == 1  # the first request only
+        assert model["inference_stats"]["fail"]["count"] == 1  # the cancelled one

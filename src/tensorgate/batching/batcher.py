@@ -444,11 +444,15 @@ class Batcher:
             compute_s=compute,
             error=None if error is None else error.message,
         )
+        # After the answers: the handlers woken above run first, then the bookkeeping.
+        asyncio.get_running_loop().call_soon(self._record, record)
+        return error
+
+    def _record(self, record: BatchRecord) -> None:
         try:
             self._on_batch(record)
         except Exception:  # statistics must never break serving
             log.exception("recording batch statistics failed")
-        return error
 
     def _settle(self, batch: Sequence[_Pending], error: TensorgateError | None) -> None:
         if error is not None:

@@ -6,12 +6,12 @@ import asyncio
 import json
 import logging
 import zlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive
+from starlette.types import Receive, Scope
 
 from tensorgate.errors import (
     InvalidInputError,
@@ -28,6 +28,7 @@ from tensorgate.timing import stage
 
 __all__ = [
     "BODY_TIMEOUT_S",
+    "DISCONNECT",
     "ClientDisconnected",
     "error_answer",
     "error_response",
@@ -40,6 +41,10 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+#: The scope extension holding the callables to call if the client goes away before its
+#: answer (set by server/protocol.py's HTTP protocol).
+DISCONNECT = "tensorgate.disconnect"
 
 log = logging.getLogger("tensorgate.server")
 _shedding = Throttle(every=10.0)
@@ -173,16 +178,25 @@ async def receive_body(
     return body
 
 
-async def until_disconnect(request: Request | Receive, work: Awaitable[T]) -> T:
+async def until_disconnect(
+    request: Request | Receive, work: Awaitable[T], scope: Scope | None = None
+) -> T:
     """Await ``work``, cancelling it if the client disconnects first (so queued
     requests of clients that went away are dropped before they run).
 
-    One watcher task per request: when it sees ``http.disconnect`` it cancels the
-    handler's own task, whose cancellation reaches the batcher's future.
+    Under tensorgate's own HTTP protocol (server/protocol.py) the connection's loss calls
+    back through the scope's ``tensorgate.disconnect`` extension and cancels the
+    handler's task directly; under any other ASGI server, one watcher task per request
+    awaits ``http.disconnect``. Either way the cancellation reaches the batcher's future.
     """
     handler = asyncio.current_task()
     assert handler is not None
-    receive = request.receive if isinstance(request, Request) else request
+    receive: Receive = request.receive if isinstance(request, Request) else request
+    if isinstance(request, Request):
+        scope = request.scope
+    callbacks = None if scope is None else scope.get("extensions", {}).get(DISCONNECT)
+    if callbacks is not None:
+        return await _until_called_back(callbacks, handler, work)
 
     async def watch() -> None:
         while True:
@@ -201,3 +215,25 @@ async def until_disconnect(request: Request | Receive, work: Awaitable[T]) -> T:
         raise
     finally:
         watcher.cancel()
+
+
+async def _until_called_back(
+    callbacks: list[Callable[[], None]], handler: asyncio.Task[Any], work: Awaitable[T]
+) -> T:
+    gone = False
+
+    def on_disconnect() -> None:
+        nonlocal gone
+        gone = True
+        handler.cancel()
+
+    callbacks.append(on_disconnect)
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if gone:
+            handler.uncancel()
+            raise ClientDisconnected from None
+        raise
+    finally:
+        callbacks.remove(on_disconnect)

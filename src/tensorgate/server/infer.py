@@ -87,6 +87,7 @@ class InferRoute:
             engine.infer_keyed(
                 name, parsed.inputs, version=version, outputs=wanted, timeout_s=parsed.timeout_s
             ),
+            scope,
         )
         classes = {o.name: o.classification for o in parsed.outputs or () if o.classification}
         outputs = result.outputs

@@ -16,6 +16,13 @@
   GIL held. A response's writes in one loop step leave together in one ``writelines``
   (one ``writev``): under load the event loop held the GIL ~0.2 ms a request for them.
 
+- **Disconnect callbacks**: each request's scope carries a list under
+  ``scope["extensions"]["tensorgate.disconnect"]``; when the connection is lost before
+  its answer is complete, every callable in it is called (``server.http.until_disconnect``
+  cancels the handler that way, instead of a watcher task per request awaiting
+  ``http.disconnect``: a task's creation, first step and cancellation were on the path of
+  every answer).
+
 Slow bodies are bounded by the routes' body deadline (``server.http.read_body``).
 """
 
@@ -24,12 +31,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any, cast
 
 from starlette.types import Scope
 from uvicorn._types import ASGI3Application
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from tensorgate.server.http import DISCONNECT
 from tensorgate.server.shedding import Shedder
 
 __all__ = ["HEADER_TIMEOUT_S", "MAX_HEADER_BYTES", "GuardedHttp"]
@@ -99,11 +108,18 @@ class GuardedHttp(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        #: The started requests' cycles and their disconnect callbacks.
+        self._started: list[tuple[RequestResponseCycle, list[Callable[[], None]]]] = []
         self._await_headers()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._headers_done()
         super().connection_lost(exc)
+        started, self._started = self._started, []
+        for cycle, callbacks in started:
+            if not cycle.response_complete:
+                for callback in list(callbacks):
+                    callback()
 
     def data_received(self, data: bytes) -> None:
         # Measured before the parser sees the bytes: a head that arrives whole in one
@@ -151,6 +167,11 @@ class GuardedHttp(HttpToolsProtocol):
             if refusal is not None:
                 app = cast("ASGI3Application", refusal)
         cycle.transport = cast("asyncio.Transport", _CoalescedWrites(self.transport, self.loop))
+        callbacks: list[Callable[[], None]] = []
+        extensions: dict[str, Any] = cycle.scope.setdefault("extensions", {})
+        extensions[DISCONNECT] = callbacks
+        self._started = [(c, f) for c, f in self._started if not c.response_complete]
+        self._started.append((cycle, callbacks))
         super()._start_asgi_task(cycle, app)
 
     # ------------------------------------------------------------------ helpers
