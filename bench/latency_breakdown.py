@@ -25,11 +25,12 @@ from typing import Any
 import uvicorn
 
 import tensorgate.engine as engine_module
-import tensorgate.server.v2 as v2_module
+import tensorgate.server.infer as infer_module
 from tensorgate import Engine, EngineSettings
 from tensorgate.batching.batcher import thread_runner
 from tensorgate.config import ServerSettings, default_repository
 from tensorgate.server.app import create_app
+from tensorgate.server.protocol import GuardedHttp
 from tensorgate.types import Tensors
 from tensorgate.zoo import pull
 
@@ -49,14 +50,14 @@ def main() -> None:
     current: dict[str, float] = {}
     rows: list[dict[str, float]] = []
 
-    read_body = v2_module.read_body
+    receive_body = infer_module.receive_body
 
-    async def timed_read_body(*a: Any, **k: Any) -> bytearray:
-        body = await read_body(*a, **k)
+    async def timed_receive_body(*a: Any, **k: Any) -> bytearray:
+        body = await receive_body(*a, **k)
         current["body"] = time.perf_counter()
         return body
 
-    v2_module.read_body = timed_read_body  # type: ignore[assignment]
+    infer_module.receive_body = timed_receive_body  # type: ignore[assignment]
 
     def timed_runner(instances: int, cores: Any = ()) -> Any:
         run, shutdown = thread_runner(instances, cores)
@@ -105,7 +106,7 @@ def main() -> None:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(app, loop="uvloop", http="httptools", log_level="warning")
+        uvicorn.Config(app, loop="uvloop", http=GuardedHttp, log_level="warning")
     )
     client: dict[str, str] = {}
 

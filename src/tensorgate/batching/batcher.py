@@ -17,6 +17,7 @@ fails, only that request fails (batching/deferred.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import time
@@ -151,6 +152,21 @@ def _infer_batch(
     return [p for p in parts if p is not None], making
 
 
+def _infer_then(
+    loop: asyncio.AbstractEventLoop,
+    answer: Callable[[list[_Part], float, None], None],
+    runtime: Runtime,
+    rows: Sequence[int],
+    inputs: Sequence[Tensors | Deferred],
+) -> tuple[list[_Part], float]:
+    """``_infer_batch`` on the instance thread, then its answer posted to the loop at
+    once: the requests' handlers wake in the loop's next step, not after the worker's."""
+    parts, making = _infer_batch(runtime.infer, rows, inputs)
+    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+        loop.call_soon_threadsafe(answer, parts, making, None)
+    return parts, making
+
+
 class Batcher:
     """Queues requests for one model version and runs them in batches on its instances."""
 
@@ -177,6 +193,9 @@ class Batcher:
         self._workers: list[asyncio.Task[None]] = []
         self._idle = 0
         self._running = 0
+        #: Batches running whose answers are not out yet (a batch is answered before
+        #: its worker is done with it: a client may come back before then).
+        self._unanswered: set[int] = set()
         self._running_since: dict[int, float] = {}
         self._state = BatcherState.NEW
 
@@ -192,7 +211,7 @@ class Batcher:
     @property
     def busy(self) -> bool:
         """Requests are queued or a batch is running."""
-        return self._queued_rows > 0 or self._running > 0
+        return self._queued_rows > 0 or bool(self._unanswered)
 
     def start(self) -> None:
         """Start one worker task per instance on the running loop."""
@@ -378,20 +397,21 @@ class Batcher:
         """Run one batch; set the answers on success (the error is returned, and set by
         the caller, which may retry the requests one by one)."""
         started = self._clock.now()
-        error: TensorgateError | None = None
-        parts: list[_Part] = []
-        making = 0.0  # seconds spent making deferred inputs (decoding), not computing
         rows = [p.rows for p in batch]
         self._running_since[index] = started
         began = time.monotonic()
+        answered: list[TensorgateError | None] = []  # the batch's error, once answered
+        answer = partial(self._answer, index, instance, batch, started, began, answered)
+        self._unanswered.add(id(answered))
+        error: TensorgateError | None = None
+        parts: list[_Part] = []
+        making = 0.0
         try:
             # Stacking, inference and splitting all run on the instance's thread: the
-            # event loop never copies a batch (it only answers the requests).
-            parts, making = await self._run_sync(
-                index,
-                partial(_infer_batch, instance.runtime.infer, rows),
-                [p.inputs for p in batch],
-            )
+            # event loop never copies a batch (it only answers the requests). The thread
+            # posts the answers itself, ahead of its return to this worker (_infer_then).
+            run = partial(_infer_then, asyncio.get_running_loop(), answer, instance.runtime, rows)
+            parts, making = await self._run_sync(index, run, [p.inputs for p in batch])
         except TensorgateError as exc:
             error = exc
         except Exception as exc:
@@ -399,8 +419,34 @@ class Batcher:
                 f"model {self.key.name!r} failed on a batch of {sum(rows)} rows: "
                 f"{type(exc).__name__}: {exc}"
             )
+        except asyncio.CancelledError:  # stopped past the drain timeout: _worker fails it
+            self._unanswered.discard(id(answered))
+            raise
         finally:
             self._running_since.pop(index, None)
+        if not answered:  # it failed, or the answer it posted is still queued (inline)
+            answer(parts, making, error)
+        return answered[0]
+
+    def _answer(
+        self,
+        index: int,
+        instance: Instance,
+        batch: list[_Pending],
+        started: float,
+        began: float,
+        answered: list[TensorgateError | None],
+        parts: list[_Part],
+        making: float,
+        error: TensorgateError | None,
+    ) -> None:
+        """Settle a batch that ran (its parts) or failed (``error``, set by the caller),
+        once: the timings, the batch's record, each request's future; ``answered`` then
+        holds the error (or None)."""
+        if answered:
+            return
+        self._unanswered.discard(id(answered))
+        rows = [p.rows for p in batch]
         # Decoding on the instance comes first: the batch's compute starts after it.
         started += making
         began += making
@@ -425,15 +471,7 @@ class Batcher:
             )  # fmt: skip
         failed = 0
         if error is None:
-            for pending, part in zip(batch, parts, strict=True):
-                if pending.timer is not None:
-                    pending.timer.cancel()
-                if isinstance(part, TensorgateError):
-                    failed += pending.rows
-                    if not pending.future.done():
-                        pending.future.set_exception(part)
-                elif not pending.future.done():
-                    pending.future.set_result(part)
+            failed = sum(p.rows for p in batch if id(p) in unmade)
         record = BatchRecord(
             model=self.key,
             instance=index,
@@ -444,15 +482,21 @@ class Batcher:
             compute_s=compute,
             error=None if error is None else error.message,
         )
-        # After the answers: the handlers woken above run first, then the bookkeeping.
-        asyncio.get_running_loop().call_soon(self._record, record)
-        return error
-
-    def _record(self, record: BatchRecord) -> None:
-        try:
+        try:  # before the answers: a client that reads the statistics next sees its batch
             self._on_batch(record)
         except Exception:  # statistics must never break serving
             log.exception("recording batch statistics failed")
+        if error is None:
+            for pending, part in zip(batch, parts, strict=True):
+                if pending.timer is not None:
+                    pending.timer.cancel()
+                if pending.future.done():
+                    continue
+                if isinstance(part, TensorgateError):
+                    pending.future.set_exception(part)
+                else:
+                    pending.future.set_result(part)
+        answered.append(error)
 
     def _settle(self, batch: Sequence[_Pending], error: TensorgateError | None) -> None:
         if error is not None:
