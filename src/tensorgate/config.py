@@ -139,6 +139,9 @@ class ServerSettings:
         reuse_port: bind both ports with ``SO_REUSEPORT``, so that several server
             processes share them and the kernel spreads connections over them (set by
             ``serve --workers``).
+        infer_lane: answer plain V2 infer requests from the HTTP parser's callbacks,
+            without ASGI (``tensorgate.server.lane``); off: every request takes the
+            ASGI path.
     """
 
     host: str = "127.0.0.1"
@@ -157,6 +160,7 @@ class ServerSettings:
     access_log: bool = True
     tracing: bool = False
     reuse_port: bool = False
+    infer_lane: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

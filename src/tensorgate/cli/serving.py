@@ -207,6 +207,15 @@ def serve(
             help="Drop the JSON line per request (model, status, bytes, stage ms).",
         ),
     ] = False,
+    no_infer_lane: Annotated[
+        bool,
+        typer.Option(
+            "--no-infer-lane",
+            envvar="TENSORGATE_NO_INFER_LANE",
+            help="Send V2 infer through the ASGI app too (the lane answers plain ones "
+            "from the HTTP parser).",
+        ),
+    ] = False,
     tracing: Annotated[
         bool,
         typer.Option(
@@ -268,6 +277,7 @@ def serve(
         header_timeout_s=header_timeout,
         access_log=not no_access_log,
         tracing=tracing,
+        infer_lane=not no_infer_lane,
     )
     if workers == 1:
         run_server(engine_settings, server_settings, log_level=log_level)

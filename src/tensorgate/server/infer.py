@@ -13,6 +13,7 @@ wrap every route. Any other method on the path is a 405 naming POST.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -29,7 +30,7 @@ from tensorgate.server.http import (
     until_disconnect,
 )
 
-__all__ = ["INFER_PATH", "INFER_ROUTES", "InferRoute"]
+__all__ = ["INFER_PATH", "INFER_ROUTES", "InferAnswer", "InferRoute", "infer_answer"]
 
 #: The paths it answers, in the router's notation (for the OpenAPI document's checks).
 INFER_ROUTES = ("/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer")
@@ -66,7 +67,7 @@ class InferRoute:
     async def _infer(
         self, scope: Scope, receive: Receive, name: str, raw_version: str | None
     ) -> Response:
-        engine, settings = self.engine, self.settings
+        settings = self.settings
         version = parse_version(raw_version)
         header = declared = encoding = None
         for key, value in scope["headers"]:
@@ -80,27 +81,41 @@ class InferRoute:
         body = await receive_body(
             receive, limit, "infer request body", declared=declared, encoding=encoding
         )
-        parsed = parse_infer_request(body, parse_header_length(header, len(body)))
-        wanted = None if parsed.outputs is None else [o.name for o in parsed.outputs]
-        result = await until_disconnect(
-            receive,
-            engine.infer_keyed(
-                name, parsed.inputs, version=version, outputs=wanted, timeout_s=parsed.timeout_s
-            ),
-            scope,
+        answer = await until_disconnect(
+            receive, infer_answer(self.engine, name, version, header, body), scope
         )
-        classes = {o.name: o.classification for o in parsed.outputs or () if o.classification}
-        outputs = result.outputs
-        if classes:
-            post = engine.model(name, result.key.version).config.postprocess
-            outputs = with_classification(outputs, classes, post)
-        payload, header_length = encode_infer_response(
-            name, str(result.key.version), parsed, outputs
-        )
-        if header_length is None:
-            return Response(payload, media_type="application/json")
+        if answer.header_length is None:
+            return Response(answer.payload, media_type="application/json")
         return Response(
-            payload,
+            answer.payload,
             media_type="application/octet-stream",
-            headers={"Inference-Header-Content-Length": str(header_length)},
+            headers={"Inference-Header-Content-Length": str(answer.header_length)},
         )
+
+
+@dataclass(frozen=True, slots=True)
+class InferAnswer:
+    """An infer response's bytes; ``header_length`` is set when it uses the binary
+    tensor extension (the JSON header's length), None for a JSON-only answer."""
+
+    payload: bytes
+    header_length: int | None
+
+
+async def infer_answer(
+    engine: Engine, name: str, version: int | None, header: str | None, body: bytearray
+) -> InferAnswer:
+    """Parse one infer request's body (``header``: its Inference-Header-Content-Length),
+    run it and encode the answer: what every door that takes V2 infer over HTTP does."""
+    parsed = parse_infer_request(body, parse_header_length(header, len(body)))
+    wanted = None if parsed.outputs is None else [o.name for o in parsed.outputs]
+    result = await engine.infer_keyed(
+        name, parsed.inputs, version=version, outputs=wanted, timeout_s=parsed.timeout_s
+    )
+    classes = {o.name: o.classification for o in parsed.outputs or () if o.classification}
+    outputs = result.outputs
+    if classes:
+        post = engine.model(name, result.key.version).config.postprocess
+        outputs = with_classification(outputs, classes, post)
+    payload, header_length = encode_infer_response(name, str(result.key.version), parsed, outputs)
+    return InferAnswer(payload, header_length)

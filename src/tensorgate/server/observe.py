@@ -24,9 +24,10 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tensorgate.timing import RequestTiming
 from tensorgate.tracing import traced_request
 
-__all__ = ["Observe", "route_of"]
+__all__ = ["Observe", "access_line", "route_of"]
 
 log = logging.getLogger("tensorgate.access")
 
@@ -76,7 +77,7 @@ class Observe:
             await send(message)
 
         path = scope["path"]
-        route, name, version = route_of(path)
+        route, name, _ = route_of(path)
         carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         attributes = {"http.request.method": scope["method"], "url.path": path}
         if name is not None:
@@ -93,21 +94,35 @@ class Observe:
 
                         span.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
                 if self.access_log:
-                    log.info(
-                        "request",
-                        extra={
-                            "method": scope["method"],
-                            "path": path,
-                            "model": name,
-                            "version": version,
-                            "status": status,
-                            "bytes_in": received,
-                            "bytes_out": sent,
-                            "ms": round((time.perf_counter() - started) * 1000, 3),
-                            "decode_ms": round(timing.decode_s * 1000, 3),
-                            "queue_ms": round(timing.queue_s * 1000, 3),
-                            "compute_ms": round(timing.compute_s * 1000, 3),
-                            "batch": timing.batch_rows,
-                            "instance": timing.instance,
-                        },
-                    )
+                    access_line(scope["method"], path, status, received, sent, started, timing)
+
+
+def access_line(
+    method: str,
+    path: str,
+    status: int,
+    received: int,
+    sent: int,
+    started: float,
+    timing: RequestTiming,
+) -> None:
+    """Log one request's access line (``started``: its ``time.perf_counter()``)."""
+    _, name, version = route_of(path)
+    log.info(
+        "request",
+        extra={
+            "method": method,
+            "path": path,
+            "model": name,
+            "version": version,
+            "status": status,
+            "bytes_in": received,
+            "bytes_out": sent,
+            "ms": round((time.perf_counter() - started) * 1000, 3),
+            "decode_ms": round(timing.decode_s * 1000, 3),
+            "queue_ms": round(timing.queue_s * 1000, 3),
+            "compute_ms": round(timing.compute_s * 1000, 3),
+            "batch": timing.batch_rows,
+            "instance": timing.instance,
+        },
+    )

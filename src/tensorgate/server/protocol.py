@@ -23,6 +23,9 @@
   ``http.disconnect``: a task's creation, first step and cancellation were on the path of
   every answer).
 
+- **The infer lane**: with a ``lane`` (server/lane.py), a V2 infer request with nothing
+  special about it is answered from the parser's callbacks, without ASGI.
+
 Slow bodies are bounded by the routes' body deadline (``server.http.read_body``).
 """
 
@@ -34,11 +37,13 @@ import logging
 from collections.abc import Callable
 from typing import Any, cast
 
+import httptools
 from starlette.types import Scope
 from uvicorn._types import ASGI3Application
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from tensorgate.server.http import DISCONNECT
+from tensorgate.server.lane import InferLane, LaneRequest
 from tensorgate.server.shedding import Shedder
 
 __all__ = ["HEADER_TIMEOUT_S", "MAX_HEADER_BYTES", "GuardedHttp"]
@@ -98,6 +103,7 @@ class GuardedHttp(HttpToolsProtocol):
     max_header_bytes = MAX_HEADER_BYTES
 
     shedder: Shedder | None = None
+    lane: InferLane | None = None
 
     _header_timer: asyncio.TimerHandle | None = None
     _in_headers = True
@@ -114,7 +120,10 @@ class GuardedHttp(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._headers_done()
+        cycle: object = self.cycle
         super().connection_lost(exc)
+        if isinstance(cycle, LaneRequest):
+            cycle.lost()
         started, self._started = self._started, []
         for cycle, callbacks in started:
             if not cycle.response_complete:
@@ -142,8 +151,19 @@ class GuardedHttp(HttpToolsProtocol):
                 return
         super().data_received(data)
 
+    def on_body(self, body: bytes) -> None:
+        cycle: object = self.cycle
+        if isinstance(cycle, LaneRequest):
+            cycle.feed(body)
+        else:
+            super().on_body(body)
+
     def on_message_complete(self) -> None:
-        super().on_message_complete()
+        cycle: object = self.cycle
+        if isinstance(cycle, LaneRequest):
+            cycle.complete()
+        else:
+            super().on_message_complete()
         self._scanning, self._head_bytes, self._tail = True, 0, b""  # the next request
 
     def on_message_begin(self) -> None:
@@ -157,7 +177,32 @@ class GuardedHttp(HttpToolsProtocol):
         # in one go after on_message_complete has re-armed the count.
         self._scanning, self._tail = False, b""
         self._headers_done()
-        super().on_headers_complete()
+        if self.lane is None or not self._to_lane(self.lane):
+            super().on_headers_complete()
+
+    def _to_lane(self, lane: InferLane) -> bool:
+        """Start the request on the infer lane if it takes it (server/lane.py)."""
+        if (self.cycle is not None and not self.cycle.response_complete) or self.pipeline:
+            return False  # answers go out in order: it waits behind the one running
+        path = httptools.parse_url(self.url).path
+        if b"%" in path or self.parser.should_upgrade():
+            return False
+        admitted = lane.admits(self.parser.get_method(), path.decode("ascii"), self.headers)
+        if admitted is None or lane.sheds(admitted[0], admitted[1]):
+            return False
+        keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
+        request = LaneRequest(
+            lane,
+            self.transport,
+            self.server_state.default_headers,
+            self.on_response_complete,
+            self.tasks,
+            admitted,
+            self.root_path + path.decode("ascii"),
+            keep_alive,
+        )
+        self.cycle = request  # type: ignore[assignment]  # stands in for the cycle
+        return True
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
         # Every request (pipelined ones too) starts here, its headers read and its body

@@ -20,6 +20,7 @@ from tensorgate.engine import Engine, EngineState, preflight
 from tensorgate.logs import configure_logging
 from tensorgate.server.app import create_app
 from tensorgate.server.heap import settle_heap
+from tensorgate.server.lane import InferLane
 from tensorgate.server.protocol import GuardedHttp
 from tensorgate.server.shedding import shedder
 from tensorgate.tracing import configure_tracing
@@ -185,6 +186,10 @@ def serve(
             {
                 "header_timeout_s": server_settings.header_timeout_s,
                 "shedder": staticmethod(shedder(engine, server_settings.access)),
+                # Spans need the ASGI path's middleware: no lane while tracing.
+                "lane": InferLane(engine, server_settings)
+                if server_settings.infer_lane and not server_settings.tracing
+                else None,
             },
         ),
         "lifespan": "on",

@@ -1,0 +1,267 @@
+"""The infer lane: ``POST /v2/models/{name}[/versions/{version}]/infer`` taken straight
+from the HTTP parser's callbacks, without ASGI.
+
+Measured on the 2-vCPU VM at concurrency 1 (``bench.overhead``), a bare uvloop server
+answering a V2 binary request with one thread hop sits 0.8–1.0 ms above raw onnxruntime;
+uvicorn's request cycle with a plain ASGI app adds ~0.2 ms to that, and every further
+layer more (the scope and its messages, the middlewares, Starlette's Response). For the
+one route that carries tensors, the connection's protocol (server/protocol.py) hands the
+request here once its headers are read: the body is gathered from the parser's
+callbacks into one buffer, a task runs the engine, and the answer is written to the
+transport as one buffer.
+
+It is the same route with the same answers as server/infer.py (which still serves any
+request the lane does not take): the same body limits (413) and body deadline (408),
+the same errors (``error_answer``), the same access-log line, ``Connection: close``
+once the engine drains, a request cancelled when its client hangs up, and pipelined
+requests answered in order (the lane stands in for uvicorn's request cycle on its
+connection, so the next request waits behind it as it would behind any other).
+
+The lane takes a request only when nothing is special about it: POST on the infer
+path with no percent-escapes, a Content-Length, no Content-Encoding, no
+``Expect: 100-continue``, no request of the connection still being answered, tracing
+off, and the access policy satisfied. Anything else — wrong or missing tokens included
+— takes the ASGI path, where it gets the route's full treatment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from http import HTTPStatus
+
+from tensorgate.access import AccessPolicy
+from tensorgate.config import ServerSettings
+from tensorgate.engine import Engine
+from tensorgate.errors import PayloadTooLargeError, SlowRequestError, TensorgateError
+from tensorgate.protocol.numbers import is_decimal
+from tensorgate.server.http import BODY_TIMEOUT_S, ClientDisconnected, error_answer, parse_version
+from tensorgate.server.infer import INFER_PATH, InferAnswer, infer_answer
+from tensorgate.server.observe import access_line
+from tensorgate.timing import RequestTiming, timed
+
+__all__ = ["InferLane", "LaneRequest"]
+
+log = logging.getLogger("tensorgate.server")
+
+
+class _Signal:
+    """What uvicorn's ``connection_lost`` sets on a request cycle; the lane is told
+    through ``LaneRequest.lost`` instead."""
+
+    def set(self) -> None:
+        pass
+
+
+class InferLane:
+    """One server's lane: its engine, limits, access policy and access log."""
+
+    def __init__(self, engine: Engine, settings: ServerSettings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.access: AccessPolicy = settings.access
+        self.access_log = settings.access_log
+
+    def admits(
+        self, method: bytes, path: str, headers: list[tuple[bytes, bytes]]
+    ) -> tuple[str, str | None, dict[bytes, str]] | None:
+        """The model name, version segment and the headers the lane reads, when it takes
+        this request; None sends it down the ASGI path."""
+        if method != b"POST":
+            return None
+        match = INFER_PATH.fullmatch(path)
+        if match is None:
+            return None
+        wanted: dict[bytes, str] = {}
+        for key, value in headers:
+            if key in _READ:
+                wanted[key] = value.decode("latin-1")
+            elif key in _REFUSED:
+                return None
+        if not is_decimal(wanted.get(b"content-length", "")):
+            return None  # chunked or no length: the ASGI path reads it
+        if self.access.auth_token is not None:
+            try:
+                self.access.check(wanted.get(b"authorization"), control=False)
+            except TensorgateError:
+                return None  # the ASGI path answers 401 / 403 with its challenge
+        return match["name"], match["version"], wanted
+
+    def sheds(self, name: str, version: str | None) -> bool:
+        """Whether the engine would refuse this request at admission now (overload): the
+        ASGI path's shedder then answers it, as it answers every refusal."""
+        if version is not None and not is_decimal(version):
+            return False  # a malformed version is the route's 400
+        return self.engine.shed(name, int(version) if version else None) is not None
+
+
+#: The headers the lane reads; a request with any of ``_REFUSED`` takes the ASGI path.
+_READ = frozenset(
+    {b"content-length", b"inference-header-content-length", b"authorization", b"connection"}
+)
+_REFUSED = frozenset({b"content-encoding", b"expect", b"transfer-encoding", b"upgrade"})
+
+
+class LaneRequest:
+    """One infer request on the lane, standing in for uvicorn's ``RequestResponseCycle``
+    on its connection (the attributes uvicorn's protocol reads are here)."""
+
+    def __init__(
+        self,
+        lane: InferLane,
+        transport: asyncio.Transport,
+        default_headers: list[tuple[bytes, bytes]],
+        on_response: Callable[[], None],
+        tasks: set[asyncio.Task[None]],
+        admitted: tuple[str, str | None, dict[bytes, str]],
+        path: str,
+        keep_alive: bool,
+    ) -> None:
+        self.lane = lane
+        self.transport = transport
+        self.default_headers = default_headers
+        self.on_response = on_response
+        self.tasks = tasks
+        self.name, self.version, self.headers = admitted
+        self.path = path
+        self.started = time.perf_counter()
+        # What uvicorn's protocol reads and sets on its current cycle:
+        self.response_complete = False
+        self.disconnected = False
+        self.keep_alive = keep_alive
+        self.message_event = _Signal()
+        self.body = bytearray()
+        self._task: asyncio.Task[None] | None = None
+        self._timing = RequestTiming(stages=None)
+        header = self.headers.get(b"inference-header-content-length")
+        settings = lane.settings
+        limit = settings.max_json_bytes if header is None else settings.max_tensor_bytes
+        self._deadline: asyncio.TimerHandle | None = None
+        declared = int(self.headers[b"content-length"])
+        if declared > limit:
+            self._fail(
+                PayloadTooLargeError(
+                    f"the infer request body is {declared:,} bytes; the limit is {limit:,}"
+                )
+            )
+            return
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.call_later(BODY_TIMEOUT_S, self._too_slow)
+
+    # ------------------------------------------------------------ from the parser
+    def feed(self, chunk: bytes) -> None:
+        # Within the limit: the parser ends the body at its Content-Length, checked above.
+        if not self.response_complete:
+            self.body += chunk
+
+    def complete(self) -> None:
+        """The whole body is in: run it."""
+        if self.response_complete:
+            return
+        self._cancel_deadline()
+        task = asyncio.get_running_loop().create_task(self._run())
+        self._task = task
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def lost(self) -> None:
+        """The connection is gone before the answer: drop the request."""
+        self._cancel_deadline()
+        if not self.response_complete:
+            self.disconnected = True
+            if self._task is not None:
+                self._task.cancel()
+            else:
+                self._logged(499, 0)
+
+    # ------------------------------------------------------------------ answers
+    async def _run(self) -> None:
+        lane = self.lane
+        header = self.headers.get(b"inference-header-content-length")
+        try:
+            version = parse_version(self.version)
+            if lane.access_log:
+                with timed() as self._timing:
+                    answer = await infer_answer(lane.engine, self.name, version, header, self.body)
+            else:
+                answer = await infer_answer(lane.engine, self.name, version, header, self.body)
+        except asyncio.CancelledError:
+            if self.disconnected:  # the client hung up: nobody to answer
+                self._logged(499, 0)
+                return
+            raise
+        except Exception as exc:  # every failure is an answer, as on the ASGI path
+            self._fail(exc)
+            return
+        self._answer(answer)
+
+    def _answer(self, answer: InferAnswer) -> None:
+        if answer.header_length is None:
+            headers = [(b"content-type", b"application/json")]
+        else:
+            headers = [
+                (b"content-type", b"application/octet-stream"),
+                (b"inference-header-content-length", b"%d" % answer.header_length),
+            ]
+        self._write(200, headers, answer.payload)
+
+    def _fail(self, exc: Exception) -> None:
+        if isinstance(exc, ClientDisconnected):
+            self._logged(499, 0)
+            return
+        response = error_answer(exc, self.path)
+        headers = [(k, v) for k, v in response.raw_headers if k != b"content-length"]
+        if not self.body_done:
+            self.keep_alive = False  # the rest of the body would be read as a request
+        self._write(response.status_code, headers, bytes(response.body))
+
+    @property
+    def body_done(self) -> bool:
+        return self._deadline is None and self._task is not None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        self._fail(
+            SlowRequestError(
+                f"the infer request body did not arrive within {BODY_TIMEOUT_S:g} s "
+                f"({len(self.body):,} bytes came); send it at once"
+            )
+        )
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _write(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        if self.response_complete or self.transport.is_closing():
+            return
+        self._cancel_deadline()
+        if self.lane.engine.draining or self.headers.get(b"connection", "").lower() == "close":
+            self.keep_alive = False
+        head = [b"HTTP/1.1 %d %s\r\n" % (status, _reason(status))]
+        for key, value in (*self.default_headers, *headers):
+            head.append(b"%s: %s\r\n" % (key, value))
+        head.append(b"content-length: %d\r\n" % len(body))
+        if not self.keep_alive:
+            head.append(b"connection: close\r\n")
+        head.append(b"\r\n")
+        self.transport.write(b"".join(head) + body)
+        self.response_complete = True
+        self._logged(status, len(body))
+        self.on_response()
+        if not self.keep_alive:
+            self.transport.close()
+
+    def _logged(self, status: int, sent: int) -> None:
+        if self.lane.access_log:
+            access_line("POST", self.path, status, len(self.body), sent, self.started, self._timing)
+
+
+def _reason(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:  # 499: nginx's, not in the standard's list
+        return b"Client Closed Request"
