@@ -257,7 +257,16 @@ class LaneRequest:
 
     def _logged(self, status: int, sent: int) -> None:
         if self.lane.access_log:
-            access_line("POST", self.path, status, len(self.body), sent, self.started, self._timing)
+            access_line(
+                "POST",
+                self.path,
+                status,
+                len(self.body),
+                sent,
+                self.started,
+                self._timing,
+                lane=True,
+            )
 
 
 def _reason(status: int) -> bytes:

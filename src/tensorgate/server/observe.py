@@ -4,9 +4,10 @@ its spans.
 **Access log**: one JSON line per HTTP request on the ``tensorgate.access`` logger
 (stderr, like every log): method, path, model, version, status, bytes in and out, total
 ms, and the decode / queue / compute ms with the batch's rows and instance
-(``tensorgate.timing``). Health probes are left out (orchestrators call them every few
-seconds). Requests refused at the door under overload never reach the application:
-they are counted in ``tensorgate_rejected_requests`` and logged at most once per 10 s.
+(``tensorgate.timing``), and whether the infer lane answered it (server/lane.py). Health
+probes are left out (orchestrators call them every few seconds). Requests refused at the
+door under overload never reach the application: they are counted in
+``tensorgate_rejected_requests`` and logged at most once per 10 s.
 
 **Tracing** (``tensorgate.tracing``): a server span per request named by its route
 (``POST /v2/models/{name}/classify``), continuing the caller's ``traceparent``, with a
@@ -94,7 +95,9 @@ class Observe:
 
                         span.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
                 if self.access_log:
-                    access_line(scope["method"], path, status, received, sent, started, timing)
+                    access_line(
+                        scope["method"], path, status, received, sent, started, timing, lane=False
+                    )
 
 
 def access_line(
@@ -105,8 +108,11 @@ def access_line(
     sent: int,
     started: float,
     timing: RequestTiming,
+    *,
+    lane: bool,
 ) -> None:
-    """Log one request's access line (``started``: its ``time.perf_counter()``)."""
+    """Log one request's access line (``started``: its ``time.perf_counter()``;
+    ``lane``: answered by the infer lane, server/lane.py)."""
     _, name, version = route_of(path)
     log.info(
         "request",
@@ -124,5 +130,6 @@ def access_line(
             "compute_ms": round(timing.compute_s * 1000, 3),
             "batch": timing.batch_rows,
             "instance": timing.instance,
+            "lane": lane,
         },
     )
