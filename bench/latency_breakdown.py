@@ -2,10 +2,10 @@
 
     .venv/bin/python -m bench.latency_breakdown [--seconds 5] [--format onnx|uint8]
 
-Serves efficientnet-lite0 from the default repository in this process with timestamps at
-each step (body read, submit, worker pick-up, thread start / end, result, response
-sent), drives it with pre-encoded binary requests from bench/loadgen.py in another
-process, and prints the median time of each step.
+Serves efficientnet-lite0 from the default repository in this process, as
+``tensorgate serve`` does (its HTTP protocol and the infer lane, server/lane.py), with
+timestamps at each step of a request, drives it with pre-encoded binary requests from
+bench/loadgen.py in another process, and prints the median time of each step.
 """
 
 from __future__ import annotations
@@ -24,17 +24,107 @@ from typing import Any
 
 import uvicorn
 
-import tensorgate.engine as engine_module
+import tensorgate.batching.batcher as batcher_module
+import tensorgate.batching.threads as threads_module
 import tensorgate.server.infer as infer_module
+import tensorgate.server.lane as lane_module
 from tensorgate import Engine, EngineSettings
-from tensorgate.batching.batcher import thread_runner
 from tensorgate.config import ServerSettings, default_repository
 from tensorgate.server.app import create_app
 from tensorgate.server.protocol import GuardedHttp
-from tensorgate.types import Tensors
 from tensorgate.zoo import pull
 
-STEPS = ["start", "body", "submit", "worker", "thread_start", "thread_end", "resolved", "sent"]
+#: (step, what ends at it)
+STEPS = [
+    ("head", "the request's headers are parsed"),
+    ("body", "its body is in"),
+    ("run", "the request's task starts"),
+    ("submit", "parsed and checked: queued in the batcher"),
+    ("dispatch", "a worker hands the batch to the instance thread"),
+    ("thread", "the instance thread starts it"),
+    ("inferred", "onnxruntime is done (outputs cut per request)"),
+    ("answer_in", "the event loop takes the answers"),
+    ("answer_out", "statistics kept, the request's future set"),
+    ("resumed", "the request's task has its encoded answer"),
+    ("written", "the answer is written to the socket"),
+]
+
+
+def instrument(current: dict[str, float], rows: list[dict[str, float]]) -> None:
+    """Timestamps at each step (module functions wrapped in place)."""
+    names = [name for name, _ in STEPS]
+
+    def stamp(name: str) -> None:
+        current.setdefault(name, time.perf_counter())
+
+    lane_init = lane_module.LaneRequest.__init__
+
+    def init(self: Any, *a: Any, **k: Any) -> None:
+        current.clear()
+        stamp("head")
+        lane_init(self, *a, **k)
+
+    complete = lane_module.LaneRequest.complete
+
+    def completed(self: Any) -> None:
+        stamp("body")
+        complete(self)
+
+    infer_answer = infer_module.infer_answer
+
+    async def answered(*a: Any, **k: Any) -> Any:
+        stamp("run")
+        result = await infer_answer(*a, **k)
+        stamp("resumed")
+        return result
+
+    submit = batcher_module.Batcher.submit
+
+    def submitted(self: Any, *a: Any, **k: Any) -> Any:
+        stamp("submit")
+        return submit(self, *a, **k)
+
+    thread_submit = threads_module.InstanceThread.submit
+
+    def dispatched(self: Any, fn: Callable[[Any], Any], arg: Any) -> Any:
+        stamp("dispatch")
+
+        def started(x: Any) -> Any:
+            stamp("thread")
+            return fn(x)
+
+        return thread_submit(self, started, arg)
+
+    infer_batch = batcher_module._infer_batch
+
+    def inferred(*a: Any, **k: Any) -> Any:
+        out = infer_batch(*a, **k)
+        stamp("inferred")
+        return out
+
+    answer = batcher_module.Batcher._answer
+
+    def answering(self: Any, *a: Any, **k: Any) -> None:
+        stamp("answer_in")
+        answer(self, *a, **k)
+        stamp("answer_out")
+
+    write = lane_module.LaneRequest._write
+
+    def written(self: Any, *a: Any, **k: Any) -> None:
+        write(self, *a, **k)
+        stamp("written")
+        if all(name in current for name in names):
+            rows.append(dict(current))
+
+    lane_module.LaneRequest.__init__ = init  # type: ignore[method-assign]
+    lane_module.LaneRequest.complete = completed  # type: ignore[method-assign]
+    vars(lane_module)["infer_answer"] = answered  # as the lane imported it
+    batcher_module.Batcher.submit = submitted  # type: ignore[method-assign]
+    threads_module.InstanceThread.submit = dispatched  # type: ignore[method-assign]
+    batcher_module._infer_batch = inferred
+    batcher_module.Batcher._answer = answering  # type: ignore[method-assign]
+    lane_module.LaneRequest._write = written  # type: ignore[method-assign]
 
 
 def main() -> None:
@@ -49,84 +139,25 @@ def main() -> None:
 
     current: dict[str, float] = {}
     rows: list[dict[str, float]] = []
-
-    receive_body = infer_module.receive_body
-
-    async def timed_receive_body(*a: Any, **k: Any) -> bytearray:
-        body = await receive_body(*a, **k)
-        current["body"] = time.perf_counter()
-        return body
-
-    infer_module.receive_body = timed_receive_body  # type: ignore[assignment]
-
-    def timed_runner(instances: int, cores: Any = ()) -> Any:
-        run, shutdown = thread_runner(instances, cores)
-
-        async def timed_run(index: int, fn: Callable[[Tensors], Tensors], arg: Tensors) -> Tensors:
-            def in_thread(x: Tensors) -> Tensors:
-                current["thread_start"] = time.perf_counter()
-                out = fn(x)
-                current["thread_end"] = time.perf_counter()
-                return out
-
-            current["worker"] = time.perf_counter()
-            return await run(index, in_thread, arg)
-
-        return timed_run, shutdown
-
-    engine_module.thread_runner = timed_runner  # type: ignore[assignment]
+    instrument(current, rows)
     engine = Engine(EngineSettings(repository=default_repository(), models=(model,), instances=2))
-    infer = engine.infer_keyed
-
-    async def timed_infer(*a: Any, **k: Any) -> Any:
-        current["submit"] = time.perf_counter()
-        result = await infer(*a, **k)
-        current["resolved"] = time.perf_counter()
-        return result
-
-    engine.infer_keyed = timed_infer  # type: ignore[method-assign]
-    inner = create_app(engine, ServerSettings())
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await inner(scope, receive, send)
-            return
-        current.clear()
-        current["start"] = time.perf_counter()
-
-        async def timed_send(message: Any) -> None:
-            if message["type"] == "http.response.body":
-                current["sent"] = time.perf_counter()
-                rows.append(dict(current))
-            await send(message)
-
-        await inner(scope, receive, timed_send)
-
+    settings = ServerSettings(access_log=False)
+    protocol = type("Lane", (GuardedHttp,), {"lane": lane_module.InferLane(engine, settings)})
+    config = uvicorn.Config(
+        create_app(engine, settings), loop="uvloop", http=protocol, log_level="warning"
+    )
+    server = uvicorn.Server(config)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, loop="uvloop", http=GuardedHttp, log_level="warning")
-    )
     client: dict[str, str] = {}
 
     def drive() -> None:
         while not server.started:
             time.sleep(0.05)
-        url = f"http://127.0.0.1:{port}"
+        load = ["prebuilt", f"http://127.0.0.1:{port}", "1", str(args.seconds), "1"]
         out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bench.loadgen",
-                "prebuilt",
-                url,
-                "1",
-                str(args.seconds),
-                "1",
-                model,
-                datatype,
-            ],
+            [sys.executable, "-m", "bench.loadgen", *load, model, datatype],
             cwd=Path(__file__).resolve().parents[1],
             capture_output=True,
             text=True,
@@ -136,14 +167,18 @@ def main() -> None:
 
     threading.Thread(target=drive).start()
     server.run(sockets=[sock])
-    complete = [r for r in rows if all(k in r for k in STEPS)][20:]
+    complete = rows[20:]
+    if not complete:
+        raise SystemExit(f"no request went through the lane; the client said {client}")
     print(f"client: {client.get('out')}")
-    print("| step | median ms |")
-    print("| --- | --- |")
-    for a, b in itertools.pairwise(STEPS):
-        print(f"| {a} → {b} | {statistics.median(r[b] - r[a] for r in complete) * 1e3:.3f} |")
-    total = statistics.median(r["sent"] - r["start"] for r in complete) * 1e3
-    print(f"| server total (ASGI in → response sent) | {total:.3f} |")
+    print("| step | ends when | median ms |")
+    print("| --- | --- | --- |")
+    for (a, _), (b, what) in itertools.pairwise(STEPS):
+        median = statistics.median(r[b] - r[a] for r in complete) * 1e3
+        print(f"| {a} → {b} | {what} | {median:.3f} |")
+    first, last = STEPS[0][0], STEPS[-1][0]
+    total = statistics.median(r[last] - r[first] for r in complete) * 1e3
+    print(f"| server total | headers parsed → answer written | {total:.3f} |")
 
 
 if __name__ == "__main__":

@@ -96,6 +96,7 @@ def test_tensor_path_workers_and_gil_benches_run(zoo_repository: Path) -> None:
         ),
         (["bench.workers", "--rounds", "1", "--seconds", "1"], ["2 workers / 1 process"]),
         (["bench.latency_breakdown", "--seconds", "0.5", "--format", "uint8"], ["server total"]),
+        (["bench.overhead", "--seconds", "1", "--forms", "uint8"], ["**overhead**, floor"]),
         (["bench.gil", "--seconds", "2", "--format", "uint8"], ["GIL held"]),
     ]
     for args, expected in cases:
