@@ -320,7 +320,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(text)
     if str(args.write) != "-":
-        document = args.write.read_text(encoding="utf-8")
+        document = args.write.read_text(encoding="utf-8") if args.write.exists() else ""
         args.write.write_text(report.replace_section(document, text), encoding="utf-8")
         print(f"peers: wrote {args.write}", file=sys.stderr)
     if args.json is not None:

@@ -98,9 +98,7 @@ class InferLane:
 
 
 #: The headers the lane reads; a request with any of ``_REFUSED`` takes the ASGI path.
-_READ = frozenset(
-    {b"content-length", b"inference-header-content-length", b"authorization", b"connection"}
-)
+_READ = frozenset({b"content-length", b"inference-header-content-length", b"authorization"})
 _REFUSED = frozenset({b"content-encoding", b"expect", b"transfer-encoding", b"upgrade"})
 
 
@@ -239,7 +237,7 @@ class LaneRequest:
         if self.response_complete or self.transport.is_closing():
             return
         self._cancel_deadline()
-        if self.lane.engine.draining or self.headers.get(b"connection", "").lower() == "close":
+        if self.lane.engine.draining:
             self.keep_alive = False
         head = [b"HTTP/1.1 %d %s\r\n" % (status, _reason(status))]
         for key, value in (*self.default_headers, *headers):
@@ -251,6 +249,7 @@ class LaneRequest:
         self.transport.write(b"".join(head) + body)
         self.response_complete = True
         self._logged(status, len(body))
+        self.body = bytearray()  # an idle kept-alive connection holds no request body
         self.on_response()
         if not self.keep_alive:
             self.transport.close()
