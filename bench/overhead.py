@@ -6,8 +6,9 @@ For each zoo form of EfficientNet-Lite0 (``uint8``: UINT8 pixels NHWC, ``onnx``:
 normalised FP32 NCHW), one client takes turns, one call each, in an order that rotates
 every cycle: raw onnxruntime (one single-thread session in this process), the floor
 server (bench/floor_server.py: a bare uvloop + httptools V2 answerer, one thread hop),
-tensorgate (the default server, an instance per core) with the pre-encoded request, and
-tensorgate through the official tritonclient. This machine's speed moves by ±5 % within
+tensorgate (the default server, an instance per core) with the pre-encoded request,
+tensorgate through the official tritonclient, and a second tensorgate server with
+``--no-infer-lane`` (the same request through ASGI and the route, server/infer.py). This machine's speed moves by ±5 % within
 seconds, so separate runs of each cannot resolve a fraction of a millisecond; calls
 taken in turn see the same machine.
 
@@ -37,7 +38,7 @@ from tensorgate.server.process import spawn_server
 from tensorgate.zoo import pull
 
 FORMS = {"uint8": ("efficientnet-lite0-uint8", "UINT8"), "onnx": ("efficientnet-lite0", "FP32")}
-TARGETS = ("raw", "floor", "tensorgate", "tensorgate, tritonclient")
+TARGETS = ("raw", "floor", "tensorgate", "tensorgate, tritonclient", "tensorgate, ASGI path")
 
 
 @contextmanager
@@ -126,6 +127,7 @@ def measure(form: str, seconds: float) -> dict[str, dict[str, float]]:
     with (
         floor_server(path, datatype) as floor,
         spawn_server(repository, "--model", model, *quiet) as server,
+        spawn_server(repository, "--model", model, *quiet, "--no-infer-lane") as asgi,
     ):
         times = interleave(
             {
@@ -133,6 +135,7 @@ def measure(form: str, seconds: float) -> dict[str, dict[str, float]]:
                 "floor": posting(floor, model, datatype),
                 "tensorgate": posting(server.url, model, datatype),
                 "tensorgate, tritonclient": tritonclient_call(server.url, model, datatype),
+                "tensorgate, ASGI path": posting(asgi.url, model, datatype),
             },
             seconds,
         )

@@ -2,12 +2,13 @@
 
 The busiest route is plain ASGI: Starlette's router would try the request's path against
 every route's pattern before this one, then pass it through two exception middlewares
-and build a Request and a Response around it. Measured at concurrency 1 against the
-routed handler (``bench.overhead``, interleaved), that was ~0.1 ms of the serving
-layer's ~0.7 ms above a bare server. What the route does is a route's: the same limits,
-errors and answers, a queued request dropped when its client goes away; the access
-guard, the drain's ``Connection: close`` and the access log / tracing wrap it as they
-wrap every route. Any other method on the path is a 405 naming POST.
+and build a Request and a Response around it (0.09 ms more at concurrency 1 in one
+interleaved ad-hoc run, near that run's resolution). It answers the infer requests the
+lane (server/lane.py) leaves to ASGI, and every one under another ASGI server. What it
+does is a route's: the same limits, errors and answers, a queued request dropped when
+its client goes away; the access guard, the drain's ``Connection: close`` and the
+access log / tracing wrap it as they wrap every route. Any other method on the path is
+a 405 naming POST.
 """
 
 from __future__ import annotations

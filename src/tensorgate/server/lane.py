@@ -2,7 +2,7 @@
 from the HTTP parser's callbacks, without ASGI.
 
 Measured on the 2-vCPU VM at concurrency 1 (``bench.overhead``), a bare uvloop server
-answering a V2 binary request with one thread hop sits 0.8–1.0 ms above raw onnxruntime;
+answering a V2 binary request with one thread hop sits 0.85–1.2 ms above raw onnxruntime;
 uvicorn's request cycle with a plain ASGI app adds ~0.2 ms to that, and every further
 layer more (the scope and its messages, the middlewares, Starlette's Response). For the
 one route that carries tensors, the connection's protocol (server/protocol.py) hands the
