@@ -16,7 +16,7 @@ import tritonclient.http as httpclient
 
 from tensorgate import Engine, EngineSettings
 from tensorgate.config import ServerSettings
-from tensorgate.server.lane import InferLane, LaneRequest
+from tensorgate.server.lane import Admitted, InferLane, LaneRequest
 from tensorgate.server.process import ServerProcess, spawn_server
 from tests.helpers import build_test_repository
 
@@ -215,7 +215,7 @@ async def test_a_body_that_does_not_arrive_in_time_is_a_408(tmp_path: Path) -> N
         [],
         lambda: done.append(True),
         set(),
-        ("m", None, headers),
+        Admitted("m", None, headers),
         "/v2/models/m/infer",
         keep_alive=True,
     )

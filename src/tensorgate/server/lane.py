@@ -27,10 +27,10 @@ off, and the access policy satisfied. Anything else — wrong or missing tokens 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable
 from http import HTTPStatus
+from typing import NamedTuple
 
 from tensorgate.access import AccessPolicy
 from tensorgate.config import ServerSettings
@@ -42,9 +42,7 @@ from tensorgate.server.infer import INFER_PATH, InferAnswer, infer_answer
 from tensorgate.server.observe import access_line
 from tensorgate.timing import RequestTiming, timed
 
-__all__ = ["InferLane", "LaneRequest"]
-
-log = logging.getLogger("tensorgate.server")
+__all__ = ["Admitted", "InferLane", "LaneRequest"]
 
 
 class _Signal:
@@ -53,6 +51,14 @@ class _Signal:
 
     def set(self) -> None:
         pass
+
+
+class Admitted(NamedTuple):
+    """A request the lane takes: its model, version segment and the headers it reads."""
+
+    name: str
+    version: str | None
+    headers: dict[bytes, str]
 
 
 class InferLane:
@@ -66,9 +72,9 @@ class InferLane:
 
     def admits(
         self, method: bytes, path: str, headers: list[tuple[bytes, bytes]]
-    ) -> tuple[str, str | None, dict[bytes, str]] | None:
-        """The model name, version segment and the headers the lane reads, when it takes
-        this request; None sends it down the ASGI path."""
+    ) -> Admitted | None:
+        """What the lane needs of this request when it takes it; None sends it down the
+        ASGI path."""
         if method != b"POST":
             return None
         match = INFER_PATH.fullmatch(path)
@@ -87,7 +93,7 @@ class InferLane:
                 self.access.check(wanted.get(b"authorization"), control=False)
             except TensorgateError:
                 return None  # the ASGI path answers 401 / 403 with its challenge
-        return match["name"], match["version"], wanted
+        return Admitted(match["name"], match["version"], wanted)
 
     def sheds(self, name: str, version: str | None) -> bool:
         """Whether the engine would refuse this request at admission now (overload): the
@@ -113,7 +119,7 @@ class LaneRequest:
         default_headers: list[tuple[bytes, bytes]],
         on_response: Callable[[], None],
         tasks: set[asyncio.Task[None]],
-        admitted: tuple[str, str | None, dict[bytes, str]],
+        admitted: Admitted,
         path: str,
         keep_alive: bool,
     ) -> None:

@@ -188,7 +188,7 @@ class GuardedHttp(HttpToolsProtocol):
         if b"%" in path or self.parser.should_upgrade():
             return False
         admitted = lane.admits(self.parser.get_method(), path.decode("ascii"), self.headers)
-        if admitted is None or lane.sheds(admitted[0], admitted[1]):
+        if admitted is None or lane.sheds(admitted.name, admitted.version):
             return False
         keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
         request = LaneRequest(
