@@ -25,8 +25,8 @@ X = np.arange(16, dtype=np.float32).reshape(1, 16)
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_test_repository(tmp_path_factory.mktemp("lane") / "repo")
+def repo(tmp_path_factory: pytest.TempPathFactory, lite0_dir: Path) -> Path:
+    return build_test_repository(tmp_path_factory.mktemp("lane") / "repo", lite0_dir)
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +127,40 @@ def test_the_lane_answers_as_the_asgi_route_does(
     np.testing.assert_array_equal(result.as_numpy("OUTPUT0"), X + X)
 
 
+def test_the_lane_answers_image_tasks_as_their_routes_do(
+    servers: tuple[ServerProcess, ServerProcess], cat_jpeg: bytes
+) -> None:
+    lane, asgi = servers
+    classify = "/v2/models/efficientnet-lite0/classify"
+    boundary = b"lane-boundary"
+    form = (
+        b"--%s\r\ncontent-disposition: form-data; name=image; filename=cat.jpg\r\n"
+        b"content-type: image/jpeg\r\n\r\n%s\r\n--%s--\r\n" % (boundary, cat_jpeg, boundary)
+    )
+    requests = [
+        json_request(classify + "?top_k=2", cat_jpeg),
+        json_request(classify, cat_jpeg),
+        json_request("/v2/models/efficientnet-lite0/versions/1/classify?top_k=1", cat_jpeg),
+        json_request(classify + "?top_k=0", cat_jpeg),
+        json_request(classify + "?top_k=2&top_k=x", cat_jpeg),
+        json_request(classify, b"not an image"),
+        json_request("/v2/models/missing/classify", cat_jpeg),
+        json_request("/v2/models/add_sub_fp32/classify", cat_jpeg),
+        json_request(
+            classify, form, b"content-type: multipart/form-data; boundary=" + boundary
+        ),  # the ASGI path in both
+    ]
+    for request in requests:
+        (ours,), (theirs,) = exchange(lane, request), exchange(asgi, request)
+        assert (status(ours), body(ours)) == (status(theirs), body(theirs)), request[:80]
+    answers = [status(exchange(lane, r)[0]) for r in requests]
+    assert answers == [200, 200, 200, 400, 400, 400, 404, 400, 200]
+    first = json.loads(body(exchange(lane, requests[0])[0]))
+    labels = [p["label"] for p in first["results"][0]["predictions"]]
+    assert len(labels) == 2
+    assert "Egyptian cat" in labels
+
+
 def test_pipelined_requests_are_answered_in_order(
     servers: tuple[ServerProcess, ServerProcess],
 ) -> None:
@@ -176,11 +210,17 @@ def test_what_the_lane_leaves_to_the_asgi_path_is_still_answered(repo: Path) -> 
     assert taken == [(401, False), (200, True), (200, False), (200, False)]
 
 
-def test_the_access_log_has_the_lane_s_requests(repo: Path) -> None:
+def test_the_access_log_has_the_lane_s_requests(repo: Path, cat_jpeg: bytes) -> None:
+    classify = json_request("/v2/models/efficientnet-lite0/classify", cat_jpeg)
     with spawn_server(repo, "--grpc-port", "-1", "--instances", "1") as server:
         assert status(exchange(server, binary_request())[0]) == 200
         assert status(exchange(server, json_request("/v2/models/nope/infer", b"{}"))[0]) == 400
+        assert status(exchange(server, classify)[0]) == 200
     lines = [json.loads(line) for line in server.output if '"tensorgate.access"' in line]
+    (image,) = (line for line in lines if line["path"].endswith("/classify"))
+    assert (image["status"], image["lane"], image["bytes_in"]) == (200, True, len(cat_jpeg))
+    assert image["decode_ms"] > 0
+    assert image["compute_ms"] > 0
     ok, bad = (line for line in lines if line["path"].endswith("/infer"))
     assert (ok["status"], ok["model"], ok["batch"], ok["instance"]) == (200, "add_sub_fp32", 1, 0)
     assert ok["bytes_in"] == len(body(binary_request()))
@@ -215,7 +255,7 @@ async def test_a_body_that_does_not_arrive_in_time_is_a_408(tmp_path: Path) -> N
         [],
         lambda: done.append(True),
         set(),
-        Admitted("m", None, headers),
+        Admitted("m", None, None, headers),
         "/v2/models/m/infer",
         keep_alive=True,
     )

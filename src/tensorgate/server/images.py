@@ -21,7 +21,7 @@ from tensorgate.server.http import json_response, path_version, read_body, until
 from tensorgate.tasks import TASKS
 from tensorgate.tasks.results import Classes
 
-__all__ = ["image_routes"]
+__all__ = ["image_routes", "task_document", "top_k"]
 
 
 async def _replay(body: bytearray) -> AsyncGenerator[bytes, None]:
@@ -56,13 +56,39 @@ async def _images(request: Request, settings: ServerSettings) -> list[tuple[str 
     return images
 
 
-def _top_k(request: Request) -> int | None:
-    raw = request.query_params.get("top_k")
+def top_k(raw: str | None) -> int | None:
+    """The ``top_k`` query parameter (None when absent)."""
     if raw is None:
         return None
     if not is_decimal(raw) or int(raw) < 1:
         raise InvalidInputError(f"top_k must be an integer >= 1, got {raw!r}")
     return int(raw)
+
+
+async def task_document(
+    engine: Engine,
+    name: str,
+    version: int | None,
+    task: str,
+    top: int | None,
+    images: list[tuple[str | None, bytes]],
+) -> dict[str, Any]:
+    """Run one image-task request and build its JSON answer (what every door that takes
+    images over HTTP answers)."""
+    # The engine gets the version asked for (not one looked up now): an evicted model
+    # loads again, and a version swapped in while the images decode answers them and is
+    # the version named in the answer.
+    result = await engine.run_images(
+        name, [data for _, data in images], task=task, top=top, version=version
+    )
+    results = [
+        {"filename": filename, **answer_json(answer)}
+        for (filename, _), answer in zip(images, result.answers, strict=True)
+    ]
+    doc: dict[str, Any] = {"model_name": name, "model_version": str(result.key.version)}
+    if task != "classify":
+        doc["task"] = task
+    return {**doc, "results": results}
 
 
 def image_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
@@ -73,25 +99,12 @@ def image_routes(engine: Engine, settings: ServerSettings) -> list[Route]:
         async def answer(request: Request) -> Response:
             name = request.path_params["name"]
             version = path_version(request)
-            top = _top_k(request) if task == "classify" else None
+            top = top_k(request.query_params.get("top_k")) if task == "classify" else None
             images = await _images(request, settings)
-            # The engine gets the version asked for (not one looked up now): an evicted
-            # model loads again, and a version swapped in while the images decode
-            # answers them and is the version named in the answer.
-            result = await until_disconnect(
-                request,
-                engine.run_images(
-                    name, [data for _, data in images], task=task, top=top, version=version
-                ),
+            doc = await until_disconnect(
+                request, task_document(engine, name, version, task, top, images)
             )
-            results = [
-                {"filename": filename, **answer_json(answer)}
-                for (filename, _), answer in zip(images, result.answers, strict=True)
-            ]
-            doc: dict[str, Any] = {"model_name": name, "model_version": str(result.key.version)}
-            if task != "classify":
-                doc["task"] = task
-            return json_response({**doc, "results": results})
+            return json_response(doc)
 
         return answer
 

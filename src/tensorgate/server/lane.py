@@ -1,36 +1,42 @@
-"""The infer lane: ``POST /v2/models/{name}[/versions/{version}]/infer`` taken straight
-from the HTTP parser's callbacks, without ASGI.
+"""The infer lane: ``POST /v2/models/{name}[/versions/{version}]/infer`` and the image
+tasks' routes (``/classify``, ``/detect``, ``/embed``, …, with a raw image body) taken
+straight from the HTTP parser's callbacks, without ASGI.
 
 Measured on the 2-vCPU VM at concurrency 1 (``bench.overhead``), a bare uvloop server
 answering a V2 binary request with one thread hop sits 0.85–1.2 ms above raw onnxruntime;
 uvicorn's request cycle with a plain ASGI app adds ~0.2 ms to that, and every further
 layer more (the scope and its messages, the middlewares, Starlette's Response). For the
-one route that carries tensors, the connection's protocol (server/protocol.py) hands the
-request here once its headers are read: the body is gathered from the parser's
+routes that carry tensors and images, the connection's protocol (server/protocol.py)
+hands the request here once its headers are read: the body is gathered from the parser's
 callbacks into one buffer, a task runs the engine, and the answer is written to the
 transport as one buffer.
 
-It is the same route with the same answers as server/infer.py (which still serves any
-request the lane does not take): the same body limits (413) and body deadline (408),
-the same errors (``error_answer``), the same access-log line, ``Connection: close``
-once the engine drains, a request cancelled when its client hangs up, and pipelined
-requests answered in order (the lane stands in for uvicorn's request cycle on its
-connection, so the next request waits behind it as it would behind any other).
+They are the same routes with the same answers as server/infer.py and server/images.py
+(which still serve any request the lane does not take): the same body limits (413) and
+body deadline (408), the same errors (``error_answer``), the same access-log line,
+``Connection: close`` once the engine drains, a request cancelled when its client hangs
+up, and pipelined requests answered in order (the lane stands in for uvicorn's request
+cycle on its connection, so the next request waits behind it as it would behind any
+other).
 
-The lane takes a request only when nothing is special about it: POST on the infer
-path with no percent-escapes, a Content-Length, no Content-Encoding, no
-``Expect: 100-continue``, no request of the connection still being answered, tracing
-off, and the access policy satisfied. Anything else — wrong or missing tokens included
-— takes the ASGI path, where it gets the route's full treatment.
+The lane takes a request only when nothing is special about it: POST on one of those
+paths with no percent-escapes, a Content-Length, no Content-Encoding, no
+``Expect: 100-continue``, not a multipart form, no request of the connection still
+being answered, tracing off, the access policy satisfied, and the model's queue not
+full. Anything else — wrong or missing tokens included — takes the ASGI path, where it
+gets the route's full treatment.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import time
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import NamedTuple
+from urllib.parse import parse_qsl
 
 from tensorgate.access import AccessPolicy
 from tensorgate.config import ServerSettings
@@ -38,11 +44,22 @@ from tensorgate.engine import Engine
 from tensorgate.errors import PayloadTooLargeError, SlowRequestError, TensorgateError
 from tensorgate.protocol.numbers import is_decimal
 from tensorgate.server.http import BODY_TIMEOUT_S, ClientDisconnected, error_answer, parse_version
+from tensorgate.server.images import task_document, top_k
 from tensorgate.server.infer import INFER_PATH, InferAnswer, infer_answer
 from tensorgate.server.observe import access_line
+from tensorgate.tasks import TASKS
 from tensorgate.timing import RequestTiming, timed
 
 __all__ = ["Admitted", "InferLane", "LaneRequest"]
+
+
+#: The image tasks' routes (``/classify``, ``/detect``, …) and their tasks.
+_TASK_OF_ROUTE = {task.route: task.name for task in TASKS.values()}
+_TASK_PATH = re.compile(
+    r"/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?/(?P<route>"
+    + "|".join(re.escape(route) for route in sorted(_TASK_OF_ROUTE))
+    + ")"
+)
 
 
 class _Signal:
@@ -54,11 +71,14 @@ class _Signal:
 
 
 class Admitted(NamedTuple):
-    """A request the lane takes: its model, version segment and the headers it reads."""
+    """A request the lane takes: its model, version segment, image task (None: V2
+    infer), the headers it reads and its query string."""
 
     name: str
     version: str | None
+    task: str | None
     headers: dict[bytes, str]
+    query: bytes = b""
 
 
 class InferLane:
@@ -71,15 +91,19 @@ class InferLane:
         self.access_log = settings.access_log
 
     def admits(
-        self, method: bytes, path: str, headers: list[tuple[bytes, bytes]]
+        self, method: bytes, path: str, query: bytes, headers: list[tuple[bytes, bytes]]
     ) -> Admitted | None:
         """What the lane needs of this request when it takes it; None sends it down the
         ASGI path."""
         if method != b"POST":
             return None
+        task = None
         match = INFER_PATH.fullmatch(path)
         if match is None:
-            return None
+            match = _TASK_PATH.fullmatch(path)
+            if match is None:
+                return None
+            task = _TASK_OF_ROUTE[match["route"]]
         wanted: dict[bytes, str] = {}
         for key, value in headers:
             if key in _READ:
@@ -88,12 +112,14 @@ class InferLane:
                 return None
         if not is_decimal(wanted.get(b"content-length", "")):
             return None  # chunked or no length: the ASGI path reads it
+        if task is not None and wanted.get(b"content-type", "").startswith("multipart/"):
+            return None  # files in a form: the route's multipart parser
         if self.access.auth_token is not None:
             try:
                 self.access.check(wanted.get(b"authorization"), control=False)
             except TensorgateError:
                 return None  # the ASGI path answers 401 / 403 with its challenge
-        return Admitted(match["name"], match["version"], wanted)
+        return Admitted(match["name"], match["version"], task, wanted, query)
 
     def sheds(self, name: str, version: str | None) -> bool:
         """Whether the engine would refuse this request at admission now (overload): the
@@ -104,12 +130,14 @@ class InferLane:
 
 
 #: The headers the lane reads; a request with any of ``_REFUSED`` takes the ASGI path.
-_READ = frozenset({b"content-length", b"inference-header-content-length", b"authorization"})
+_READ = frozenset(
+    {b"content-length", b"content-type", b"inference-header-content-length", b"authorization"}
+)
 _REFUSED = frozenset({b"content-encoding", b"expect", b"transfer-encoding", b"upgrade"})
 
 
 class LaneRequest:
-    """One infer request on the lane, standing in for uvicorn's ``RequestResponseCycle``
+    """One request on the lane, standing in for uvicorn's ``RequestResponseCycle``
     on its connection (the attributes uvicorn's protocol reads are here)."""
 
     def __init__(
@@ -128,7 +156,7 @@ class LaneRequest:
         self.default_headers = default_headers
         self.on_response = on_response
         self.tasks = tasks
-        self.name, self.version, self.headers = admitted
+        self.name, raw_version, self.task, self.headers, query = admitted
         self.path = path
         self.started = time.perf_counter()
         # What uvicorn's protocol reads and sets on its current cycle:
@@ -139,17 +167,27 @@ class LaneRequest:
         self.body = bytearray()
         self._task: asyncio.Task[None] | None = None
         self._timing = RequestTiming(stages=None)
-        header = self.headers.get(b"inference-header-content-length")
-        settings = lane.settings
-        limit = settings.max_json_bytes if header is None else settings.max_tensor_bytes
         self._deadline: asyncio.TimerHandle | None = None
+        self.version: int | None = None
+        self.top: int | None = None
+        settings = lane.settings
+        if self.task is not None:
+            self.what, limit = "image body", settings.max_image_bytes
+        elif b"inference-header-content-length" in self.headers:
+            self.what, limit = "infer request body", settings.max_tensor_bytes
+        else:
+            self.what, limit = "infer request body", settings.max_json_bytes
         declared = int(self.headers[b"content-length"])
-        if declared > limit:
-            self._fail(
-                PayloadTooLargeError(
-                    f"the infer request body is {declared:,} bytes; the limit is {limit:,}"
+        try:  # in the order the routes check them: the path, the query, the length
+            self.version = parse_version(raw_version)
+            if self.task == "classify":
+                self.top = top_k(_last(query, "top_k"))
+            if declared > limit:
+                raise PayloadTooLargeError(
+                    f"the {self.what} is {declared:,} bytes; the limit is {limit:,}"
                 )
-            )
+        except TensorgateError as exc:
+            self._fail(exc)
             return
         loop = asyncio.get_running_loop()
         self._deadline = loop.call_later(BODY_TIMEOUT_S, self._too_slow)
@@ -182,15 +220,12 @@ class LaneRequest:
 
     # ------------------------------------------------------------------ answers
     async def _run(self) -> None:
-        lane = self.lane
-        header = self.headers.get(b"inference-header-content-length")
         try:
-            version = parse_version(self.version)
-            if lane.access_log:
+            if self.lane.access_log:
                 with timed() as self._timing:
-                    answer = await infer_answer(lane.engine, self.name, version, header, self.body)
+                    answer = await self._answered()
             else:
-                answer = await infer_answer(lane.engine, self.name, version, header, self.body)
+                answer = await self._answered()
         except asyncio.CancelledError:
             if self.disconnected:  # the client hung up: nobody to answer
                 self._logged(499, 0)
@@ -200,6 +235,15 @@ class LaneRequest:
             self._fail(exc)
             return
         self._answer(answer)
+
+    async def _answered(self) -> InferAnswer:
+        engine = self.lane.engine
+        if self.task is None:
+            header = self.headers.get(b"inference-header-content-length")
+            return await infer_answer(engine, self.name, self.version, header, self.body)
+        images: list[tuple[str | None, bytes]] = [(None, bytes(self.body))]
+        doc = await task_document(engine, self.name, self.version, self.task, self.top, images)
+        return InferAnswer(json.dumps(doc, separators=(",", ":")).encode(), None)
 
     def _answer(self, answer: InferAnswer) -> None:
         if answer.header_length is None:
@@ -229,7 +273,7 @@ class LaneRequest:
         self._deadline = None
         self._fail(
             SlowRequestError(
-                f"the infer request body did not arrive within {BODY_TIMEOUT_S:g} s "
+                f"the {self.what} did not arrive within {BODY_TIMEOUT_S:g} s "
                 f"({len(self.body):,} bytes came); send it at once"
             )
         )
@@ -272,6 +316,15 @@ class LaneRequest:
                 self._timing,
                 lane=True,
             )
+
+
+def _last(query: bytes, name: str) -> str | None:
+    """A query parameter's last value, as Starlette's ``query_params.get`` reads it."""
+    found = None
+    for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if key == name:
+            found = value
+    return found
 
 
 def _reason(status: int) -> bytes:

@@ -184,10 +184,12 @@ class GuardedHttp(HttpToolsProtocol):
         """Start the request on the infer lane if it takes it (server/lane.py)."""
         if (self.cycle is not None and not self.cycle.response_complete) or self.pipeline:
             return False  # answers go out in order: it waits behind the one running
-        path = httptools.parse_url(self.url).path
+        url = httptools.parse_url(self.url)
+        path = url.path
         if b"%" in path or self.parser.should_upgrade():
             return False
-        admitted = lane.admits(self.parser.get_method(), path.decode("ascii"), self.headers)
+        method, query = self.parser.get_method(), url.query or b""
+        admitted = lane.admits(method, path.decode("ascii"), query, self.headers)
         if admitted is None or lane.sheds(admitted.name, admitted.version):
             return False
         keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
