@@ -77,6 +77,9 @@ def main() -> None:
         choices=("onnx", "uint8"),
         help="the FP32 form, or the UINT8 one (normalised in the graph) served as the same name",
     )
+    parser.add_argument(
+        "--no-infer-lane", action="store_true", help="serve /classify through ASGI (the route)"
+    )
     args = parser.parse_args()
     binary = py_spy()
     with tempfile.TemporaryDirectory(prefix="tensorgate-bench-gil-") as scratch:
@@ -91,7 +94,9 @@ def main() -> None:
             config = target / "config.yaml"
             config.write_text(config.read_text().replace(form.name, target.name, 1))
         raw = Path(scratch) / "gil.txt"
-        server_args = ("--instances", "2", "--no-access-log", "--decode-on", args.decode_on)
+        server_args = ["--instances", "2", "--no-access-log", "--decode-on", args.decode_on]
+        if args.no_infer_lane:
+            server_args.append("--no-infer-lane")
         with spawn_server(repository, *server_args) as server:
             open_loop(server.host_port, body, args.rate, 3.0)  # warm-up
             answers: list[list[float]] = []
@@ -128,7 +133,7 @@ def main() -> None:
     cores = os.cpu_count() or 1
     print(
         f"{args.rate:g} img/s offered, {per_s:.1f} answered; decode on {args.decode_on}; "
-        f"{args.format} model; "
+        f"{args.format} model; {'ASGI path' if args.no_infer_lane else 'infer lane'}; "
         f"{cores} cores; py-spy --gil at {HZ} Hz for {args.seconds:g} s"
     )
     print(
