@@ -213,15 +213,20 @@ def test_what_the_lane_leaves_to_the_asgi_path_is_still_answered(repo: Path) -> 
 def test_the_access_log_has_the_lane_s_requests(repo: Path, cat_jpeg: bytes) -> None:
     classify = json_request("/v2/models/efficientnet-lite0/classify", cat_jpeg)
     with spawn_server(repo, "--grpc-port", "-1", "--instances", "1") as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as gone:
+            gone.sendall(binary_request()[:-100])  # hangs up before its body is all in
         assert status(exchange(server, binary_request())[0]) == 200
         assert status(exchange(server, json_request("/v2/models/nope/infer", b"{}"))[0]) == 400
         assert status(exchange(server, classify)[0]) == 200
     lines = [json.loads(line) for line in server.output if '"tensorgate.access"' in line]
     (image,) = (line for line in lines if line["path"].endswith("/classify"))
+    infer = [line for line in lines if line["path"].endswith("/infer")]
+    assert [(line["status"], line["lane"]) for line in infer].count((499, True)) == 1
     assert (image["status"], image["lane"], image["bytes_in"]) == (200, True, len(cat_jpeg))
     assert image["decode_ms"] > 0
     assert image["compute_ms"] > 0
-    ok, bad = (line for line in lines if line["path"].endswith("/infer"))
+    ok, bad = (line for line in infer if line["status"] != 499)
     assert (ok["status"], ok["model"], ok["batch"], ok["instance"]) == (200, "add_sub_fp32", 1, 0)
     assert ok["bytes_in"] == len(body(binary_request()))
     assert ok["bytes_out"] > 64
