@@ -192,7 +192,6 @@ class Batcher:
         self._waiters: set[asyncio.Future[None]] = set()
         self._workers: list[asyncio.Task[None]] = []
         self._idle = 0
-        self._running = 0
         #: Batches running whose answers are not out yet (a batch is answered before
         #: its worker is done with it: a client may come back before then).
         self._unanswered: set[int] = set()
@@ -349,7 +348,6 @@ class Batcher:
             batch = await self._next_batch()
             if batch is None:
                 return
-            self._running += 1
             try:
                 async with instance.gate.slot():
                     live = [p for p in batch if not p.future.done()]
@@ -359,8 +357,6 @@ class Batcher:
                 # Stopped past the drain timeout: no request of this batch may hang.
                 self._fail(batch, self._stopped_error())
                 raise
-            finally:
-                self._running -= 1
 
     def _stopped_error(self) -> ShuttingDownError:
         return ShuttingDownError(
@@ -401,7 +397,7 @@ class Batcher:
         self._running_since[index] = started
         began = time.monotonic()
         answered: list[TensorgateError | None] = []  # the batch's error, once answered
-        answer = partial(self._answer, index, instance, batch, started, began, answered)
+        answer = partial(self._answer, index, instance, batch, rows, started, began, answered)
         self._unanswered.add(id(answered))
         error: TensorgateError | None = None
         parts: list[_Part] = []
@@ -433,6 +429,7 @@ class Batcher:
         index: int,
         instance: Instance,
         batch: list[_Pending],
+        rows: list[int],
         started: float,
         began: float,
         answered: list[TensorgateError | None],
@@ -446,7 +443,6 @@ class Batcher:
         if answered:
             return
         self._unanswered.discard(id(answered))
-        rows = [p.rows for p in batch]
         # Decoding on the instance comes first: the batch's compute starts after it.
         started += making
         began += making

@@ -20,7 +20,7 @@ from tensorgate.engine import Engine
 from tensorgate.errors import TensorgateError
 from tensorgate.protocol.openapi import openapi_document
 from tensorgate.server.console import console_routes
-from tensorgate.server.http import ClientDisconnected, error_answer, json_response
+from tensorgate.server.http import ClientDisconnected, error_answer, json_response, not_allowed
 from tensorgate.server.images import image_routes
 from tensorgate.server.infer import InferRoute
 from tensorgate.server.observe import Observe
@@ -100,7 +100,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         message = f"no route {request.url.path!r}; see /v2 for the API"
     elif exc.status_code == 405:
-        message = f"method {request.method} is not allowed on {request.url.path!r}"
+        message = not_allowed(request.method, request.url.path)
     else:
         message = str(exc.detail)
     return json_response({"error": message}, exc.status_code, dict(exc.headers or {}))

@@ -32,7 +32,9 @@ __all__ = [
     "ClientDisconnected",
     "error_answer",
     "error_response",
+    "json_bytes",
     "json_response",
+    "not_allowed",
     "parse_version",
     "path_version",
     "read_body",
@@ -58,9 +60,18 @@ class ClientDisconnected(Exception):
     """The client closed the connection before its answer was ready."""
 
 
+def not_allowed(method: str, path: str) -> str:
+    """The 405 message."""
+    return f"method {method} is not allowed on {path!r}"
+
+
+def json_bytes(doc: Any) -> bytes:
+    """A JSON answer's body, compact."""
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
 def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(doc, separators=(",", ":")).encode()
-    return Response(body, status, headers=headers, media_type="application/json")
+    return Response(json_bytes(doc), status, headers=headers, media_type="application/json")
 
 
 def error_answer(exc: Exception, path: str) -> Response:
@@ -191,9 +202,11 @@ async def until_disconnect(
     """
     handler = asyncio.current_task()
     assert handler is not None
-    receive: Receive = request.receive if isinstance(request, Request) else request
     if isinstance(request, Request):
+        receive: Receive = request.receive
         scope = request.scope
+    else:
+        receive = request
     callbacks = None if scope is None else scope.get("extensions", {}).get(DISCONNECT)
     if callbacks is not None:
         return await _until_called_back(callbacks, handler, work)

@@ -26,6 +26,7 @@ from tensorgate.protocol.v2 import encode_infer_response, parse_header_length, p
 from tensorgate.server.http import (
     error_answer,
     json_response,
+    not_allowed,
     parse_version,
     receive_body,
     until_disconnect,
@@ -53,11 +54,8 @@ class InferRoute:
             await self.app(scope, receive, send)
             return
         if scope["method"] != "POST":
-            response = json_response(
-                {"error": f"method {scope['method']} is not allowed on {scope['path']!r}"},
-                405,
-                {"Allow": "POST"},
-            )
+            message = not_allowed(scope["method"], scope["path"])
+            response = json_response({"error": message}, 405, {"Allow": "POST"})
         else:
             try:
                 response = await self._infer(scope, receive, match["name"], match["version"])
@@ -85,13 +83,8 @@ class InferRoute:
         answer = await until_disconnect(
             receive, infer_answer(self.engine, name, version, header, body), scope
         )
-        if answer.header_length is None:
-            return Response(answer.payload, media_type="application/json")
-        return Response(
-            answer.payload,
-            media_type="application/octet-stream",
-            headers={"Inference-Header-Content-Length": str(answer.header_length)},
-        )
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in answer.headers()}
+        return Response(answer.payload, headers=headers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +94,15 @@ class InferAnswer:
 
     payload: bytes
     header_length: int | None
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """Its Content-Type, and its JSON header's length with the binary extension."""
+        if self.header_length is None:
+            return [(b"content-type", b"application/json")]
+        return [
+            (b"content-type", b"application/octet-stream"),
+            (b"inference-header-content-length", b"%d" % self.header_length),
+        ]
 
 
 async def infer_answer(

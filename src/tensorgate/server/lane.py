@@ -30,7 +30,7 @@ gets the route's full treatment.
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import re
 import time
 from collections.abc import Callable
@@ -43,10 +43,17 @@ from tensorgate.config import ServerSettings
 from tensorgate.engine import Engine
 from tensorgate.errors import PayloadTooLargeError, SlowRequestError, TensorgateError
 from tensorgate.protocol.numbers import is_decimal
-from tensorgate.server.http import BODY_TIMEOUT_S, ClientDisconnected, error_answer, parse_version
+from tensorgate.server.http import (
+    BODY_TIMEOUT_S,
+    ClientDisconnected,
+    error_answer,
+    json_bytes,
+    parse_version,
+)
 from tensorgate.server.images import task_document, top_k
 from tensorgate.server.infer import INFER_PATH, InferAnswer, infer_answer
 from tensorgate.server.observe import access_line
+from tensorgate.server.shedding import engine_refusal
 from tensorgate.tasks import TASKS
 from tensorgate.timing import RequestTiming, timed
 
@@ -121,12 +128,10 @@ class InferLane:
                 return None  # the ASGI path answers 401 / 403 with its challenge
         return Admitted(match["name"], match["version"], task, wanted, query)
 
-    def sheds(self, name: str, version: str | None) -> bool:
+    def sheds(self, admitted: Admitted) -> bool:
         """Whether the engine would refuse this request at admission now (overload): the
         ASGI path's shedder then answers it, as it answers every refusal."""
-        if version is not None and not is_decimal(version):
-            return False  # a malformed version is the route's 400
-        return self.engine.shed(name, int(version) if version else None) is not None
+        return engine_refusal(self.engine, admitted.name, admitted.version) is not None
 
 
 #: The headers the lane reads; a request with any of ``_REFUSED`` takes the ASGI path.
@@ -220,11 +225,10 @@ class LaneRequest:
 
     # ------------------------------------------------------------------ answers
     async def _run(self) -> None:
+        # The stage timings only feed the access log: gathered when it is on.
+        timing = timed() if self.lane.access_log else contextlib.nullcontext(self._timing)
         try:
-            if self.lane.access_log:
-                with timed() as self._timing:
-                    answer = await self._answered()
-            else:
+            with timing as self._timing:
                 answer = await self._answered()
         except asyncio.CancelledError:
             if self.disconnected:  # the client hung up: nobody to answer
@@ -234,7 +238,7 @@ class LaneRequest:
         except Exception as exc:  # every failure is an answer, as on the ASGI path
             self._fail(exc)
             return
-        self._answer(answer)
+        self._write(200, answer.headers(), answer.payload)
 
     async def _answered(self) -> InferAnswer:
         engine = self.lane.engine
@@ -243,17 +247,7 @@ class LaneRequest:
             return await infer_answer(engine, self.name, self.version, header, self.body)
         images: list[tuple[str | None, bytes]] = [(None, bytes(self.body))]
         doc = await task_document(engine, self.name, self.version, self.task, self.top, images)
-        return InferAnswer(json.dumps(doc, separators=(",", ":")).encode(), None)
-
-    def _answer(self, answer: InferAnswer) -> None:
-        if answer.header_length is None:
-            headers = [(b"content-type", b"application/json")]
-        else:
-            headers = [
-                (b"content-type", b"application/octet-stream"),
-                (b"inference-header-content-length", b"%d" % answer.header_length),
-            ]
-        self._write(200, headers, answer.payload)
+        return InferAnswer(json_bytes(doc), None)
 
     def _fail(self, exc: Exception) -> None:
         if isinstance(exc, ClientDisconnected):

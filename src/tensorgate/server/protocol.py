@@ -23,8 +23,9 @@
   ``http.disconnect``: a task's creation, first step and cancellation were on the path of
   every answer).
 
-- **The infer lane**: with a ``lane`` (server/lane.py), a V2 infer request with nothing
-  special about it is answered from the parser's callbacks, without ASGI.
+- **The infer lane**: with a ``lane`` (server/lane.py), a V2 infer or raw-image task
+  request with nothing special about it is answered from the parser's callbacks,
+  without ASGI.
 
 Slow bodies are bounded by the routes' body deadline (``server.http.read_body``).
 """
@@ -185,12 +186,11 @@ class GuardedHttp(HttpToolsProtocol):
         if (self.cycle is not None and not self.cycle.response_complete) or self.pipeline:
             return False  # answers go out in order: it waits behind the one running
         url = httptools.parse_url(self.url)
-        path = url.path
-        if b"%" in path or self.parser.should_upgrade():
+        if b"%" in url.path or self.parser.should_upgrade():
             return False
-        method, query = self.parser.get_method(), url.query or b""
-        admitted = lane.admits(method, path.decode("ascii"), query, self.headers)
-        if admitted is None or lane.sheds(admitted.name, admitted.version):
+        path = url.path.decode("ascii")
+        admitted = lane.admits(self.parser.get_method(), path, url.query or b"", self.headers)
+        if admitted is None or lane.sheds(admitted):
             return False
         keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
         request = LaneRequest(
@@ -200,7 +200,7 @@ class GuardedHttp(HttpToolsProtocol):
             self.on_response_complete,
             self.tasks,
             admitted,
-            self.root_path + path.decode("ascii"),
+            self.root_path + path,
             keep_alive,
         )
         self.cycle = request  # type: ignore[assignment]  # stands in for the cycle

@@ -20,10 +20,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tensorgate.access import AccessPolicy
 from tensorgate.engine import Engine
 from tensorgate.errors import TensorgateError
+from tensorgate.protocol.numbers import is_decimal
 from tensorgate.server.http import error_response
 from tensorgate.tasks import TASKS
 
-__all__ = ["Shedder", "shedder"]
+__all__ = ["Shedder", "engine_refusal", "shedder"]
 
 #: Decides, from a request's scope (headers read, body not), whether to refuse it now:
 #: the app that answers the refusal, or None to let the request in.
@@ -33,6 +34,15 @@ _ROUTES = "|".join(sorted({re.escape(t.route) for t in TASKS.values()} | {"infer
 _MODEL_PATH = re.compile(
     rf"^/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[0-9]{{1,9}}))?/(?:{_ROUTES})$"
 )
+
+
+def engine_refusal(engine: Engine, name: str, version: str | None) -> TensorgateError | None:
+    """The refusal the engine would give a request to ``name`` at admission now (its
+    queue is full), from the path's version segment; None lets the request in, and a
+    malformed version is left to the route's 400."""
+    if version is not None and not is_decimal(version):
+        return None
+    return engine.shed(name, int(version) if version else None)
 
 
 def shedder(engine: Engine, access: AccessPolicy) -> Shedder:
@@ -54,8 +64,7 @@ def shedder(engine: Engine, access: AccessPolicy) -> Shedder:
                 access.check(authorization, control=False)
             except TensorgateError:
                 return None
-        version = match["version"]
-        refusal = engine.shed(match["name"], int(version) if version else None)
+        refusal = engine_refusal(engine, match["name"], match["version"])
         if refusal is None:
             return None
         response = error_response(refusal)
