@@ -26,7 +26,7 @@ from collections.abc import Callable  # noqa: E402
 
 import gevent  # noqa: E402
 
-from bench.samples import sample_batch  # noqa: E402
+from bench.samples import binary_request, sample_batch  # noqa: E402
 from bench.summary import print_summary  # noqa: E402
 
 
@@ -71,22 +71,8 @@ def prebuilt_call(
     """The same binary V2 request as tritonclient sends, encoded once: server cost only."""
     from geventhttpclient import URL, HTTPClient
 
-    batch = sample_batch(rows, datatype, model)
-    header = json.dumps(
-        {
-            "inputs": [
-                {
-                    "name": "input",
-                    "shape": list(batch.shape),
-                    "datatype": datatype,
-                    "parameters": {"binary_data_size": batch.nbytes},
-                }
-            ],
-            "outputs": [{"name": "logits", "parameters": {"binary_data": True}}],
-        }
-    ).encode()
-    body = header + batch.tobytes()
-    headers = {"Inference-Header-Content-Length": str(len(header))}
+    body, header_length = binary_request(rows, datatype, model)
+    headers = {"Inference-Header-Content-Length": str(header_length)}
     base = URL(url)
     client = HTTPClient(base.host, base.port, concurrency=concurrency, network_timeout=120)
 

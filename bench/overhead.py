@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.samples import sample_batch
+from bench.samples import binary_request, sample_batch
 from bench.serving import session
 from tensorgate.config import default_repository
 from tensorgate.server.process import spawn_server
@@ -57,17 +57,9 @@ def floor_server(path: Path, datatype: str) -> Iterator[str]:
 
 def posting(url: str, model: str, datatype: str) -> Callable[[], None]:
     """One pre-encoded binary V2 request over a kept-alive connection."""
-    batch = sample_batch(1, datatype, model)
-    spec = {"name": "input", "shape": list(batch.shape), "datatype": datatype}
-    header = json.dumps(
-        {
-            "inputs": [{**spec, "parameters": {"binary_data_size": batch.nbytes}}],
-            "outputs": [{"name": "logits", "parameters": {"binary_data": True}}],
-        }
-    ).encode()
-    body = header + batch.tobytes()
+    body, header_length = binary_request(1, datatype, model)
     headers = {
-        "Inference-Header-Content-Length": str(len(header)),
+        "Inference-Header-Content-Length": str(header_length),
         "Content-Type": "application/octet-stream",
     }
     connection = http.client.HTTPConnection(url.removeprefix("http://"))

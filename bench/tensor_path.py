@@ -24,7 +24,6 @@ raw img/s on the same cores), medians over the rounds. Goals (issue #22): overhe
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -34,7 +33,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.samples import sample_batch
+from bench.samples import binary_request, sample_batch
 from bench.serving import feed_p50_ms, loadgen, session
 from bench.workers import hey_run
 from tensorgate.config import default_repository
@@ -79,17 +78,10 @@ def raw_rate(
 
 def encoded_request(model: str, folder: Path) -> tuple[Path, int]:
     """One image's binary V2 request in a file, and its JSON header's length."""
-    batch = sample_batch(1, FORMS[model], model)
-    spec = {"name": "input", "shape": list(batch.shape), "datatype": FORMS[model]}
-    header = json.dumps(
-        {
-            "inputs": [{**spec, "parameters": {"binary_data_size": batch.nbytes}}],
-            "outputs": [{"name": "logits", "parameters": {"binary_data": True}}],
-        }
-    ).encode()
+    body, header_length = binary_request(1, FORMS[model], model)
     path = folder / f"{model}.bin"
-    path.write_bytes(header + batch.tobytes())
-    return path, len(header)
+    path.write_bytes(body)
+    return path, header_length
 
 
 def hey_rate(
