@@ -30,6 +30,7 @@ from tensorgate.allocator import release_free_memory
 from tensorgate.batching.batcher import Batcher, BatchRecord, Instance, RunSync, thread_runner
 from tensorgate.batching.clock import Clock, LoopClock, TimerHandle
 from tensorgate.batching.deferred import Deferred
+from tensorgate.batching.device import DeviceInputs
 from tensorgate.batching.gate import DeviceGate
 from tensorgate.batching.policy import BatchPolicy
 from tensorgate.config import EngineSettings
@@ -53,7 +54,7 @@ from tensorgate.errors import (
     TensorgateError,
 )
 from tensorgate.imaging.geometry import ImageGeometry, PreparedImage
-from tensorgate.imaging.gpu import choose_preprocessor
+from tensorgate.imaging.gpu import GpuImagePreprocessor, choose_preprocessor
 from tensorgate.imaging.preprocess import ImagePreprocessor, ImageTransform
 from tensorgate.imaging.spec import PostprocessSpec
 from tensorgate.imaging.transforms import fixed_tensor_shape, tensor_dtype
@@ -1261,23 +1262,36 @@ class Engine:
     ) -> Callable[[bytes], Deferred] | None:
         """How to queue an image undecoded, to be decoded on its batch's instance
         thread (settings.decode_on == "instance"), or None when this model decodes in
-        the pool: a GPU model (its gate would be held while the CPU decodes), a GPU
-        decoder, or a preprocessing whose tensor shape depends on the image."""
-        if self.settings.decode_on != "instance" or model.device != "cpu":
+        the pool: a preprocessing whose tensor shape depends on the image, or a GPU
+        model decoding on the CPU (its gate would be held while the CPU decodes).
+
+        A GPU model with a GPU decoder queues its images for ``batching.device``: the
+        instance decodes the whole batch with one nvJPEG call and binds the stacked
+        tensor to the model on the GPU (each request keeps its host path, for a batch
+        that cannot stay on the device)."""
+        if self.settings.decode_on != "instance":
             return None
-        if not isinstance(preprocess, ImagePreprocessor):
+        on_gpu = isinstance(preprocess, GpuImagePreprocessor)
+        if model.device != "cpu" and not on_gpu:
+            return None
+        if not isinstance(preprocess, ImagePreprocessor | GpuImagePreprocessor):
             return None
         shape = fixed_tensor_shape(preprocess.spec)
         if shape is None:
             return None
         key = ((input_name, shape, tensor_dtype(preprocess.spec).str),)
+        device = (
+            DeviceInputs(preprocess, input_name)
+            if isinstance(preprocess, GpuImagePreprocessor)
+            else None
+        )
 
         def deferred(data: bytes) -> Deferred:
             def make() -> tuple[Tensors, object]:
                 prepared = preprocess.prepare(data)
                 return {input_name: prepared.tensor[np.newaxis]}, prepared.geometry
 
-            return Deferred(make, key)
+            return Deferred(make, key, device=device, payload=b"" if device is None else data)
 
         return deferred
 

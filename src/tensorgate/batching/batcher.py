@@ -28,7 +28,8 @@ from functools import partial
 from typing import Protocol, TypeVar
 
 from tensorgate.batching.clock import Clock, TimerHandle
-from tensorgate.batching.deferred import Deferred, detached
+from tensorgate.batching.deferred import Deferred, Part, detached
+from tensorgate.batching.device import device_inputs_of, infer_on_device
 from tensorgate.batching.gate import DeviceGate
 from tensorgate.batching.policy import BatchPolicy, Dispatch, plan_batch
 from tensorgate.batching.tensors import ShapeKey, shape_key, split, stack
@@ -114,19 +115,20 @@ class _Pending:
     entered: float = 0.0
 
 
-#: One request's outputs, or the error that failed it alone (its input could not be made).
-_Part = dict[str, Array] | TensorgateError
-
-
 def _infer_batch(
-    infer: Callable[[Tensors], Tensors],
+    runtime: Runtime,
     rows: Sequence[int],
     inputs: Sequence[Tensors | Deferred],
-) -> tuple[list[_Part], float]:
+) -> tuple[list[Part], float]:
     """Make the deferred inputs, stack the requests, run the batch and cut the outputs
     back, all on the instance thread. Returns each request's part and the seconds spent
-    making inputs (not compute)."""
-    parts: list[_Part | None] = [None] * len(inputs)
+    making inputs (not compute). A batch whose requests are all made on the device
+    stays there from making to inference (batching/device.py)."""
+    device = device_inputs_of(runtime, inputs)
+    if device is not None:
+        return infer_on_device(runtime, device, [i for i in inputs if isinstance(i, Deferred)])
+    infer = runtime.infer
+    parts: list[Part | None] = [None] * len(inputs)
     ready: list[Tensors] = []
     where: list[int] = []
     making = 0.0
@@ -154,14 +156,14 @@ def _infer_batch(
 
 def _infer_then(
     loop: asyncio.AbstractEventLoop,
-    answer: Callable[[list[_Part], float, None], None],
+    answer: Callable[[list[Part], float, None], None],
     runtime: Runtime,
     rows: Sequence[int],
     inputs: Sequence[Tensors | Deferred],
-) -> tuple[list[_Part], float]:
+) -> tuple[list[Part], float]:
     """``_infer_batch`` on the instance thread, then its answer posted to the loop at
     once: the requests' handlers wake in the loop's next step, not after the worker's."""
-    parts, making = _infer_batch(runtime.infer, rows, inputs)
+    parts, making = _infer_batch(runtime, rows, inputs)
     with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
         loop.call_soon_threadsafe(answer, parts, making, None)
     return parts, making
@@ -400,7 +402,7 @@ class Batcher:
         answer = partial(self._answer, index, instance, batch, rows, started, began, answered)
         self._unanswered.add(id(answered))
         error: TensorgateError | None = None
-        parts: list[_Part] = []
+        parts: list[Part] = []
         making = 0.0
         try:
             # Stacking, inference and splitting all run on the instance's thread: the
@@ -433,7 +435,7 @@ class Batcher:
         started: float,
         began: float,
         answered: list[TensorgateError | None],
-        parts: list[_Part],
+        parts: list[Part],
         making: float,
         error: TensorgateError | None,
     ) -> None:

@@ -17,12 +17,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tensorgate.batching.tensors import ShapeKey, shape_key
 from tensorgate.errors import InferenceError, TensorgateError
-from tensorgate.types import Tensors
+from tensorgate.types import Array, Tensors
 
-__all__ = ["Deferred", "detached"]
+if TYPE_CHECKING:
+    from tensorgate.batching.device import DeviceInputs
+
+__all__ = ["Deferred", "Part", "detached"]
+
+#: One request's outputs, or the error that failed it alone (its input could not be made).
+Part = dict[str, Array] | TensorgateError
 
 
 def detached(error: TensorgateError) -> TensorgateError:
@@ -53,11 +60,16 @@ class Deferred:
         extra: what ``make`` returned beside the tensors, once it has run.
         error: its failure, once it has failed.
         started, ended: ``time.monotonic()`` around the call, once it has run.
+        device: how a whole batch of such requests is made on the model's device
+            instead, from their ``payload``s (batching/device.py); None: host path only.
+        payload: what ``device`` makes the inputs from (an image's bytes).
     """
 
     make: Callable[[], tuple[Tensors, object]]
     key: ShapeKey
     rows: int = 1
+    device: DeviceInputs | None = None
+    payload: bytes = b""
     extra: object = None
     error: TensorgateError | None = None
     started: float = 0.0

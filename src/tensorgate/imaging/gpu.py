@@ -12,7 +12,13 @@ Everything else keeps to the CPU path: limits are checked from the JPEG header f
 pixel is allocated on either side for an oversized image), PNG and WebP decode on the
 CPU, and a JPEG the GPU decoder rejects (CMYK, progressive quirks, corrupt data) is
 retried by the CPU decoder, which gives either the image or the usual ``ImageError``.
-The finished tensor comes back to host memory, where the batcher assembles batches.
+
+Two ways out. ``prepare`` brings one finished tensor back to host memory, where the
+batcher assembles batches (the path for a batch that mixes in other requests). On the
+instance thread, ``prepare_many`` takes a whole batch's images at once: one batched
+nvJPEG call decodes them, images of one size are resized as one batch, and the tensors
+stay on the device, where the batch is stacked and bound to the model
+(batching/device.py): pixels never return to host memory between decode and inference.
 """
 
 from __future__ import annotations
@@ -20,11 +26,12 @@ from __future__ import annotations
 import importlib.util
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal
 
+from tensorgate.errors import TensorgateError
 from tensorgate.imaging.decode import ORIENTATION_STEPS, jpeg_geometry, sniff_format
-from tensorgate.imaging.geometry import PreparedImage
+from tensorgate.imaging.geometry import ImageGeometry, PreparedImage
 from tensorgate.imaging.preprocess import ImagePreprocessor
 from tensorgate.imaging.resample import resize_weights
 from tensorgate.imaging.spec import ImageLimits, PreprocessSpec
@@ -34,13 +41,27 @@ from tensorgate.types import Array
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["GpuImagePreprocessor", "choose_preprocessor", "gpu_decoder", "gpu_jpeg_decoder"]
+__all__ = [
+    "DevicePrepared",
+    "GpuImagePreprocessor",
+    "choose_preprocessor",
+    "gpu_decoder",
+    "gpu_jpeg_batch_decoder",
+    "gpu_jpeg_decoder",
+]
 
 GpuDecoderName = Literal["torchvision", "nvimgcodec"]
 #: Raw bytes → an ``(H, W, 3)`` uint8 RGB tensor on the device, not yet oriented.
 JpegDecoder = Callable[[bytes], "torch.Tensor"]
+#: Many JPEGs → their ``(H, W, 3)`` tensors, in order, in one call (nvJPEG's batched
+#: decode); raises when it cannot decode them all.
+JpegBatchDecoder = Callable[[Sequence[bytes]], "list[torch.Tensor]"]
+#: One image made on the device: its tensor (no batch axis) and its geometry.
+DevicePrepared = tuple["torch.Tensor", ImageGeometry]
 
 _WEIGHT_CACHE = 64  # distinct (height, width) pairs kept per preprocessor
+#: Float pixels one batched resize may hold (a group larger than this is cut).
+_RESIZE_BYTES = 512 * 2**20
 
 
 def gpu_decoder() -> GpuDecoderName | None:
@@ -90,6 +111,41 @@ def gpu_jpeg_decoder(name: GpuDecoderName, device: str) -> JpegDecoder:
     return with_nvimgcodec
 
 
+def gpu_jpeg_batch_decoder(name: GpuDecoderName, device: str) -> JpegBatchDecoder:
+    """nvJPEG's batched decode onto ``device`` through ``name``: one call for a whole
+    batch of JPEGs (torchvision's ``decode_jpeg`` of a list; nvImageCodec's
+    ``Decoder.decode`` of a list)."""
+    import torch
+
+    if name == "torchvision":
+        from torchvision.io import ImageReadMode, decode_jpeg
+
+        def with_torchvision(datas: Sequence[bytes]) -> list[torch.Tensor]:
+            encoded = [torch.frombuffer(bytearray(d), dtype=torch.uint8) for d in datas]
+            decoded = decode_jpeg(encoded, mode=ImageReadMode.RGB, device=device)
+            return [image.permute(1, 2, 0) for image in decoded]
+
+        return with_torchvision
+
+    from nvidia import nvimgcodec
+
+    index = torch.device(device).index or 0
+    decoder = nvimgcodec.Decoder(device_id=index)
+    params = nvimgcodec.DecodeParams(
+        apply_exif_orientation=False, color_spec=nvimgcodec.ColorSpec.RGB
+    )
+    lock = threading.Lock()
+
+    def with_nvimgcodec(datas: Sequence[bytes]) -> list[torch.Tensor]:
+        with lock:
+            images = decoder.decode(list(datas), params=params)
+            if any(image is None for image in images):
+                raise ValueError("nvImageCodec could not decode every JPEG of the batch")
+            return [torch.as_tensor(image, device=device) for image in images]
+
+    return with_nvimgcodec
+
+
 class GpuImagePreprocessor:
     """A model's image path with JPEGs decoded and preprocessed on ``device``.
 
@@ -98,10 +154,16 @@ class GpuImagePreprocessor:
         limits: bounds checked from the header before decoding.
         device: the torch device the work runs on (``cuda:N``; tests use ``cpu``).
         decoder: raw JPEG bytes → ``(H, W, 3)`` uint8 tensor on ``device``.
+        batch_decoder: many JPEGs in one call (default: ``decoder`` on each).
     """
 
     def __init__(
-        self, spec: PreprocessSpec, limits: ImageLimits, device: str, decoder: JpegDecoder
+        self,
+        spec: PreprocessSpec,
+        limits: ImageLimits,
+        device: str,
+        decoder: JpegDecoder,
+        batch_decoder: JpegBatchDecoder | None = None,
     ) -> None:
         if spec.mode == "letterbox":
             raise ValueError("letterbox preprocessing runs on the CPU path only")
@@ -109,6 +171,7 @@ class GpuImagePreprocessor:
         self.limits = limits
         self.device = device
         self._decode = decoder
+        self._decode_batch = batch_decoder or (lambda datas: [decoder(d) for d in datas])
         self._cpu = ImagePreprocessor(spec, limits)
         self._weights: OrderedDict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = (
             OrderedDict()
@@ -134,31 +197,103 @@ class GpuImagePreprocessor:
         upright = (height, width) if orientation >= 5 else (width, height)
         return PreparedImage(self(data), geometry_of(self.spec, upright, upright))
 
+    def prepare_many(self, datas: Sequence[bytes]) -> list[DevicePrepared | TensorgateError]:
+        """Each image's tensor on the device (no batch axis) with its geometry, or the
+        error that image alone gets, in order. The JPEGs go to the decoder in one batch
+        (one at a time only if the batch fails, each the decoder refuses then going to
+        the CPU decoder); images of one size and orientation are preprocessed as one
+        batch; other formats are made on the CPU and copied over."""
+        import torch
+
+        made: list[DevicePrepared | TensorgateError | None] = [None] * len(datas)
+        jpegs: list[tuple[int, int, ImageGeometry]] = []  # index, orientation, geometry
+        for index, data in enumerate(datas):
+            try:
+                if sniff_format(data) != "JPEG" or "JPEG" not in self.limits.formats:
+                    made[index] = self._on_cpu(data)
+                    continue
+                width, height, orientation = jpeg_geometry(data, self.limits)
+            except TensorgateError as exc:
+                made[index] = exc
+                continue
+            upright = (height, width) if orientation >= 5 else (width, height)
+            jpegs.append((index, orientation, geometry_of(self.spec, upright, upright)))
+        pixels = self._decode_all([datas[index] for index, _, _ in jpegs])
+        groups: dict[tuple[int, int, int], list[tuple[int, ImageGeometry, torch.Tensor]]] = {}
+        for (index, orientation, geometry), decoded in zip(jpegs, pixels, strict=True):
+            if decoded is None:  # the GPU decoder refused it: the CPU decoder decides
+                try:
+                    made[index] = self._on_cpu(datas[index])
+                except TensorgateError as exc:
+                    made[index] = exc
+                continue
+            shape = (int(decoded.shape[0]), int(decoded.shape[1]), orientation)
+            groups.setdefault(shape, []).append((index, geometry, decoded))
+        for (height, width, orientation), members in groups.items():
+            step = max(1, _RESIZE_BYTES // (height * width * 3 * 4))
+            for start in range(0, len(members), step):
+                part = members[start : start + step]
+                batch = self.preprocess_batch(
+                    torch.stack([decoded for _, _, decoded in part]), orientation
+                )
+                for (index, geometry, _), tensor in zip(part, batch, strict=True):
+                    made[index] = (tensor, geometry)
+        done = [m for m in made if m is not None]
+        assert len(done) == len(datas), "every image is made or has its error"
+        return done
+
+    def _on_cpu(self, data: bytes) -> DevicePrepared:
+        import torch
+
+        prepared = self._cpu.prepare(data)
+        return torch.from_numpy(prepared.tensor).to(self.device), prepared.geometry
+
+    def _decode_all(self, datas: Sequence[bytes]) -> list[torch.Tensor | None]:
+        """Decoded pixels of each JPEG, None for those the GPU decoder refuses."""
+        if not datas:
+            return []
+        try:
+            return list(self._decode_batch(datas))
+        except Exception:  # one bad file fails the batch call: find which, one by one
+            decoded: list[torch.Tensor | None] = []
+            for data in datas:
+                try:
+                    decoded.append(self._decode(data))
+                except Exception:
+                    decoded.append(None)
+            return decoded
+
     def preprocess(self, pixels: torch.Tensor, orientation: int = 1) -> torch.Tensor:
         """An ``(H, W, 3)`` uint8 RGB tensor as stored in the file → the model's tensor."""
+        return self.preprocess_batch(pixels.unsqueeze(0), orientation)[0]
+
+    def preprocess_batch(self, pixels: torch.Tensor, orientation: int = 1) -> torch.Tensor:
+        """``(N, H, W, 3)`` uint8 RGB images of one size and orientation, as stored in
+        their files → the model's ``(N, …)`` tensor: orient, resize (two matrix products
+        for the whole batch), colour order, type and normalisation, layout."""
         import torch
 
         transpose, flip_rows, flip_columns = ORIENTATION_STEPS.get(
             orientation, (False, False, False)
         )
         if transpose:
-            pixels = pixels.transpose(0, 1)
+            pixels = pixels.transpose(1, 2)
         if flip_rows or flip_columns:
-            pixels = pixels.flip([axis for axis, on in ((0, flip_rows), (1, flip_columns)) if on])
-        rows, columns = self._resize_weights(int(pixels.shape[0]), int(pixels.shape[1]))
-        channels = pixels.permute(2, 0, 1).to(torch.float32)
-        resized = (rows @ channels @ columns.T).round_().clamp_(0, 255)  # C, h, w
+            pixels = pixels.flip([axis for axis, on in ((1, flip_rows), (2, flip_columns)) if on])
+        rows, columns = self._resize_weights(int(pixels.shape[1]), int(pixels.shape[2]))
+        channels = pixels.permute(0, 3, 1, 2).to(torch.float32)
+        resized = (rows @ channels @ columns.T).round_().clamp_(0, 255)  # N, C, h, w
         if self.spec.color == "BGR":
-            resized = resized.flip(0)
+            resized = resized.flip(1)
         if self.spec.datatype == "UINT8":
             tensor = resized.to(torch.uint8)
         else:
-            mean = torch.tensor(self.spec.mean, device=resized.device).view(3, 1, 1)
-            std = torch.tensor(self.spec.std, device=resized.device).view(3, 1, 1)
+            mean = torch.tensor(self.spec.mean, device=resized.device).view(1, 3, 1, 1)
+            std = torch.tensor(self.spec.std, device=resized.device).view(1, 3, 1, 1)
             dtype = torch.float16 if self.spec.datatype == "FP16" else torch.float32
             tensor = ((resized - mean) / std).to(dtype)
         if self.spec.layout == "NHWC":
-            tensor = tensor.permute(1, 2, 0)
+            tensor = tensor.permute(0, 2, 3, 1)
         return tensor.contiguous()
 
     def _resize_weights(self, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -195,4 +330,10 @@ def choose_preprocessor(
     name = gpu_decoder() if available == "probe" else available
     if not allow_gpu or name is None or not device.startswith("cuda") or spec.mode == "letterbox":
         return ImagePreprocessor(spec, limits)
-    return GpuImagePreprocessor(spec, limits, device, gpu_jpeg_decoder(name, device))
+    return GpuImagePreprocessor(
+        spec,
+        limits,
+        device,
+        gpu_jpeg_decoder(name, device),
+        gpu_jpeg_batch_decoder(name, device),
+    )

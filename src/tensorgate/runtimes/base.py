@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from tensorgate.types import DeviceId, Tensors, TensorSpec
 
-__all__ = ["Runtime", "RuntimeFactory", "RuntimeOptions", "Signature"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["DeviceRuntime", "Runtime", "RuntimeFactory", "RuntimeOptions", "Signature"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,16 @@ class Runtime(Protocol):
     def infer(self, inputs: Tensors) -> Tensors: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class DeviceRuntime(Protocol):
+    """A runtime that also takes inputs already in its device's memory (torch tensors
+    on its ``cuda:N``, or on the CPU for a ``cpu`` runtime): the batch made on the GPU is
+    bound to the model where it lies, with no trip through host memory. Outputs come
+    back to host memory, as ``infer``'s do."""
+
+    def infer_device(self, inputs: Mapping[str, torch.Tensor]) -> Tensors: ...
 
 
 class Signature:

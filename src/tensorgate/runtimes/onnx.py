@@ -8,9 +8,11 @@ CUDA provider is present, else ``cpu``.
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
@@ -19,6 +21,9 @@ from tensorgate.errors import ConfigError, InferenceError
 from tensorgate.nvml import visible_gpus
 from tensorgate.runtimes.base import RuntimeOptions, Signature
 from tensorgate.types import DeviceId, Tensors, TensorSpec
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["OnnxRuntime", "auto_device", "load_onnx", "providers_for"]
 
@@ -78,6 +83,23 @@ def providers_for(device: DeviceId) -> list[str | tuple[str, dict[str, Any]]]:
     return chosen
 
 
+@functools.cache
+def _numpy_of_torch() -> dict[Any, type[np.generic]]:
+    """torch dtype → numpy type (imports torch: only device-bound batches call it)."""
+    import torch
+
+    return {
+        torch.uint8: np.uint8,
+        torch.int8: np.int8,
+        torch.int32: np.int32,
+        torch.int64: np.int64,
+        torch.float16: np.float16,
+        torch.float32: np.float32,
+        torch.float64: np.float64,
+        torch.bool: np.bool_,
+    }
+
+
 def _spec(arg: Any) -> TensorSpec:
     try:
         datatype = _ONNX_TO_V2[arg.type]
@@ -131,6 +153,48 @@ class OnnxRuntime(Signature):
             results = self._session.run(self._output_names, feed)
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise InferenceError(f"onnxruntime failed on a batch: {exc}") from exc
+        return dict(zip(self._output_names, results, strict=True))
+
+    def infer_device(self, inputs: Mapping[str, torch.Tensor]) -> Tensors:
+        """``infer`` on tensors already on this session's device, bound in place through
+        onnxruntime's I/O binding (no copy to or from host memory on the way in); the
+        outputs are copied to host memory once, at the end.
+
+        The tensors are made on torch's current stream and onnxruntime runs on its own:
+        that stream is synchronised first, so the model never reads a tensor being made.
+        """
+        import torch
+
+        binding = self._session.io_binding()
+        kept = []  # the contiguous tensors must live until the run returns
+        for name, tensor in inputs.items():
+            dense = tensor.contiguous()
+            kept.append(dense)
+            where = dense.device
+            element = _numpy_of_torch().get(dense.dtype)
+            if element is None:
+                raise InferenceError(
+                    f"input {name!r} is a device tensor of dtype {dense.dtype}, which "
+                    "onnxruntime's I/O binding does not take here"
+                )
+            binding.bind_input(
+                name,
+                "cuda" if where.type == "cuda" else "cpu",
+                where.index or 0,
+                element,
+                tuple(dense.shape),
+                dense.data_ptr(),
+            )
+            if where.type == "cuda":
+                torch.cuda.current_stream(where).synchronize()
+        for name in self._output_names:
+            binding.bind_output(name, "cpu")
+        try:
+            self._session.run_with_iobinding(binding)
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise InferenceError(f"onnxruntime failed on a batch: {exc}") from exc
+        results = binding.copy_outputs_to_cpu()
+        del kept
         return dict(zip(self._output_names, results, strict=True))
 
     def close(self) -> None:

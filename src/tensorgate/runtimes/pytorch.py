@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -209,16 +210,33 @@ class TorchRuntime(Signature):
                     )
                     for name in self._input_names
                 ]
-                result = self._module(*args)
-                values = output_tensors(result)
-                if values is None:
-                    raise InferenceError(
-                        f"the model returned {type(result).__name__}; tensorgate serves models "
-                        "that return a tensor, a tuple or list of tensors, or a dict of tensors"
-                    )
-                arrays = [v.detach().to("cpu").numpy() for v in values]
+                return self._run(args)
+        except InferenceError:
+            raise
         except Exception as exc:  # torch raises its own untyped errors
             raise InferenceError(f"torch failed on a batch: {exc}") from exc
+
+    def infer_device(self, inputs: Mapping[str, torch.Tensor]) -> Tensors:
+        """``infer`` on tensors already on this module's device (no host copy in)."""
+        try:
+            with torch.inference_mode():
+                return self._run(
+                    [inputs[name].to(self._torch_device) for name in self._input_names]
+                )
+        except InferenceError:
+            raise
+        except Exception as exc:  # torch raises its own untyped errors
+            raise InferenceError(f"torch failed on a batch: {exc}") from exc
+
+    def _run(self, args: list[torch.Tensor]) -> Tensors:
+        result = self._module(*args)
+        values = output_tensors(result)
+        if values is None:
+            raise InferenceError(
+                f"the model returned {type(result).__name__}; tensorgate serves models "
+                "that return a tensor, a tuple or list of tensors, or a dict of tensors"
+            )
+        arrays = [v.detach().to("cpu").numpy() for v in values]
         if len(arrays) != len(self._outputs):
             raise InferenceError(
                 f"the model returned {len(arrays)} tensor(s) but {len(self._outputs)} "

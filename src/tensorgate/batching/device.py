@@ -1,0 +1,113 @@
+"""A batch made on the model's device: decode, preprocess, stack and bind, all there.
+
+A request queued as a ``Deferred`` may name ``DeviceInputs``: something that makes many
+requests' inputs at once on the model's device (a GPU image preprocessor: one batched
+nvJPEG decode, one batched resize) and the model input they feed. When every request of
+a batch names the same ``DeviceInputs`` and the instance's runtime takes device tensors
+(``runtimes.base.DeviceRuntime``), the instance thread makes them all in one call,
+stacks them on the device and runs the model on them where they lie: pixels never
+return to host memory between decode and inference. Otherwise (a batch mixing in other
+requests, a runtime without device inputs) each request is made alone on the host
+path, ``Deferred.make``, as before.
+
+As on the host path, an image that cannot be made fails only its own request, and the
+failure is kept so that a batch retried one request at a time does not make it twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from tensorgate.batching.deferred import Deferred, Part, detached
+from tensorgate.batching.tensors import split
+from tensorgate.errors import TensorgateError
+from tensorgate.runtimes.base import DeviceRuntime, Runtime
+from tensorgate.types import Tensors
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["DeviceInputs", "DeviceMaker", "device_inputs_of", "infer_on_device"]
+
+
+class DeviceMaker(Protocol):
+    """Makes many requests' inputs on the device in one call."""
+
+    def prepare_many(
+        self, datas: Sequence[bytes]
+    ) -> Sequence[tuple[torch.Tensor, object] | TensorgateError]:
+        """Per payload, in order: its tensor on the device (no batch axis) and what the
+        request gets beside it (an image's geometry), or the error it alone gets."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInputs:
+    """How a model's queued payloads become its input on the device (equal when they
+    share a maker and an input: such requests may be made as one batch).
+
+    Attributes:
+        maker: makes the tensors from the requests' payloads.
+        input_name: the model input the stacked tensors feed.
+    """
+
+    maker: DeviceMaker
+    input_name: str
+
+
+def device_inputs_of(runtime: Runtime, inputs: Sequence[Tensors | Deferred]) -> DeviceInputs | None:
+    """The ``DeviceInputs`` every request of the batch names, when there is one and
+    the runtime takes device tensors; None sends the batch down the host path."""
+    if not inputs or not isinstance(runtime, DeviceRuntime):
+        return None
+    first = inputs[0]
+    if not isinstance(first, Deferred) or first.device is None:
+        return None
+    shared = first.device
+    if all(isinstance(item, Deferred) and item.device == shared for item in inputs):
+        return shared
+    return None
+
+
+def infer_on_device(
+    runtime: Runtime, device: DeviceInputs, items: Sequence[Deferred]
+) -> tuple[list[Part], float]:
+    """Make the batch's inputs on the device, run the model on them there and cut the
+    outputs back; each request's part, in order, and the seconds spent making inputs.
+
+    Each request's ``started``/``ended`` cover its share of the batch's making (the
+    batch's time over its requests), its ``extra`` what the maker gave beside the
+    tensor; a request that failed before (a batch retried alone) keeps its error.
+    """
+    import torch
+
+    assert isinstance(runtime, DeviceRuntime)
+    parts: list[Part | None] = [None] * len(items)
+    todo = [i for i, item in enumerate(items) if item.error is None]
+    started = time.monotonic()
+    made = device.maker.prepare_many([items[i].payload for i in todo]) if todo else []
+    making = time.monotonic() - started
+    share = making / max(1, len(todo))
+    tensors: list[torch.Tensor] = []
+    where: list[int] = []
+    for slot, (index, result) in enumerate(zip(todo, made, strict=True)):
+        item = items[index]
+        item.started = started + slot * share
+        item.ended = item.started + share
+        if isinstance(result, TensorgateError):
+            item.error = detached(result)
+            continue
+        tensor, item.extra = result
+        tensors.append(tensor)
+        where.append(index)
+    for index, item in enumerate(items):
+        if item.error is not None:
+            parts[index] = detached(item.error)
+    if tensors:
+        outputs = runtime.infer_device({device.input_name: torch.stack(tensors)})
+        for index, part in zip(where, split(outputs, [1] * len(where)), strict=True):
+            parts[index] = part
+    return [p for p in parts if p is not None], making
