@@ -27,8 +27,9 @@ from tensorgate.runtimes.base import RuntimeOptions
 from tensorgate.runtimes.onnx import OnnxRuntime
 from tests.imaging.test_accuracy import photo_jpeg
 
-torch = pytest.importorskip("torch")
-simplejpeg = pytest.importorskip("simplejpeg")
+pytest.importorskip("torch")
+import simplejpeg
+import torch
 
 LIMITS = ImageLimits()
 
@@ -169,7 +170,7 @@ def test_only_a_whole_batch_of_one_maker_on_a_device_runtime_stays_on_the_device
             self.inputs, self.outputs, self.device = inner.inputs, inner.outputs, "cpu"
             self.infer, self.close = inner.infer, inner.close
 
-    assert device_inputs_of(HostOnly(runtime), [a, b]) is None  # type: ignore[arg-type]
+    assert device_inputs_of(HostOnly(runtime), [a, b]) is None
     # The batcher's step takes either path and gives the same logits.
     mixed, _ = _infer_batch(runtime, [1, 1], [deferred(preprocessor, cat), host])
     whole, _ = _infer_batch(runtime, [1, 1], [deferred(preprocessor, cat), b])

@@ -60,10 +60,23 @@ def test_a_file_that_is_not_onnx_is_a_config_error(tmp_path: Path) -> None:
 def test_providers_follow_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
     available = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
     monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: available)
+    monkeypatch.setattr(onnx_runtime, "tensorrt_loadable", lambda: True)
     assert providers_for("cpu") == ["CPUExecutionProvider"]
     chosen = providers_for("cuda:1")
     assert [p if isinstance(p, str) else p[0] for p in chosen] == available
-    assert chosen[1] == ("CUDAExecutionProvider", {"device_id": 1})
+    assert chosen[1] == (
+        "CUDAExecutionProvider",
+        {"device_id": 1, "cudnn_conv_algo_search": "HEURISTIC"},
+    )
+    monkeypatch.setenv("TENSORGATE_CUDNN_SEARCH", "EXHAUSTIVE")
+    assert providers_for("cuda:0")[1] == (
+        "CUDAExecutionProvider",
+        {"device_id": 0, "cudnn_conv_algo_search": "EXHAUSTIVE"},
+    )
+    # Listed but not loadable (onnxruntime-gpu without TensorRT installed): left out.
+    monkeypatch.setattr(onnx_runtime, "tensorrt_loadable", lambda: False)
+    assert [p if isinstance(p, str) else p[0] for p in providers_for("cuda:0")] == available[1:]
+    monkeypatch.setattr(onnx_runtime, "tensorrt_loadable", lambda: True)
     monkeypatch.setattr(onnx_runtime, "visible_gpus", lambda: [0])
     assert auto_device() == "cuda:0"
     monkeypatch.setattr(onnx_runtime, "visible_gpus", list)

@@ -8,6 +8,7 @@ CUDA provider is present, else ``cpu``.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import os
 from collections.abc import Mapping
@@ -25,7 +26,7 @@ from tensorgate.types import DeviceId, Tensors, TensorSpec
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["OnnxRuntime", "auto_device", "load_onnx", "providers_for"]
+__all__ = ["OnnxRuntime", "auto_device", "load_onnx", "providers_for", "tensorrt_loadable"]
 
 _ONNX_TO_V2 = {
     "tensor(bool)": "BOOL",
@@ -50,8 +51,26 @@ def auto_device() -> DeviceId:
     return "cuda:0" if usable and visible_gpus() else "cpu"
 
 
+@functools.cache
+def tensorrt_loadable() -> bool:
+    """Whether TensorRT's runtime library loads here. onnxruntime-gpu lists its TensorRT
+    provider whether or not TensorRT is installed, then fails (and retries without it)
+    at every session it is asked for in; asking only when it can load keeps that out."""
+    try:
+        ctypes.CDLL("libnvinfer.so.10")
+    except OSError:
+        return False
+    return True
+
+
 def providers_for(device: DeviceId) -> list[str | tuple[str, dict[str, Any]]]:
-    """The execution providers, in order of preference, for a device slot."""
+    """The execution providers, in order of preference, for a device slot.
+
+    On ``cuda:N``: TensorRT when its library loads (``TENSORGATE_TENSORRT=0`` leaves it
+    out), then CUDA with cuDNN's convolution algorithms chosen by heuristics
+    (``TENSORGATE_CUDNN_SEARCH=EXHAUSTIVE`` benchmarks them instead: best kernels, but a
+    pause of seconds at every new batch size, and dynamic batching makes many).
+    """
     available = ort.get_available_providers()
     if device == "cpu":
         return ["CPUExecutionProvider"]
@@ -60,6 +79,7 @@ def providers_for(device: DeviceId) -> list[str | tuple[str, dict[str, Any]]]:
     if (
         "TensorrtExecutionProvider" in available
         and os.environ.get("TENSORGATE_TENSORRT", "1") != "0"
+        and tensorrt_loadable()
     ):
         cache = Path(os.environ.get("TENSORGATE_HOME", Path.home() / ".cache" / "tensorgate"))
         chosen.append(
@@ -73,7 +93,10 @@ def providers_for(device: DeviceId) -> list[str | tuple[str, dict[str, Any]]]:
             )
         )
     if "CUDAExecutionProvider" in available:
-        chosen.append(("CUDAExecutionProvider", {"device_id": index}))
+        search = os.environ.get("TENSORGATE_CUDNN_SEARCH", "HEURISTIC")
+        chosen.append(
+            ("CUDAExecutionProvider", {"device_id": index, "cudnn_conv_algo_search": search})
+        )
     if not chosen:
         raise ConfigError(
             f"device {device!r} was asked for, but this onnxruntime has no CUDA provider "

@@ -1,0 +1,309 @@
+"""GPU end to end from JPEG: img/s of each image path, side by side, on one device.
+
+    python -m bench.gpu --repository DIR --models a,b [--device cuda:0] [--seconds 6]
+                        [--out results.json]
+
+Per model (an image classifier in DIR; the models are whatever DIR holds, see
+scripts/device_bench.sh for the fp16 EfficientNet-Lite0 and ResNet-50 it prepares):
+
+- ``raw``: the model alone, a batch already in device memory bound through onnxruntime's
+  I/O binding, at batch 1, 32 and 128 — the ceiling no image path can pass;
+- ``engine``: tensorgate's in-process engine from JPEG bytes to top-5 classes, closed
+  loop (``--callers`` callers, ``--images`` JPEGs per call), one run per image path:
+  ``cpu``       decode and preprocess on CPU threads, the batch copied to the device;
+  ``nvjpeg``    nvJPEG one image at a time in the decode pool, each tensor copied back
+                to host memory, the batch assembled there and copied again (the path
+                before batched device inputs);
+  ``device``    the batch's JPEGs decoded in one nvJPEG call on the instance thread,
+                resized there, stacked and bound to the model on the device.
+
+Then, once: decode alone (nvJPEG batched, nvJPEG one by one, the CPU decoder on all
+cores), and which execution providers the sessions really use (TensorRT is tried and
+its refusal recorded). Runs on the CPU too (``--device cpu``: the ``raw`` and ``cpu``
+rows only), which is how tests/test_bench.py smoke-tests it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tests.imaging.test_accuracy import photo_jpeg
+
+from tensorgate.config import EngineSettings
+from tensorgate.engine import Engine
+from tensorgate.repository.manifest import load_config
+
+PATHS = {  # image path → (gpu_decode, decode_on)
+    "cpu": (False, "instance"),
+    "nvjpeg": (True, "pool"),
+    "device": (True, "instance"),
+}
+PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
+
+
+def photos(size: tuple[int, int]) -> list[bytes]:
+    """Real photos (scikit-image) as JPEGs of one size, quality 90."""
+    return [photo_jpeg(name, size) for name in PHOTOS]
+
+
+def raw_ceiling(path: Path, device: str, batches: tuple[int, ...], seconds: float) -> list[dict]:
+    """img/s of the model alone on a device-resident batch (onnxruntime I/O binding)."""
+    import onnxruntime as ort
+
+    from tensorgate.runtimes.onnx import providers_for
+
+    session = ort.InferenceSession(str(path), providers=providers_for(device))
+    meta = session.get_inputs()[0]
+    kind = {"tensor(uint8)": np.uint8, "tensor(float16)": np.float16}.get(meta.type, np.float32)
+    rows = []
+    for batch in batches:
+        shape = (batch, *meta.shape[1:])
+        host = np.random.default_rng(0).integers(0, 256, shape).astype(kind)
+        value = ort.OrtValue.ortvalue_from_numpy(
+            host, "cuda" if device.startswith("cuda") else "cpu", 0
+        )
+        binding = session.io_binding()
+        binding.bind_ortvalue_input(meta.name, value)
+        for out in session.get_outputs():
+            binding.bind_output(out.name, "cuda" if device.startswith("cuda") else "cpu")
+        for _ in range(3):
+            session.run_with_iobinding(binding)
+        runs, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            session.run_with_iobinding(binding)
+            binding.synchronize_outputs()
+            runs += 1
+        elapsed = time.perf_counter() - start
+        rows.append({"batch": batch, "img_s": runs * batch / elapsed, "runs": runs})
+    return rows
+
+
+async def _closed_loop(
+    engine: Engine, model: str, images: list[bytes], callers: int, per_call: int, seconds: float
+) -> dict[str, Any]:
+    latencies: list[float] = []
+    done = 0
+    stop = time.perf_counter() + seconds
+
+    async def caller(offset: int) -> None:
+        nonlocal done
+        index = offset
+        while time.perf_counter() < stop:
+            batch = [images[(index + i) % len(images)] for i in range(per_call)]
+            index += per_call
+            began = time.perf_counter()
+            answers = await engine.classify(model, batch, top=5)
+            latencies.append(time.perf_counter() - began)
+            assert len(answers) == per_call
+            done += per_call
+
+    start = time.perf_counter()
+    await asyncio.gather(*(caller(i) for i in range(callers)))
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    return {
+        "img_s": done / elapsed,
+        "p50_ms": 1e3 * statistics.median(latencies),
+        "p99_ms": 1e3 * latencies[int(0.99 * (len(latencies) - 1))],
+        "calls": len(latencies),
+    }
+
+
+async def _engine_run(
+    settings: EngineSettings,
+    model: str,
+    images: list[bytes],
+    callers: int,
+    per_call: int,
+    seconds: float,
+) -> dict[str, Any]:
+    async with Engine(settings) as engine:
+        await engine.classify(model, images[:1])  # warm: session, decoder, kernels
+        await _closed_loop(engine, model, images, callers, per_call, min(2.0, seconds))
+        result = await _closed_loop(engine, model, images, callers, per_call, seconds)
+        loaded = engine._registry.model(model)
+        runtime = loaded.runtimes[0]
+        result["providers"] = getattr(runtime, "providers", None)
+        result["preprocessor"] = type(loaded.preprocess).__name__
+        (best, *_), *_ = await engine.classify(model, images[:1])
+        result["top1"] = best.label
+        return result
+
+
+def decode_only(images: list[bytes], device: str, seconds: float) -> list[dict]:
+    """Decode alone: nvJPEG batched and one by one (when on a GPU), the CPU decoder on
+    every core (the engine's decode pool)."""
+    rows = []
+    cores = os.cpu_count() or 1
+    import simplejpeg
+
+    def cpu_decode(data: bytes) -> int:
+        return int(simplejpeg.decode_jpeg(data, colorspace="RGB").shape[0])
+
+    with ThreadPoolExecutor(cores) as pool:
+        count, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            list(pool.map(cpu_decode, images * 16))
+            count += len(images) * 16
+        rows.append(
+            {
+                "decoder": f"CPU simplejpeg, {cores} threads",
+                "img_s": count / (time.perf_counter() - start),
+            }
+        )
+    if device.startswith("cuda"):
+        import torch
+
+        from tensorgate.imaging.gpu import gpu_decoder, gpu_jpeg_batch_decoder, gpu_jpeg_decoder
+
+        name = gpu_decoder()
+        if name is not None:
+            many = gpu_jpeg_batch_decoder(name, device)
+            one = gpu_jpeg_decoder(name, device)
+            batch = images * 16
+            for label, run in (
+                (f"nvJPEG batched ({name}), {len(batch)} per call", lambda: many(batch)),
+                (f"nvJPEG one by one ({name})", lambda: [one(d) for d in batch]),
+            ):
+                run()
+                torch.cuda.synchronize()
+                count, start = 0, time.perf_counter()
+                while time.perf_counter() - start < seconds:
+                    run()
+                    torch.cuda.synchronize()
+                    count += len(batch)
+                rows.append({"decoder": label, "img_s": count / (time.perf_counter() - start)})
+    return rows
+
+
+def tensorrt_check(path: Path, device: str) -> str:
+    """What onnxruntime says when asked for TensorRT on this model."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if "TensorrtExecutionProvider" not in available:
+        return f"not in this onnxruntime build (it has {', '.join(available)})"
+    index = int(device.partition(":")[2] or 0)
+    try:
+        session = ort.InferenceSession(
+            str(path),
+            providers=[("TensorrtExecutionProvider", {"device_id": index}), "CPUExecutionProvider"],
+        )
+    except Exception as exc:
+        return f"refused: {type(exc).__name__}: {str(exc)[:300]}"
+    return f"session providers: {session.get_providers()}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repository", type=Path, required=True)
+    parser.add_argument("--models", required=True, help="comma-separated model names")
+    parser.add_argument("--device", default="cuda:0")
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--callers", type=int, default=32)
+    parser.add_argument("--images", type=int, default=8, help="JPEGs per call")
+    parser.add_argument("--instances", type=int, default=2)
+    parser.add_argument("--max-batch", type=int, default=64)
+    parser.add_argument("--size", default="640x480", help="photo size, WxH")
+    parser.add_argument("--paths", default=",".join(PATHS))
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    width, height = (int(v) for v in args.size.split("x"))
+    images = photos((width, height))
+    on_gpu = args.device.startswith("cuda")
+    paths = [p for p in args.paths.split(",") if on_gpu or p == "cpu"]
+    results: dict[str, Any] = {"device": args.device, "size": args.size, "models": {}}
+    if on_gpu:
+        import torch
+
+        results["gpu"] = torch.cuda.get_device_name(torch.device(args.device))
+    results["cores"] = os.cpu_count()
+
+    def save() -> None:
+        if args.out:
+            args.out.write_text(json.dumps(results, indent=1))
+
+    for model in args.models.split(","):
+        entry: dict[str, Any] = {}
+        results["models"][model] = entry
+        onnx = args.repository / model / "1" / "model.onnx"
+        config = load_config(args.repository / model)
+        entry["input"] = f"{config.inputs[0].datatype} {list(config.inputs[0].shape)}"
+        try:
+            entry["raw"] = raw_ceiling(onnx, args.device, (1, 32, 128), args.seconds / 2)
+        except Exception as exc:
+            entry["raw"] = f"failed: {type(exc).__name__}: {exc}"
+        print(model, "raw", entry["raw"], flush=True)
+        save()
+        for path in paths:
+            gpu_decode, decode_on = PATHS[path]
+            settings = EngineSettings(
+                repository=args.repository,
+                models=(model,),
+                device=args.device,
+                instances=args.instances,
+                max_batch_size=args.max_batch,
+                max_queue_delay_ms=0.0,
+                decode_on=decode_on,
+                gpu_decode=gpu_decode,
+                request_timeout_s=120.0,
+            )
+            try:
+                row = asyncio.run(
+                    _engine_run(settings, model, images, args.callers, args.images, args.seconds)
+                )
+            except Exception as exc:
+                row = {"failed": f"{type(exc).__name__}: {exc}"}
+            entry[path] = row
+            print(model, path, row, flush=True)
+            save()
+        if on_gpu:
+            entry["tensorrt"] = tensorrt_check(onnx, args.device)
+            print(model, "tensorrt", entry["tensorrt"], flush=True)
+    results["decode"] = decode_only(images, args.device, args.seconds / 2)
+    print("decode", results["decode"], flush=True)
+    save()
+    print(table(results))
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = [
+        f"device {results['device']} ({results.get('gpu', 'CPU')}), {results['cores']} cores, "
+        f"photos {results['size']}",
+        "| model | path | img/s | p50 ms | p99 ms | x cpu path |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for model, entry in results["models"].items():
+        base = entry.get("cpu", {}).get("img_s")
+        for path in PATHS:
+            row = entry.get(path)
+            if not isinstance(row, dict):
+                continue
+            if "failed" in row:
+                lines.append(f"| {model} | {path} | failed: {row['failed'][:80]} | | | |")
+                continue
+            ratio = f"{row['img_s'] / base:.2f}" if base else ""
+            lines.append(
+                f"| {model} | {path} | {row['img_s']:.0f} | {row['p50_ms']:.1f} | "
+                f"{row['p99_ms']:.1f} | {ratio} |"
+            )
+        if isinstance(entry.get("raw"), list):
+            raw = ", ".join(f"b{r['batch']} {r['img_s']:.0f}" for r in entry["raw"])
+            lines.append(f"| {model} | raw (model alone) | {raw} | | | |")
+    for row in results.get("decode", []):
+        lines.append(f"| decode only | {row['decoder']} | {row['img_s']:.0f} | | | |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
