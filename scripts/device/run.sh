@@ -2,13 +2,13 @@
 # On a lent GPU machine (see docs/benchmarks.md, "GPU"): install what stage.sh carried,
 # run the gpu-marked tests, make the models, run bench/gpu.py. Results go to $OUT.
 # Usage (device tool, after a call that carried .device/cuda):
-#   bash scripts/device/run.sh [bench.gpu options]
+#   [STEPS='tests models bench probe'] [MODELS=a,b] [TAG=-x] bash scripts/device/run.sh [bench.gpu options]
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 site=/tmp/site
 mkdir -p "$site"
-python3 - <<'PY' || exit 1
+[ -f $site/onnxruntime/capi/libonnxruntime_providers_cuda.so ] || python3 - <<'PY' || exit 1
 import lzma, pathlib, shutil, tarfile
 site = pathlib.Path("/tmp/site")
 cuda = next(p for p in (pathlib.Path(".device/cuda"), pathlib.Path("/tmp/stage/cuda")) if p.exists())
@@ -20,19 +20,30 @@ with lzma.open(cuda / "libonnxruntime_providers_cuda.so.xz") as src, open(
     shutil.copyfileobj(src, dst)
 print("onnxruntime-gpu unpacked")
 PY
-python3 -m pip install -q --no-index --no-deps --no-compile --target "$site" .device/rest/wheels/*.whl || exit 1
+[ -d $site/starlette ] || python3 -m pip install -q --no-index --no-deps --no-compile --target "$site" .device/rest/wheels/*.whl || exit 1
 packages=$(python3 -c 'import site; print(site.getsitepackages()[0])')
 LD_LIBRARY_PATH=$(find "$packages/nvidia" -name 'lib*.so*' -printf '%h\n' 2>/dev/null | sort -u | paste -sd:)
 export LD_LIBRARY_PATH PYTHONPATH=$site:$PWD/src:$PWD PYTHONUNBUFFERED=1
 export TENSORGATE_HOME=/tmp/tghome
 mkdir -p $TENSORGATE_HOME/repository
-cp -r .device/rest/models/* $TENSORGATE_HOME/repository/
+cp -rn .device/rest/models/* $TENSORGATE_HOME/repository/
 repo=$TENSORGATE_HOME/repository
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
 python3 -c "import onnxruntime as o, torch, torchvision; print('onnxruntime', o.__version__, o.get_available_providers(), 'torch', torch.__version__, 'torchvision', torchvision.__version__)" | tee -a "$OUT/gpu.txt"
-timeout 240 python3 -m pytest -m gpu -q -p no:cacheprovider -o addopts="" \
-  tests/imaging/test_gpu.py tests/runtimes/test_pytorch.py tests/test_engine_gpu.py 2>&1 | tail -25 | tee "$OUT/tests.log"
-timeout 120 python3 -m bench.gpu_models --repository "$repo" --resnet50 2>&1 | tail -5
-python3 -m bench.gpu --repository "$repo" \
-  --models efficientnet-lite0-uint8-nchw,efficientnet-lite0-uint8-nchw-fp16,resnet50-uint8-nchw-fp16 \
-  --out "$OUT/gpu.json" "$@" 2>&1 | tee "$OUT/bench.log"
+for step in ${STEPS:-tests models bench}; do
+  case $step in
+    tests)
+      timeout 240 python3 -m pytest -m gpu -q -p no:cacheprovider -p no:logging -o addopts="" \
+        --tb=short tests/imaging/test_gpu.py tests/runtimes/test_pytorch.py tests/test_engine_gpu.py \
+        2>&1 | grep -v DEBUG | tail -40 | tee "$OUT/tests.log" ;;
+    models)
+      timeout 120 python3 -m bench.gpu_models --repository "$repo" ${RESNET:---resnet50} 2>&1 | tail -5 ;;
+    probe)
+      python3 -m bench.gpu_probe "$repo"/efficientnet-lite0-uint8-nchw{,-fp16}/1/model.onnx \
+        2>&1 | grep -v "No registered plugin" | tee "$OUT/probe.log" ;;
+    bench)
+      python3 -m bench.gpu --repository "$repo" \
+        --models "${MODELS:-efficientnet-lite0-uint8-nchw,efficientnet-lite0-uint8-nchw-fp16,resnet50-uint8-nchw-fp16}" \
+        --out "$OUT/gpu${TAG:-}.json" "$@" 2>&1 | grep -v "No registered plugin" | tee "$OUT/bench${TAG:-}.log" ;;
+  esac
+done
