@@ -71,6 +71,10 @@ class EngineSettings:
         hang_timeout_s: a batch running longer than this means its instance hangs: the
             model version is replaced by a fresh copy (its requests got 504 at their
             deadlines already). Keep it above the slowest real batch.
+        pad_batches: pad each batch with zero rows up to the next power of two (or the
+            model's max_batch_size), and run each such size once at load: ``gpu`` (the
+            default: models on ``cuda:N``, whose runtimes set up seconds per new batch
+            size), ``always`` or ``never`` (batching/buckets.py).
     """
 
     repository: Path = field(default_factory=default_repository)
@@ -90,10 +94,15 @@ class EngineSettings:
     repository_poll_s: float | None = None
     gpu_decode: bool = True
     hang_timeout_s: float = 60.0
+    pad_batches: str = "gpu"
 
     def __post_init__(self) -> None:
         if self.decode_on not in ("instance", "pool"):
             raise ConfigError(f"decode_on is {self.decode_on!r}; use 'instance' or 'pool'")
+        if self.pad_batches not in ("gpu", "always", "never"):
+            raise ConfigError(
+                f"pad_batches is {self.pad_batches!r}; use 'gpu', 'always' or 'never'"
+            )
         if self.hang_timeout_s <= 0:
             raise ConfigError(f"hang_timeout_s is {self.hang_timeout_s}; it must be > 0")
         if self.repository_poll_s is not None and self.repository_poll_s <= 0:

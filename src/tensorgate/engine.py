@@ -28,6 +28,7 @@ from PIL import Image
 
 from tensorgate.allocator import release_free_memory
 from tensorgate.batching.batcher import Batcher, BatchRecord, Instance, RunSync, thread_runner
+from tensorgate.batching.buckets import PaddedRuntime, padded, pads
 from tensorgate.batching.clock import Clock, LoopClock, TimerHandle
 from tensorgate.batching.deferred import Deferred
 from tensorgate.batching.device import DeviceInputs
@@ -379,8 +380,13 @@ class Engine:
             config = _with_dictionary(config, getattr(first, "metadata", {}))
             _check_decoder(path, config)
             preprocess = self._preprocessor(path, config, device)
-            for runtime in runtimes:
-                _warm_up(runtime)
+            if pads(self.settings.pad_batches, device, config.max_batch_size):
+                runtimes = [padded(r, config.max_batch_size) for r in runtimes]
+            if len(runtimes) == 1:
+                _warm_up(runtimes[0])
+            else:  # each instance sets itself up: side by side, not one after another
+                with ThreadPoolExecutor(len(runtimes)) as pool:
+                    list(pool.map(_warm_up, runtimes))
         except BaseException:
             for runtime in runtimes:
                 runtime.close()
@@ -1516,13 +1522,21 @@ def _check_declared(
 
 
 def _warm_up(runtime: Runtime) -> None:
-    """Run one row of zeros so the first real request does not pay for lazy setup."""
+    """Run zeros so the first real request does not pay for lazy setup: one row, or
+    each bucket size of a padded runtime (batching/buckets.py)."""
     if any(-1 in s.shape for s in runtime.inputs):
         return
-    feed: dict[str, Array] = {}
-    for spec in runtime.inputs:
-        if spec.datatype == "BYTES":
-            feed[spec.name] = np.full((1, *spec.shape), b"", dtype=object)
-        else:
-            feed[spec.name] = np.zeros((1, *spec.shape), dtype=numpy_dtype(spec.datatype))
-    runtime.infer(feed)
+
+    def zeros(rows: int) -> Tensors:
+        feed: dict[str, Array] = {}
+        for spec in runtime.inputs:
+            if spec.datatype == "BYTES":
+                feed[spec.name] = np.full((rows, *spec.shape), b"", dtype=object)
+            else:
+                feed[spec.name] = np.zeros((rows, *spec.shape), dtype=numpy_dtype(spec.datatype))
+        return feed
+
+    if isinstance(runtime, PaddedRuntime):
+        runtime.warm_up(zeros)
+    else:
+        runtime.infer(zeros(1))

@@ -21,6 +21,14 @@ class DecodeOn(enum.StrEnum):
     pool = "pool"
 
 
+class PadBatches(enum.StrEnum):
+    """Which models' batches are padded to bucket sizes (EngineSettings.pad_batches)."""
+
+    gpu = "gpu"
+    always = "always"
+    never = "never"
+
+
 def serve(
     repository: Annotated[
         Path | None,
@@ -84,6 +92,15 @@ def serve(
             "('instance'), or in the decode pool as they arrive ('pool').",
         ),
     ] = DecodeOn.instance,
+    pad_batches: Annotated[
+        PadBatches,
+        typer.Option(
+            envvar="TENSORGATE_PAD_BATCHES",
+            help="Pad batches with zero rows to the next power of two (each size run once "
+            "at load): 'gpu' models only (their runtimes set up seconds per new batch "
+            "size), 'always' or 'never'.",
+        ),
+    ] = PadBatches.gpu,
     request_timeout: Annotated[
         float,
         typer.Option(
@@ -264,6 +281,7 @@ def serve(
         sources=sources,
         decode_threads=decode_threads,
         decode_on=decode_on.value,
+        pad_batches=pad_batches.value,
     )
     server_settings = ServerSettings(
         host=host,

@@ -151,7 +151,11 @@ class TorchRuntime(Signature):
     def _load_exported(
         self, path: Path, options: RuntimeOptions
     ) -> tuple[Any, tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]]:
-        program = torch.export.load(str(path))
+        with warnings.catch_warnings():
+            # torch 2.11 reads the archive's weights through a read-only buffer and warns
+            # about it (once per process); the tensors are copied, nothing writes to them.
+            warnings.filterwarnings("ignore", message="The given buffer is not writable")
+            program = torch.export.load(str(path))
         if self._torch_device.type != "cpu":
             from torch.export.passes import move_to_device_pass
 

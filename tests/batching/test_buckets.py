@@ -1,0 +1,82 @@
+"""Padded batches: the runtime sees only bucket sizes, the caller its own rows, the
+same values, and every bucket runs once at load."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tensorgate import Engine, EngineSettings
+from tensorgate.batching.buckets import PaddedRuntime, bucket_for, buckets, padded, pads
+from tensorgate.errors import ConfigError
+from tensorgate.runtimes.base import DeviceRuntime, RuntimeOptions
+from tensorgate.runtimes.fake import FakeRuntime, fake_outputs
+from tensorgate.runtimes.onnx import OnnxRuntime
+from tensorgate.types import TensorSpec
+from tests.helpers import build_test_repository
+
+
+def test_bucket_sizes() -> None:
+    assert buckets(64) == (1, 2, 4, 8, 16, 32, 64)
+    assert buckets(48) == (1, 2, 4, 8, 16, 32, 48)
+    assert buckets(1) == (1,)
+    sizes = buckets(64)
+    assert [bucket_for(n, sizes) for n in (1, 2, 3, 5, 33, 64)] == [1, 2, 4, 8, 64, 64]
+    assert bucket_for(65, sizes) == 65  # past the largest: as it is
+    assert pads("gpu", "cuda:0", 8)
+    assert not pads("gpu", "cpu", 8)
+    assert pads("always", "cpu", 8)
+    assert not pads("never", "cuda:0", 8)
+    assert not pads("always", "cpu", 1)  # nothing to pad to
+    with pytest.raises(ConfigError, match="pad_batches is 'yes'; use 'gpu', 'always' or 'never'"):
+        EngineSettings(pad_batches="yes")
+
+
+def test_the_runtime_sees_buckets_and_the_caller_its_rows() -> None:
+    inner = FakeRuntime((TensorSpec("x", "FP32", (3,)),), (TensorSpec("y", "FP32", (2,)),))
+    runtime = padded(inner, 8)
+    assert not isinstance(runtime, DeviceRuntime)  # the fake takes host tensors only
+    for rows in (1, 3, 5, 8):
+        x = np.arange(rows * 3, dtype=np.float32).reshape(rows, 3) + 1
+        out = runtime.infer({"x": x})
+        np.testing.assert_array_equal(out["y"], fake_outputs({"x": x}, inner.outputs)["y"])
+    assert inner.calls == [1, 4, 8, 8]
+    inner.calls.clear()
+    runtime.warm_up(lambda n: {"x": np.zeros((n, 3), np.float32)})
+    assert inner.calls == [1, 2, 4, 8]
+
+
+def test_padding_a_real_model_changes_no_value(lite0_dir: Path) -> None:
+    torch = pytest.importorskip("torch")
+    runtime = padded(OnnxRuntime(lite0_dir / "1" / "model.onnx", RuntimeOptions()), 8)
+    assert isinstance(runtime, DeviceRuntime)
+    pixels = np.random.default_rng(0).standard_normal((3, 3, 224, 224)).astype(np.float32)
+    alone = runtime.inner.infer({"input": pixels})["logits"]
+    padded_host = runtime.infer({"input": pixels})["logits"]
+    padded_device = runtime.infer_device({"input": torch.from_numpy(pixels)})["logits"]
+    assert padded_host.shape == padded_device.shape == (3, 1000)
+    np.testing.assert_allclose(padded_host, alone, atol=1e-4)
+    np.testing.assert_allclose(padded_device, alone, atol=1e-4)
+
+
+async def test_the_engine_pads_and_warms_every_bucket(tmp_path: Path) -> None:
+    repo = build_test_repository(tmp_path)  # "fake": max_batch_size 4, 3 floats in
+    settings = EngineSettings(repository=repo, models=("fake",), instances=1, pad_batches="always")
+    async with Engine(settings) as engine:
+        runtime = engine._registry.model("fake").runtimes[0]
+        assert isinstance(runtime, PaddedRuntime)
+        inner = runtime.inner
+        assert isinstance(inner, FakeRuntime)
+        assert inner.calls == [1, 2, 4]  # warmed at load, before the first request
+        inner.calls.clear()
+        xs = [np.full((1, 3), i, np.float32) for i in range(3)]
+        outs = await asyncio.gather(*(engine.infer("fake", {"x": x}) for x in xs))
+        for x, out in zip(xs, outs, strict=True):
+            np.testing.assert_array_equal(out["y"], fake_outputs({"x": x}, inner.outputs)["y"])
+        assert set(inner.calls) <= {1, 2, 4}
+        assert sum(inner.calls) >= 3
+    async with Engine(EngineSettings(repository=repo, models=("fake",), instances=1)) as engine:
+        assert isinstance(engine._registry.model("fake").runtimes[0], FakeRuntime)  # CPU: no
