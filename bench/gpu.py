@@ -233,6 +233,10 @@ def main(argv: list[str] | None = None) -> None:
         if args.out:
             args.out.write_text(json.dumps(results, indent=1))
 
+    bound = 2 * args.max_batch * args.instances  # the engine's default queue bound
+    callers = min(args.callers, max(1, bound // args.images))
+    if callers < args.callers:  # more images in flight would be refused (503), not queued
+        print(f"callers {args.callers} -> {callers}: the queue holds {bound} images")
     for model in args.models.split(","):
         entry: dict[str, Any] = {}
         results["models"][model] = entry
@@ -260,7 +264,7 @@ def main(argv: list[str] | None = None) -> None:
             )
             try:
                 row = asyncio.run(
-                    _engine_run(settings, model, images, args.callers, args.images, args.seconds)
+                    _engine_run(settings, model, images, callers, args.images, args.seconds)
                 )
             except Exception as exc:
                 row = {"failed": f"{type(exc).__name__}: {exc}"}

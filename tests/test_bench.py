@@ -101,3 +101,34 @@ def test_tensor_path_workers_and_gil_benches_run(zoo_repository: Path) -> None:
     ]
     for args, expected in cases:
         _runs_and_prints(args, expected, timeout=600)
+
+
+def _python(*args: object) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, *(str(a) for a in args)]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_gpu_bench_and_its_models_run_on_the_cpu(zoo_repository: Path, tmp_path: Path) -> None:
+    """bench.gpu_models and bench.gpu / bench.gpu_probe on ``--device cpu`` (the rows a
+    CPU can run): what a lent GPU machine runs is the same code (scripts/device)."""
+    import shutil
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copytree(zoo_repository / "efficientnet-lite0", repo / "efficientnet-lite0")
+    made = _python("-m", "bench.gpu_models", "--repository", repo)
+    assert made.returncode == 0, made.stderr
+    fp16 = "efficientnet-lite0-uint8-nchw-fp16"
+    assert (repo / fp16 / "1" / "model.onnx").is_file()
+    out = tmp_path / "gpu.json"
+    result = _python(
+        "-m", "bench.gpu", "--repository", repo, "--models", fp16, "--device", "cpu",
+        "--seconds", "1", "--callers", "2", "--images", "2", "--out", out,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert f"| {fp16} | cpu |" in result.stdout
+    assert "Egyptian cat" in out.read_text()  # the FP16 graph still classifies
+    probed = _python("-m", "bench.gpu_probe", repo / fp16 / "1" / "model.onnx", "--device", "cpu")
+    assert probed.returncode == 0, probed.stderr
+    assert "first/second by batch" in probed.stdout

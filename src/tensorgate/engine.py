@@ -30,8 +30,7 @@ from tensorgate.allocator import release_free_memory
 from tensorgate.batching.batcher import Batcher, BatchRecord, Instance, RunSync, thread_runner
 from tensorgate.batching.buckets import PaddedRuntime, padded, pads
 from tensorgate.batching.clock import Clock, LoopClock, TimerHandle
-from tensorgate.batching.deferred import Deferred
-from tensorgate.batching.device import DeviceInputs
+from tensorgate.batching.deferred import Deferred, DeviceInputs
 from tensorgate.batching.gate import DeviceGate
 from tensorgate.batching.policy import BatchPolicy
 from tensorgate.config import EngineSettings

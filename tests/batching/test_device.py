@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from tensorgate.batching.batcher import _infer_batch
-from tensorgate.batching.deferred import Deferred
-from tensorgate.batching.device import DeviceInputs, device_inputs_of, infer_on_device
+from tensorgate.batching.deferred import Deferred, DeviceInputs
+from tensorgate.batching.device import device_inputs_of, infer_on_device
 from tensorgate.batching.tensors import shape_key, split, stack
 from tensorgate.errors import ImageError, InferenceError
 from tensorgate.imaging.geometry import ImageGeometry

@@ -15,18 +15,18 @@ make an input twice.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from tensorgate.batching.tensors import ShapeKey, shape_key
 from tensorgate.errors import InferenceError, TensorgateError
 from tensorgate.types import Array, Tensors
 
 if TYPE_CHECKING:
-    from tensorgate.batching.device import DeviceInputs
+    import torch
 
-__all__ = ["Deferred", "Part", "detached"]
+__all__ = ["Deferred", "DeviceInputs", "DeviceMaker", "Part", "detached"]
 
 #: One request's outputs, or the error that failed it alone (its input could not be made).
 Part = dict[str, Array] | TensorgateError
@@ -46,6 +46,31 @@ def detached(error: TensorgateError) -> TensorgateError:
         seen.__traceback__ = None
         seen = seen.__cause__ or seen.__context__
     return error
+
+
+class DeviceMaker(Protocol):
+    """Makes many requests' inputs on the device in one call."""
+
+    def prepare_many(
+        self, datas: Sequence[bytes]
+    ) -> Sequence[tuple[torch.Tensor, object] | TensorgateError]:
+        """Per payload, in order: its tensor on the device (no batch axis) and what the
+        request gets beside it (an image's geometry), or the error it alone gets."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInputs:
+    """How a model's queued payloads become its input on the device (equal when they
+    share a maker and an input: such requests may be made as one batch).
+
+    Attributes:
+        maker: makes the tensors from the requests' payloads.
+        input_name: the model input the stacked tensors feed.
+    """
+
+    maker: DeviceMaker
+    input_name: str
 
 
 @dataclass(eq=False, slots=True)

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
-from tensorgate.batching.deferred import Deferred, Part, detached
+from tensorgate.batching.deferred import Deferred, DeviceInputs, Part, detached
 from tensorgate.batching.tensors import split
 from tensorgate.errors import TensorgateError
 from tensorgate.runtimes.base import DeviceRuntime, Runtime
@@ -30,32 +29,7 @@ from tensorgate.types import Tensors
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DeviceInputs", "DeviceMaker", "device_inputs_of", "infer_on_device"]
-
-
-class DeviceMaker(Protocol):
-    """Makes many requests' inputs on the device in one call."""
-
-    def prepare_many(
-        self, datas: Sequence[bytes]
-    ) -> Sequence[tuple[torch.Tensor, object] | TensorgateError]:
-        """Per payload, in order: its tensor on the device (no batch axis) and what the
-        request gets beside it (an image's geometry), or the error it alone gets."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceInputs:
-    """How a model's queued payloads become its input on the device (equal when they
-    share a maker and an input: such requests may be made as one batch).
-
-    Attributes:
-        maker: makes the tensors from the requests' payloads.
-        input_name: the model input the stacked tensors feed.
-    """
-
-    maker: DeviceMaker
-    input_name: str
+__all__ = ["device_inputs_of", "infer_on_device"]
 
 
 def device_inputs_of(runtime: Runtime, inputs: Sequence[Tensors | Deferred]) -> DeviceInputs | None:

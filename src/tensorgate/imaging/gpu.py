@@ -79,42 +79,15 @@ def gpu_decoder() -> GpuDecoderName | None:
 
 
 def gpu_jpeg_decoder(name: GpuDecoderName, device: str) -> JpegDecoder:
-    """A thread-safe nvJPEG decoder onto ``device`` (``cuda:N``) through ``name``."""
-    import torch
-
-    if name == "torchvision":
-        from torchvision.io import ImageReadMode, decode_jpeg
-
-        def with_torchvision(data: bytes) -> torch.Tensor:
-            encoded = torch.frombuffer(bytearray(data), dtype=torch.uint8)
-            decoded: torch.Tensor = decode_jpeg(encoded, mode=ImageReadMode.RGB, device=device)
-            return decoded.permute(1, 2, 0)
-
-        return with_torchvision
-
-    from nvidia import nvimgcodec
-
-    index = torch.device(device).index or 0
-    decoder = nvimgcodec.Decoder(device_id=index)
-    params = nvimgcodec.DecodeParams(
-        apply_exif_orientation=False, color_spec=nvimgcodec.ColorSpec.RGB
-    )
-    lock = threading.Lock()
-
-    def with_nvimgcodec(data: bytes) -> torch.Tensor:
-        with lock:  # one decoder object; its thread-safety is not documented
-            image = decoder.decode(data, params=params)
-            if image is None:
-                raise ValueError("nvImageCodec could not decode the JPEG")
-            return torch.as_tensor(image, device=device)
-
-    return with_nvimgcodec
+    """A thread-safe nvJPEG decoder of one JPEG onto ``device`` (``cuda:N``)."""
+    many = gpu_jpeg_batch_decoder(name, device)
+    return lambda data: many([data])[0]
 
 
 def gpu_jpeg_batch_decoder(name: GpuDecoderName, device: str) -> JpegBatchDecoder:
-    """nvJPEG's batched decode onto ``device`` through ``name``: one call for a whole
-    batch of JPEGs (torchvision's ``decode_jpeg`` of a list; nvImageCodec's
-    ``Decoder.decode`` of a list)."""
+    """nvJPEG's batched decode onto ``device`` through ``name``, thread-safe: one call
+    for a whole batch of JPEGs (torchvision's ``decode_jpeg`` of a list, behind its own
+    lock; nvImageCodec's ``Decoder.decode`` of a list, behind ours)."""
     import torch
 
     if name == "torchvision":
@@ -330,10 +303,5 @@ def choose_preprocessor(
     name = gpu_decoder() if available == "probe" else available
     if not allow_gpu or name is None or not device.startswith("cuda") or spec.mode == "letterbox":
         return ImagePreprocessor(spec, limits)
-    return GpuImagePreprocessor(
-        spec,
-        limits,
-        device,
-        gpu_jpeg_decoder(name, device),
-        gpu_jpeg_batch_decoder(name, device),
-    )
+    many = gpu_jpeg_batch_decoder(name, device)
+    return GpuImagePreprocessor(spec, limits, device, lambda data: many([data])[0], many)
