@@ -17,6 +17,10 @@ scripts/device_bench.sh for the fp16 EfficientNet-Lite0 and ResNet-50 it prepare
   ``device``    the batch's JPEGs decoded in one nvJPEG call on the instance thread,
                 resized there, stacked and bound to the model on the device.
 
+Each engine row also says how long the engine took to load (sessions, and each padded
+batch size run once: ``--pad-batches``, default ``gpu``; ``never`` shows the stalls of
+new batch sizes instead) and which batch sizes the batcher formed.
+
 Then, once: decode alone (nvJPEG batched, nvJPEG one by one, the CPU decoder on all
 cores), and which execution providers the sessions really use (TensorRT is tried and
 its refusal recorded). Runs on the CPU too (``--device cpu``: the ``raw`` and ``cpu``
@@ -41,6 +45,7 @@ from tests.imaging.test_accuracy import photo_jpeg
 
 from tensorgate.config import EngineSettings
 from tensorgate.engine import Engine
+from tensorgate.protocol.models import statistics_v2
 from tensorgate.repository.manifest import load_config
 
 PATHS = {  # image path → (gpu_decode, decode_on)
@@ -127,7 +132,9 @@ async def _engine_run(
     per_call: int,
     seconds: float,
 ) -> dict[str, Any]:
+    loading = time.perf_counter()
     async with Engine(settings) as engine:
+        load_s = time.perf_counter() - loading  # sessions, and each padded size once
         await engine.classify(model, images[:1])  # warm: session, decoder, kernels
         await _closed_loop(engine, model, images, callers, per_call, min(2.0, seconds))
         result = await _closed_loop(engine, model, images, callers, per_call, seconds)
@@ -137,6 +144,12 @@ async def _engine_run(
         result["preprocessor"] = type(loaded.preprocess).__name__
         (best, *_), *_ = await engine.classify(model, images[:1])
         result["top1"] = best.label
+        result["load_s"] = load_s
+        # Batch sizes formed (before padding): without buckets, each is a shape the
+        # runtime set up on first sight.
+        (stats,) = [statistics_v2(v) for v in engine.statistics(model)]
+        result["batch_sizes"] = [b["batch_size"] for b in stats["batch_stats"]]
+        result["padded_to"] = list(getattr(runtime, "sizes", ()))
         return result
 
 
@@ -216,6 +229,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-batch", type=int, default=64)
     parser.add_argument("--size", default="640x480", help="photo size, WxH")
     parser.add_argument("--paths", default=",".join(PATHS))
+    parser.add_argument(
+        "--pad-batches", default="gpu", choices=("gpu", "always", "never"),
+        help="EngineSettings.pad_batches: 'never' shows what a GPU meets without buckets",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.split("x"))
@@ -261,6 +278,7 @@ def main(argv: list[str] | None = None) -> None:
                 decode_on=decode_on,
                 gpu_decode=gpu_decode,
                 request_timeout_s=120.0,
+                pad_batches=args.pad_batches,
             )
             try:
                 row = asyncio.run(
@@ -284,8 +302,8 @@ def table(results: dict[str, Any]) -> str:
     lines = [
         f"device {results['device']} ({results.get('gpu', 'CPU')}), {results['cores']} cores, "
         f"photos {results['size']}",
-        "| model | path | img/s | p50 ms | p99 ms | x cpu path |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| model | path | img/s | p50 ms | p99 ms | x cpu path | load s |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for model, entry in results["models"].items():
         base = entry.get("cpu", {}).get("img_s")
@@ -294,18 +312,18 @@ def table(results: dict[str, Any]) -> str:
             if not isinstance(row, dict):
                 continue
             if "failed" in row:
-                lines.append(f"| {model} | {path} | failed: {row['failed'][:80]} | | | |")
+                lines.append(f"| {model} | {path} | failed: {row['failed'][:80]} | | | | |")
                 continue
             ratio = f"{row['img_s'] / base:.2f}" if base else ""
             lines.append(
                 f"| {model} | {path} | {row['img_s']:.0f} | {row['p50_ms']:.1f} | "
-                f"{row['p99_ms']:.1f} | {ratio} |"
+                f"{row['p99_ms']:.1f} | {ratio} | {row.get('load_s', 0):.1f} |"
             )
         if isinstance(entry.get("raw"), list):
             raw = ", ".join(f"b{r['batch']} {r['img_s']:.0f}" for r in entry["raw"])
-            lines.append(f"| {model} | raw (model alone) | {raw} | | | |")
+            lines.append(f"| {model} | raw (model alone) | {raw} | | | | |")
     for row in results.get("decode", []):
-        lines.append(f"| decode only | {row['decoder']} | {row['img_s']:.0f} | | | |")
+        lines.append(f"| decode only | {row['decoder']} | {row['img_s']:.0f} | | | | |")
     return "\n".join(lines)
 
 
