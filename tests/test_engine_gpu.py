@@ -1,12 +1,14 @@
-"""The engine on a real GPU: JPEGs decoded by nvJPEG in batches, bound to onnxruntime's
-CUDA provider on the device, the same answers as the CPU engine. Skipped without a CUDA
-device, a GPU JPEG decoder and onnxruntime-gpu (scripts/device/run.sh runs it on a lent
-GPU machine); tests/batching/test_device.py runs the same path on the CPU everywhere.
+"""The engine's device path: JPEGs decoded in batches, bound to the model where they
+lie, the same answers as the CPU engine. On a real GPU (nvJPEG, onnxruntime's CUDA
+provider; skipped without a CUDA device, a GPU JPEG decoder and onnxruntime-gpu —
+scripts/device/run.sh runs it on a lent GPU machine), and everywhere with the GPU
+preprocessor on torch's CPU device and libjpeg-turbo standing in for nvJPEG.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +22,6 @@ from tensorgate.imaging.gpu import GpuImagePreprocessor, gpu_decoder
 from tests.conftest import CAT_CLASSES, ESPRESSO
 from tests.imaging.test_accuracy import photo_jpeg
 
-pytestmark = pytest.mark.gpu
-
 
 def needs_a_gpu() -> None:
     torch = pytest.importorskip("torch")
@@ -31,6 +31,7 @@ def needs_a_gpu() -> None:
         pytest.skip("needs onnxruntime-gpu")
 
 
+@pytest.mark.gpu
 async def test_nvjpeg_batches_stay_on_the_gpu_and_answer_as_the_cpu_does(
     zoo_repository: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -74,3 +75,51 @@ async def test_nvjpeg_batches_stay_on_the_gpu_and_answer_as_the_cpu_does(
         assert abs(gpu[0].score - cpu[0].score) < 0.03
     assert answers["cuda:0"][0][0].index in CAT_CLASSES
     assert answers["cuda:0"][1][0].index == ESPRESSO
+
+
+async def test_the_engine_queues_a_gpu_preprocessors_images_for_device_batches(
+    zoo_repository: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    torch = pytest.importorskip("torch")
+    import simplejpeg
+
+    from tensorgate import engine as engine_module
+
+    decoded: list[int] = []
+
+    def many(datas: Sequence[bytes]) -> list[Any]:
+        decoded.append(len(datas))
+        return [torch.from_numpy(simplejpeg.decode_jpeg(d, colorspace="RGB")) for d in datas]
+
+    def on_cpu(spec: Any, limits: Any, device: str, **_: Any) -> GpuImagePreprocessor:
+        return GpuImagePreprocessor(spec, limits, "cpu", lambda d: many([d])[0], many)
+
+    on_device: list[int] = []
+    original = device.infer_on_device
+
+    def counted(*args: Any) -> Any:
+        on_device.append(len(args[2]))
+        return original(*args)
+
+    images = [photo_jpeg("chelsea", (640, 480)), photo_jpeg("coffee", (640, 480))] * 2
+    settings = EngineSettings(
+        repository=zoo_repository, models=("efficientnet-lite0",), instances=1
+    )
+    async with Engine(settings) as engine:
+        expected = await engine.classify("efficientnet-lite0", images)
+    monkeypatch.setattr(engine_module, "choose_preprocessor", on_cpu)
+    monkeypatch.setattr(batcher, "infer_on_device", counted)
+    async with Engine(settings) as engine:
+        good, bad = await asyncio.gather(
+            engine.classify("efficientnet-lite0", images),
+            engine.classify("efficientnet-lite0", [b"\xff\xd8\xff\xe0" + b"\x00" * 20]),
+            return_exceptions=True,
+        )
+    assert isinstance(bad, ImageError), bad
+    assert isinstance(good, list), good
+    assert sum(on_device) == len(images) + 1  # every image went down the device path
+    assert sum(decoded) == len(images)  # the corrupt one was refused from its header
+    for want, got in zip(expected, good, strict=True):
+        assert got[0].index == want[0].index
+        assert abs(got[0].score - want[0].score) < 0.03
+    assert got[0].index == ESPRESSO
