@@ -156,6 +156,9 @@ class GpuImagePreprocessor:
         if sniff_format(data) != "JPEG" or "JPEG" not in self.limits.formats:
             return self._cpu(data)
         _, _, orientation = jpeg_geometry(data, self.limits)
+        return self._jpeg(data, orientation)
+
+    def _jpeg(self, data: bytes, orientation: int) -> Array:
         try:
             pixels = self._decode(data)
         except Exception:  # nvJPEG refuses some valid files: the CPU decoder decides
@@ -168,7 +171,8 @@ class GpuImagePreprocessor:
             return self._cpu.prepare(data)
         width, height, orientation = jpeg_geometry(data, self.limits)
         upright = (height, width) if orientation >= 5 else (width, height)
-        return PreparedImage(self(data), geometry_of(self.spec, upright, upright))
+        tensor = self._jpeg(data, orientation)
+        return PreparedImage(tensor, geometry_of(self.spec, upright, upright))
 
     def prepare_many(self, datas: Sequence[bytes]) -> list[DevicePrepared | TensorgateError]:
         """Each image's tensor on the device (no batch axis) with its geometry, or the
