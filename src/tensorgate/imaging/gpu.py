@@ -149,6 +149,7 @@ class GpuImagePreprocessor:
         self._weights: OrderedDict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = (
             OrderedDict()
         )
+        self._geometries: OrderedDict[tuple[int, int], ImageGeometry] = OrderedDict()
         self._lock = threading.Lock()
 
     def __call__(self, data: bytes) -> Array:
@@ -194,7 +195,7 @@ class GpuImagePreprocessor:
                 made[index] = exc
                 continue
             upright = (height, width) if orientation >= 5 else (width, height)
-            jpegs.append((index, orientation, geometry_of(self.spec, upright, upright)))
+            jpegs.append((index, orientation, self._geometry(upright)))
         pixels = self._decode_all([datas[index] for index, _, _ in jpegs])
         groups: dict[tuple[int, int, int], list[tuple[int, ImageGeometry, torch.Tensor]]] = {}
         for (index, orientation, geometry), decoded in zip(jpegs, pixels, strict=True):
@@ -213,11 +214,24 @@ class GpuImagePreprocessor:
                 batch = self.preprocess_batch(
                     torch.stack([decoded for _, _, decoded in part]), orientation
                 )
-                for (index, geometry, _), tensor in zip(part, batch, strict=True):
+                for (index, geometry, _), tensor in zip(part, batch.unbind(0), strict=True):
                     made[index] = (tensor, geometry)
         done = [m for m in made if m is not None]
         assert len(done) == len(datas), "every image is made or has its error"
         return done
+
+    def _geometry(self, upright: tuple[int, int]) -> ImageGeometry:
+        """``geometry_of`` for an image of this upright size: a batch of photos from one
+        camera shares one (ImageGeometry is immutable)."""
+        with self._lock:
+            known = self._geometries.get(upright)
+        if known is None:
+            known = geometry_of(self.spec, upright, upright)
+            with self._lock:
+                self._geometries[upright] = known
+                while len(self._geometries) > _WEIGHT_CACHE:
+                    self._geometries.popitem(last=False)
+        return known
 
     def _on_cpu(self, data: bytes) -> DevicePrepared:
         import torch
