@@ -132,3 +132,9 @@ def test_gpu_bench_and_its_models_run_on_the_cpu(zoo_repository: Path, tmp_path:
     probed = _python("-m", "bench.gpu_probe", repo / fp16 / "1" / "model.onnx", "--device", "cpu")
     assert probed.returncode == 0, probed.stderr
     assert "first/second by batch" in probed.stdout
+    served = _python(
+        "-m", "bench.gpu_server", "--repository", repo, "--model", fp16, "--device", "cpu",
+        "--workers", "1", "--clients", "1", "--concurrency", "2", "--seconds", "1",
+    )  # fmt: skip
+    assert served.returncode == 0, served.stderr
+    assert "| 1 |" in served.stdout

@@ -2,7 +2,7 @@
 # On a lent GPU machine (see docs/benchmarks.md, "GPU"): install what stage.sh carried,
 # run the gpu-marked tests, make the models, run bench/gpu.py. Results go to $OUT.
 # Usage (device tool, after a call that carried .device/cuda):
-#   [STEPS='tests models bench probe'] [MODELS=a,b] [TAG=-x] bash scripts/device/run.sh [bench.gpu options]
+#   [STEPS='tests models bench probe server'] [MODELS=a,b] [TAG=-x] bash scripts/device/run.sh [bench.gpu options]
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
@@ -41,6 +41,10 @@ for step in ${STEPS:-tests models bench}; do
     probe)
       python3 -m bench.gpu_probe "$repo"/efficientnet-lite0-uint8-nchw{,-fp16}/1/model.onnx \
         2>&1 | grep -v "No registered plugin" | tee "$OUT/probe.log" ;;
+    server)
+      python3 -m bench.gpu_server --repository "$repo" \
+        --model "${SERVER_MODEL:-efficientnet-lite0-uint8-nchw-fp16}" --out "$OUT/server${TAG:-}.json" "$@" \
+        2>&1 | grep -v "No registered plugin" | tee "$OUT/server${TAG:-}.log" ;;
     bench)
       python3 -m bench.gpu --repository "$repo" \
         --models "${MODELS:-efficientnet-lite0-uint8-nchw,efficientnet-lite0-uint8-nchw-fp16,resnet50-uint8-nchw-fp16}" \
