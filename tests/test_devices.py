@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from typer.testing import CliRunner
 
 from tensorgate import devices
 from tensorgate.errors import ConfigError
@@ -47,3 +48,20 @@ def test_resolve_device(monkeypatch: pytest.MonkeyPatch) -> None:
     assert devices.resolve_device("auto", "fake") == "cpu"
     with pytest.raises(ConfigError, match=r"'cuda:3' does not exist: 1 GPU\(s\) are visible"):
         devices.resolve_device("cuda:3", "onnxruntime")
+
+
+def test_a_listed_tensorrt_that_cannot_load_is_said(monkeypatch: pytest.MonkeyPatch) -> None:
+    import onnxruntime
+
+    from tensorgate.cli import app
+    from tensorgate.runtimes import onnx
+
+    listed = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: listed)
+    monkeypatch.setattr(onnx, "tensorrt_loadable", lambda: False)
+    assert devices.discover().tensorrt is False
+    result = CliRunner().invoke(app, ["devices", "--no-torch"])
+    assert result.exit_code == 0, result.output
+    assert "TensorrtExecutionProvider (TensorRT's libnvinfer.so.10 does not load: left out)" in (
+        result.output
+    )

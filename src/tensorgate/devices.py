@@ -72,6 +72,8 @@ class Inventory:
         cpu: the CPU.
         gpus: CUDA GPUs visible to this process, in ``cuda:N`` order.
         onnxruntime_providers: the execution providers this onnxruntime build has.
+        tensorrt: whether TensorRT's library loads (onnxruntime-gpu lists its TensorRT
+            provider regardless; tensorgate asks for it only when this is true).
         torch: the installed torch version (None: not installed, or not asked).
         torch_cuda: whether that torch sees a CUDA device.
         gpu_decoder: the GPU JPEG decoder installed (``torchvision``, ``nvimgcodec``), used
@@ -81,6 +83,7 @@ class Inventory:
     cpu: CpuInfo
     gpus: tuple[GpuInfo, ...] = ()
     onnxruntime_providers: tuple[str, ...] = ()
+    tensorrt: bool = False
     torch: str | None = None
     torch_cuda: bool = False
     gpu_decoder: str | None = None
@@ -134,6 +137,8 @@ def discover(*, probe_torch: bool = False) -> Inventory:
         )
     import onnxruntime as ort
 
+    from tensorgate.runtimes.onnx import tensorrt_loadable
+
     torch_version: str | None = None
     torch_cuda = False
     if probe_torch and importlib.util.find_spec("torch") is not None:
@@ -145,6 +150,7 @@ def discover(*, probe_torch: bool = False) -> Inventory:
         cpu=_cpu_info(),
         gpus=tuple(gpus),
         onnxruntime_providers=tuple(ort.get_available_providers()),
+        tensorrt=tensorrt_loadable(),
         torch=torch_version,
         torch_cuda=torch_cuda,
         gpu_decoder=gpu_decoder(),

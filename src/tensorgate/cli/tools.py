@@ -43,7 +43,13 @@ def devices(
             f"{gpu.device:<10} {gpu.name}; {gpu.memory_total / 2**30:.1f} GiB, "
             f"{gpu.memory_free / 2**30:.1f} GiB free"
         )
-    typer.echo(f"onnxruntime {', '.join(found.onnxruntime_providers)}")
+    providers = [
+        f"{p} (TensorRT's libnvinfer.so.10 does not load: left out)"
+        if p == "TensorrtExecutionProvider" and not found.tensorrt
+        else p
+        for p in found.onnxruntime_providers
+    ]
+    typer.echo(f"onnxruntime {', '.join(providers)}")
     if torch:
         typer.echo(
             f"torch      {found.torch or 'not installed'}"
