@@ -1276,20 +1276,15 @@ class Engine:
         that cannot stay on the device)."""
         if self.settings.decode_on != "instance":
             return None
-        on_gpu = isinstance(preprocess, GpuImagePreprocessor)
-        if model.device != "cpu" and not on_gpu:
-            return None
-        if not isinstance(preprocess, ImagePreprocessor | GpuImagePreprocessor):
+        device: DeviceInputs | None = None
+        if isinstance(preprocess, GpuImagePreprocessor):
+            device = DeviceInputs(preprocess, input_name)
+        elif not isinstance(preprocess, ImagePreprocessor) or model.device != "cpu":
             return None
         shape = fixed_tensor_shape(preprocess.spec)
         if shape is None:
             return None
         key = ((input_name, shape, tensor_dtype(preprocess.spec).str),)
-        device = (
-            DeviceInputs(preprocess, input_name)
-            if isinstance(preprocess, GpuImagePreprocessor)
-            else None
-        )
 
         def deferred(data: bytes) -> Deferred:
             def make() -> tuple[Tensors, object]:
@@ -1535,7 +1530,5 @@ def _warm_up(runtime: Runtime) -> None:
                 feed[spec.name] = np.zeros((rows, *spec.shape), dtype=numpy_dtype(spec.datatype))
         return feed
 
-    if isinstance(runtime, PaddedRuntime):
-        runtime.warm_up(zeros)
-    else:
-        runtime.infer(zeros(1))
+    for rows in runtime.sizes if isinstance(runtime, PaddedRuntime) else (1,):
+        runtime.infer(zeros(rows))

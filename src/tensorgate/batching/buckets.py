@@ -7,7 +7,7 @@ Dynamic batching meets every size from 1 to ``max_batch_size``, so a fresh GPU m
 stalls for minutes, a few seconds at a time, before it runs at speed. Padding each batch
 with rows of zeros up to the next of a few sizes (powers of two up to the largest batch)
 caps the shapes the runtime ever sees at those few; the engine runs each of them once at
-load (``warm_up``), so the set-up is paid before the model is ready, not by requests.
+load (``sizes``), so the set-up is paid before the model is ready, not by requests.
 The padded rows cost compute, which on a GPU is cheap next to the stall (a batch of 64
 takes ~1.6× a batch of 32 for Lite0), and are cut from the outputs before the batch is
 split. CPU runtimes set up per shape in microseconds and are not padded by default.
@@ -16,7 +16,7 @@ split. CPU runtimes set up per shape in microseconds and are not padded by defau
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -27,6 +27,16 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["PaddedRuntime", "bucket_for", "buckets", "padded", "pads"]
+
+
+class _Rows(Protocol):
+    """A batch's tensor as padding reads it: numpy's or torch's."""
+
+    @property
+    def shape(self) -> Any: ...
+
+
+_T = TypeVar("_T", bound=_Rows)
 
 
 def buckets(max_batch_size: int) -> tuple[int, ...]:
@@ -43,10 +53,6 @@ def buckets(max_batch_size: int) -> tuple[int, ...]:
 def bucket_for(rows: int, sizes: tuple[int, ...]) -> int:
     """The smallest size that holds ``rows`` (``rows`` itself past the largest)."""
     return next((size for size in sizes if size >= rows), rows)
-
-
-def _cut(outputs: Tensors, rows: int) -> dict[str, Array]:
-    return {name: array[:rows] for name, array in outputs.items()}
 
 
 class PaddedRuntime:
@@ -77,20 +83,22 @@ class PaddedRuntime:
         return getattr(self.inner, name)
 
     def infer(self, inputs: Tensors) -> Tensors:
-        rows = _rows(inputs)
+        return self._padded(inputs, self.inner.infer, _zeros_after)
+
+    def _padded(
+        self,
+        inputs: Mapping[str, _T],
+        run: Callable[[Mapping[str, _T]], Tensors],
+        pad: Callable[[_T, int], _T],
+    ) -> Tensors:
+        """``run`` on ``inputs`` with ``pad`` rows of zeros up to the bucket size; the
+        outputs cut back to the rows asked for."""
+        rows = int(next(iter(inputs.values())).shape[0])
         target = bucket_for(rows, self.sizes)
         if target == rows:
-            return self.inner.infer(inputs)
-        fed = {
-            name: np.concatenate([array, np.zeros((target - rows, *array.shape[1:]), array.dtype)])
-            for name, array in inputs.items()
-        }
-        return _cut(self.inner.infer(fed), rows)
-
-    def warm_up(self, make: Callable[[int], Tensors]) -> None:
-        """Run each bucket size once: ``make(rows)`` gives a batch of that many rows."""
-        for size in self.sizes:
-            self.inner.infer(make(size))
+            return run(inputs)
+        fed = {name: pad(tensor, target - rows) for name, tensor in inputs.items()}
+        return {name: array[:rows] for name, array in run(fed).items()}
 
     def close(self) -> None:
         self.inner.close()
@@ -100,18 +108,18 @@ class _PaddedDeviceRuntime(PaddedRuntime):
     """A ``PaddedRuntime`` whose inner runtime also takes device tensors."""
 
     def infer_device(self, inputs: Mapping[str, torch.Tensor]) -> Tensors:
-        import torch
-
         assert isinstance(self.inner, DeviceRuntime)
-        rows = int(next(iter(inputs.values())).shape[0])
-        target = bucket_for(rows, self.sizes)
-        if target == rows:
-            return self.inner.infer_device(inputs)
-        fed = {
-            name: torch.cat([tensor, tensor.new_zeros((target - rows, *tensor.shape[1:]))])
-            for name, tensor in inputs.items()
-        }
-        return _cut(self.inner.infer_device(fed), rows)
+        return self._padded(inputs, self.inner.infer_device, _device_zeros_after)
+
+
+def _zeros_after(array: Array, rows: int) -> Array:
+    return np.concatenate([array, np.zeros((rows, *array.shape[1:]), array.dtype)])
+
+
+def _device_zeros_after(tensor: torch.Tensor, rows: int) -> torch.Tensor:
+    import torch
+
+    return torch.cat([tensor, tensor.new_zeros((rows, *tensor.shape[1:]))])
 
 
 def padded(inner: Runtime, max_batch_size: int) -> PaddedRuntime:
@@ -120,10 +128,6 @@ def padded(inner: Runtime, max_batch_size: int) -> PaddedRuntime:
     if isinstance(inner, DeviceRuntime):
         return _PaddedDeviceRuntime(inner, sizes)
     return PaddedRuntime(inner, sizes)
-
-
-def _rows(inputs: Tensors) -> int:
-    return int(next(iter(inputs.values())).shape[0])
 
 
 def pads(setting: str, device: DeviceId, max_batch_size: int) -> bool:

@@ -27,7 +27,7 @@ import importlib.util
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from tensorgate.errors import TensorgateError
 from tensorgate.imaging.decode import ORIENTATION_STEPS, jpeg_geometry, sniff_format
@@ -59,7 +59,9 @@ JpegBatchDecoder = Callable[[Sequence[bytes]], "list[torch.Tensor]"]
 #: One image made on the device: its tensor (no batch axis) and its geometry.
 DevicePrepared = tuple["torch.Tensor", ImageGeometry]
 
-_WEIGHT_CACHE = 64  # distinct (height, width) pairs kept per preprocessor
+_CACHED = 64  # distinct sizes whose resize weights / geometry a preprocessor keeps
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 #: Float pixels one batched resize may hold (a group larger than this is cut).
 _RESIZE_BYTES = 512 * 2**20
 
@@ -80,7 +82,11 @@ def gpu_decoder() -> GpuDecoderName | None:
 
 def gpu_jpeg_decoder(name: GpuDecoderName, device: str) -> JpegDecoder:
     """A thread-safe nvJPEG decoder of one JPEG onto ``device`` (``cuda:N``)."""
-    many = gpu_jpeg_batch_decoder(name, device)
+    return _one_at_a_time(gpu_jpeg_batch_decoder(name, device))
+
+
+def _one_at_a_time(many: JpegBatchDecoder) -> JpegDecoder:
+    """A batch decoder, called with a batch of one."""
     return lambda data: many([data])[0]
 
 
@@ -154,7 +160,7 @@ class GpuImagePreprocessor:
 
     def __call__(self, data: bytes) -> Array:
         """One image's tensor, without the batch axis, in host memory."""
-        if sniff_format(data) != "JPEG" or "JPEG" not in self.limits.formats:
+        if not self._gpu_decodes(data):
             return self._cpu(data)
         _, _, orientation = jpeg_geometry(data, self.limits)
         return self._jpeg(data, orientation)
@@ -168,12 +174,10 @@ class GpuImagePreprocessor:
 
     def prepare(self, data: bytes) -> PreparedImage:
         """``self(data)`` with its geometry (from the header: no second decode)."""
-        if sniff_format(data) != "JPEG" or "JPEG" not in self.limits.formats:
+        if not self._gpu_decodes(data):
             return self._cpu.prepare(data)
-        width, height, orientation = jpeg_geometry(data, self.limits)
-        upright = (height, width) if orientation >= 5 else (width, height)
-        tensor = self._jpeg(data, orientation)
-        return PreparedImage(tensor, geometry_of(self.spec, upright, upright))
+        orientation, geometry = self._header(data)
+        return PreparedImage(self._jpeg(data, orientation), geometry)
 
     def prepare_many(self, datas: Sequence[bytes]) -> list[DevicePrepared | TensorgateError]:
         """Each image's tensor on the device (no batch axis) with its geometry, or the
@@ -187,15 +191,12 @@ class GpuImagePreprocessor:
         jpegs: list[tuple[int, int, ImageGeometry]] = []  # index, orientation, geometry
         for index, data in enumerate(datas):
             try:
-                if sniff_format(data) != "JPEG" or "JPEG" not in self.limits.formats:
+                if not self._gpu_decodes(data):
                     made[index] = self._on_cpu(data)
                     continue
-                width, height, orientation = jpeg_geometry(data, self.limits)
+                jpegs.append((index, *self._header(data)))
             except TensorgateError as exc:
                 made[index] = exc
-                continue
-            upright = (height, width) if orientation >= 5 else (width, height)
-            jpegs.append((index, orientation, self._geometry(upright)))
         pixels = self._decode_all([datas[index] for index, _, _ in jpegs])
         groups: dict[tuple[int, int, int], list[tuple[int, ImageGeometry, torch.Tensor]]] = {}
         for (index, orientation, geometry), decoded in zip(jpegs, pixels, strict=True):
@@ -220,18 +221,32 @@ class GpuImagePreprocessor:
         assert len(done) == len(datas), "every image is made or has its error"
         return done
 
-    def _geometry(self, upright: tuple[int, int]) -> ImageGeometry:
-        """``geometry_of`` for an image of this upright size: a batch of photos from one
-        camera shares one (ImageGeometry is immutable)."""
+    def _gpu_decodes(self, data: bytes) -> bool:
+        """Whether ``data`` goes to the GPU decoder: a JPEG, with JPEG allowed."""
+        return sniff_format(data) == "JPEG" and "JPEG" in self.limits.formats
+
+    def _header(self, data: bytes) -> tuple[int, ImageGeometry]:
+        """A JPEG's orientation and geometry, from its header (limits checked there);
+        photos of one upright size share one geometry (ImageGeometry is immutable)."""
+        width, height, orientation = jpeg_geometry(data, self.limits)
+        upright = (height, width) if orientation >= 5 else (width, height)
+        geometry = self._cached(
+            self._geometries, upright, lambda: geometry_of(self.spec, upright, upright)
+        )
+        return orientation, geometry
+
+    def _cached(self, cache: OrderedDict[_K, _V], key: _K, make: Callable[[], _V]) -> _V:
+        """``cache[key]``, made on a miss; the least recently used past _CACHED go."""
         with self._lock:
-            known = self._geometries.get(upright)
-        if known is None:
-            known = geometry_of(self.spec, upright, upright)
-            with self._lock:
-                self._geometries[upright] = known
-                while len(self._geometries) > _WEIGHT_CACHE:
-                    self._geometries.popitem(last=False)
-        return known
+            if key in cache:
+                cache.move_to_end(key)
+                return cache[key]
+        value = make()
+        with self._lock:
+            cache[key] = value
+            while len(cache) > _CACHED:
+                cache.popitem(last=False)
+        return value
 
     def _on_cpu(self, data: bytes) -> DevicePrepared:
         import torch
@@ -290,21 +305,11 @@ class GpuImagePreprocessor:
     def _resize_weights(self, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
         import torch
 
-        key = (height, width)
-        with self._lock:
-            if key in self._weights:
-                self._weights.move_to_end(key)
-                return self._weights[key]
-        rows, columns = resize_weights(height, width, self.spec)
-        pair = (
-            torch.from_numpy(rows).to(self.device),
-            torch.from_numpy(columns).to(self.device),
-        )
-        with self._lock:
-            self._weights[key] = pair
-            while len(self._weights) > _WEIGHT_CACHE:
-                self._weights.popitem(last=False)
-        return pair
+        def make() -> tuple[torch.Tensor, torch.Tensor]:
+            rows, columns = resize_weights(height, width, self.spec)
+            return torch.from_numpy(rows).to(self.device), torch.from_numpy(columns).to(self.device)
+
+        return self._cached(self._weights, (height, width), make)
 
 
 def choose_preprocessor(
@@ -322,4 +327,4 @@ def choose_preprocessor(
     if not allow_gpu or name is None or not device.startswith("cuda") or spec.mode == "letterbox":
         return ImagePreprocessor(spec, limits)
     many = gpu_jpeg_batch_decoder(name, device)
-    return GpuImagePreprocessor(spec, limits, device, lambda data: many([data])[0], many)
+    return GpuImagePreprocessor(spec, limits, device, _one_at_a_time(many), many)

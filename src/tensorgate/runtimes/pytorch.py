@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -206,41 +206,37 @@ class TorchRuntime(Signature):
     def infer(self, inputs: Tensors) -> Tensors:
         device = self._torch_device
         on_gpu = device.type == "cuda"
-        try:
-            with torch.inference_mode():
-                args = [
-                    torch.from_numpy(np.ascontiguousarray(inputs[name])).to(
-                        device, non_blocking=on_gpu
-                    )
-                    for name in self._input_names
-                ]
-                return self._run(args)
-        except InferenceError:
-            raise
-        except Exception as exc:  # torch raises its own untyped errors
-            raise InferenceError(f"torch failed on a batch: {exc}") from exc
+        return self._run(
+            lambda: [
+                torch.from_numpy(np.ascontiguousarray(inputs[name])).to(device, non_blocking=on_gpu)
+                for name in self._input_names
+            ]
+        )
 
     def infer_device(self, inputs: Mapping[str, torch.Tensor]) -> Tensors:
         """``infer`` on tensors already on this module's device (no host copy in)."""
+        return self._run(
+            lambda: [inputs[name].to(self._torch_device) for name in self._input_names]
+        )
+
+    def _run(self, arguments: Callable[[], list[torch.Tensor]]) -> Tensors:
+        """The module on ``arguments()`` in inference mode, its outputs in host memory;
+        torch's own errors become InferenceError."""
         try:
             with torch.inference_mode():
-                return self._run(
-                    [inputs[name].to(self._torch_device) for name in self._input_names]
-                )
+                result = self._module(*arguments())
+                values = output_tensors(result)
+                if values is None:
+                    raise InferenceError(
+                        f"the model returned {type(result).__name__}; tensorgate serves "
+                        "models that return a tensor, a tuple or list of tensors, or a dict "
+                        "of tensors"
+                    )
+                arrays = [v.detach().to("cpu").numpy() for v in values]
         except InferenceError:
             raise
         except Exception as exc:  # torch raises its own untyped errors
             raise InferenceError(f"torch failed on a batch: {exc}") from exc
-
-    def _run(self, args: list[torch.Tensor]) -> Tensors:
-        result = self._module(*args)
-        values = output_tensors(result)
-        if values is None:
-            raise InferenceError(
-                f"the model returned {type(result).__name__}; tensorgate serves models "
-                "that return a tensor, a tuple or list of tensors, or a dict of tensors"
-            )
-        arrays = [v.detach().to("cpu").numpy() for v in values]
         if len(arrays) != len(self._outputs):
             raise InferenceError(
                 f"the model returned {len(arrays)} tensor(s) but {len(self._outputs)} "
