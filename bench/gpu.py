@@ -61,6 +61,11 @@ def photos(size: tuple[int, int]) -> list[bytes]:
     return [photo_jpeg(name, size) for name in PHOTOS]
 
 
+def input_dtype(onnx_type: str) -> type[np.generic]:
+    """The numpy type of a zoo model's input (UINT8 pixels, FP16 or FP32 tensors)."""
+    return {"tensor(uint8)": np.uint8, "tensor(float16)": np.float16}.get(onnx_type, np.float32)
+
+
 def raw_ceiling(path: Path, device: str, batches: tuple[int, ...], seconds: float) -> list[dict]:
     """img/s of the model alone on a device-resident batch (onnxruntime I/O binding)."""
     import onnxruntime as ort
@@ -69,7 +74,7 @@ def raw_ceiling(path: Path, device: str, batches: tuple[int, ...], seconds: floa
 
     session = ort.InferenceSession(str(path), providers=providers_for(device))
     meta = session.get_inputs()[0]
-    kind = {"tensor(uint8)": np.uint8, "tensor(float16)": np.float16}.get(meta.type, np.float32)
+    kind = input_dtype(meta.type)
     rows = []
     for batch in batches:
         shape = (batch, *meta.shape[1:])

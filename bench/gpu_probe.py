@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from bench.gpu import input_dtype
+
 SIZES = (1, 8, 17, 33, 64)
 
 
@@ -35,7 +37,7 @@ def probe(path: Path, device: str, feed: str) -> dict[str, Any]:
     options.profile_file_prefix = f"/tmp/probe-{path.parent.parent.name}-{feed}"
     session = ort.InferenceSession(str(path), options, providers=providers_for(device))
     meta = session.get_inputs()[0]
-    kind = {"tensor(uint8)": np.uint8, "tensor(float16)": np.float16}.get(meta.type, np.float32)
+    kind = input_dtype(meta.type)
     outputs = [o.name for o in session.get_outputs()]
     rng = np.random.default_rng(0)
     timings: list[tuple[int, float, float]] = []

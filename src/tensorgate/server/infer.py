@@ -32,12 +32,25 @@ from tensorgate.server.http import (
     until_disconnect,
 )
 
-__all__ = ["INFER_PATH", "INFER_ROUTES", "InferAnswer", "InferRoute", "infer_answer"]
+__all__ = [
+    "INFER_PATH",
+    "INFER_ROUTES",
+    "InferAnswer",
+    "InferRoute",
+    "infer_answer",
+    "infer_body_limit",
+]
 
 #: The paths it answers, in the router's notation (for the OpenAPI document's checks).
 INFER_ROUTES = ("/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer")
 #: The same paths, as Starlette's ``{name}`` / ``{version}`` parameters match them.
 INFER_PATH = re.compile(r"/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?/infer")
+
+
+def infer_body_limit(settings: ServerSettings, header_length: str | None) -> int:
+    """An infer body's byte limit: binary tensors' (Inference-Header-Content-Length
+    given) or JSON's."""
+    return settings.max_json_bytes if header_length is None else settings.max_tensor_bytes
 
 
 class InferRoute:
@@ -76,7 +89,7 @@ class InferRoute:
                 declared = value.decode("latin-1")
             elif key == b"content-encoding":
                 encoding = value.decode("latin-1")
-        limit = settings.max_json_bytes if header is None else settings.max_tensor_bytes
+        limit = infer_body_limit(settings, header)
         body = await receive_body(
             receive, limit, "infer request body", declared=declared, encoding=encoding
         )

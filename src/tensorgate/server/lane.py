@@ -51,7 +51,7 @@ from tensorgate.server.http import (
     parse_version,
 )
 from tensorgate.server.images import task_document, top_k
-from tensorgate.server.infer import INFER_PATH, InferAnswer, infer_answer
+from tensorgate.server.infer import INFER_PATH, InferAnswer, infer_answer, infer_body_limit
 from tensorgate.server.observe import access_line
 from tensorgate.server.shedding import engine_refusal
 from tensorgate.tasks import TASKS
@@ -178,10 +178,9 @@ class LaneRequest:
         settings = lane.settings
         if self.task is not None:
             self.what, limit = "image body", settings.max_image_bytes
-        elif b"inference-header-content-length" in self.headers:
-            self.what, limit = "infer request body", settings.max_tensor_bytes
         else:
-            self.what, limit = "infer request body", settings.max_json_bytes
+            header = self.headers.get(b"inference-header-content-length")
+            self.what, limit = "infer request body", infer_body_limit(settings, header)
         declared = int(self.headers[b"content-length"])
         try:  # in the order the routes check them: the path, the query, the length
             self.version = parse_version(raw_version)
