@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import itertools
 import json
 import logging
 import threading
@@ -32,7 +33,7 @@ from tensorgate.batching.buckets import PaddedRuntime, padded, pads
 from tensorgate.batching.clock import Clock, LoopClock, TimerHandle
 from tensorgate.batching.deferred import Deferred, DeviceInputs
 from tensorgate.batching.gate import DeviceGate
-from tensorgate.batching.policy import BatchPolicy
+from tensorgate.batching.policy import BatchPolicy, entry_sizes
 from tensorgate.config import EngineSettings
 from tensorgate.devices import (
     Inventory,
@@ -808,26 +809,54 @@ class Engine:
         inputs: Tensors | Deferred,
         timeout_s: float | None,
     ) -> InferResult:
+        """One queue entry's outputs (see ``_submit_all``)."""
+        (result,) = await self._submit_all(model, version, (inputs,), timeout_s)
+        return result
+
+    async def _submit_all(
+        self,
+        model: LoadedModel,
+        version: int | None,
+        entries: Sequence[Tensors | Deferred],
+        timeout_s: float | None,
+    ) -> list[InferResult]:
+        """Queue one request's entries and await their outputs, in order; the request
+        is counted once, and fails with the first entry that fails (the others are
+        cancelled: a batch drops them before it runs)."""
         name = model.key.name
         started = self._clock.now()
         limit = self.settings.request_timeout_s
         deadline = started + (limit if timeout_s is None else min(timeout_s, limit))
+        queued: list[tuple[ModelKey, asyncio.Future[dict[str, Array]]]] = []
         try:
-            try:
-                future = model.batcher.submit(inputs, deadline)
-            except ShuttingDownError:
-                if not model.retired:
-                    raise
-                # A newer copy replaced this version after the request looked it up (a
-                # hot swap while it was decoding): the replacement takes it.
-                model = self._registry.model(name, version)
-                future = model.batcher.submit(inputs, deadline)
+            for inputs in entries:
+                try:
+                    future = model.batcher.submit(inputs, deadline)
+                except ShuttingDownError:
+                    if not model.retired:
+                        raise
+                    # A newer copy replaced this version after the request looked it up
+                    # (a hot swap while it was decoding): the replacement takes it.
+                    model = self._registry.model(name, version)
+                    future = model.batcher.submit(inputs, deadline)
+                queued.append((model.key, future))
         except TensorgateError as exc:
             self.metrics.rejected.labels(name, type(exc).__name__).inc()
+            for _, future in queued:
+                future.cancel()
             raise
         self.metrics.child(self.metrics.queue_depth, name).set(model.batcher.queued_rows)
         with self._outcome(name, started, model.stats):
-            return InferResult(model.key, await future)
+            if len(queued) == 1:
+                key, future = queued[0]
+                return [InferResult(key, await future)]
+            try:
+                outputs = await asyncio.gather(*(future for _, future in queued))
+            except BaseException:
+                for _, future in queued:
+                    future.cancel()
+                raise
+            return [InferResult(key, out) for (key, _), out in zip(queued, outputs, strict=True)]
 
     @contextmanager
     def _outcome(
@@ -963,20 +992,21 @@ class Engine:
         the task's decoder (off when only raw outputs were asked for)."""
         input_name = preprocess.spec.input or model.config.inputs[0].name
         on_instance = self._decodes_on_instance(model, preprocess, input_name)
+        # A few queue entries of several images each (batching.policy.entry_sizes)
+        sizes = entry_sizes(len(images), len(model.runtimes), model.batcher.policy.max_batch_size)
+        bounds = list(itertools.accumulate(sizes, initial=0))
+        geometries: list[ImageGeometry] = []
         if on_instance is not None:
-            # Queued undecoded: each is decoded on the instance thread of its batch. The
+            # Queued undecoded: decoded on the instance thread of its batch. The
             # request is admitted whole or refused whole, as on the pool path.
             refused = self._over_bound(model, len(images))
             if refused is not None:
                 raise refused
-            deferred = [on_instance(data) for data in images]
-            results = await asyncio.gather(
-                *(self._submit(model, version, d, timeout_s) for d in deferred)
-            )
-            geometries = [
-                self._decoded_on_instance(model, d, len(data))
-                for d, data in zip(deferred, images, strict=True)
-            ]
+            entries = [on_instance(images[a:b]) for a, b in itertools.pairwise(bounds)]
+            results = await self._submit_all(model, version, entries, timeout_s)
+            for entry, (a, b) in zip(entries, itertools.pairwise(bounds), strict=True):
+                size = sum(len(data) for data in images[a:b])
+                geometries.extend(self._decoded_on_instance(model, entry, size))
         else:
             self._admit(model, len(images))
             try:
@@ -985,12 +1015,13 @@ class Engine:
                 )
             finally:  # decoded, failed or cancelled: they count as decoding no longer
                 model.decoding -= len(images)
-            results = await asyncio.gather(
-                *(
-                    self._submit(model, version, {input_name: p.tensor[np.newaxis]}, timeout_s)
-                    for p in prepared
-                )
-            )
+            if len({p.tensor.shape for p in prepared}) > 1:  # shaped by each image
+                bounds = list(range(len(prepared) + 1))  # an entry each, batched by shape
+            tensors = [
+                {input_name: _stacked([p.tensor for p in prepared[a:b]])}
+                for a, b in itertools.pairwise(bounds)
+            ]
+            results = await self._submit_all(model, version, tensors, timeout_s)
             geometries = [p.geometry for p in prepared]
         key = max((r.key for r in results), key=lambda k: k.version, default=model.key)
         stacked: dict[str, Array] = {}
@@ -1011,11 +1042,14 @@ class Engine:
         decoder: Decoder,
         top: int | None,
     ) -> list[TaskAnswer]:
-        """Each image's answer, decoded from its output row."""
+        """Each image's answer, decoded from its output row (the results' rows in order)."""
         output = post.output or model.config.outputs[0].name
-        rows = [(r.outputs[output][0], g) for r, g in zip(results, geometries, strict=True)]
-        with stage("postprocess", images=len(rows), decoder=type(decoder).__name__):
-            if not decoder.heavy:
+        outputs = [r.outputs[output] for r in results]
+        with stage("postprocess", images=len(geometries), decoder=decoder.name):
+            if not decoder.heavy and len({o.shape[1:] for o in outputs}) == 1:
+                return decoder.decode_all(_stacked(outputs, axis=0), geometries, post, top)
+            rows = zip((row for o in outputs for row in o), geometries, strict=True)
+            if not decoder.heavy:  # rows of different shapes (text lines of their widths)
                 return [decoder.decode(row, geometry, post, top) for row, geometry in rows]
             # NMS and contours: off the event loop, beside the decoding
             pooled = (
@@ -1264,8 +1298,8 @@ class Engine:
 
     def _decodes_on_instance(
         self, model: LoadedModel, preprocess: ImageTransform, input_name: str
-    ) -> Callable[[bytes], Deferred] | None:
-        """How to queue an image undecoded, to be decoded on its batch's instance
+    ) -> Callable[[Sequence[bytes]], Deferred] | None:
+        """How to queue images undecoded (one entry), to be decoded on its batch's instance
         thread (settings.decode_on == "instance"), or None when this model decodes in
         the pool: a preprocessing whose tensor shape depends on the image, or a GPU
         model decoding on the CPU (its gate would be held while the CPU decodes).
@@ -1286,33 +1320,47 @@ class Engine:
             return None
         key = ((input_name, shape, tensor_dtype(preprocess.spec).str),)
 
-        def deferred(data: bytes) -> Deferred:
+        def deferred(datas: Sequence[bytes]) -> Deferred:
             def make() -> tuple[Tensors, object]:
-                prepared = preprocess.prepare(data)
-                return {input_name: prepared.tensor[np.newaxis]}, prepared.geometry
+                prepared = [preprocess.prepare(data) for data in datas]
+                tensor = _stacked([p.tensor for p in prepared])
+                return {input_name: tensor}, [p.geometry for p in prepared]
 
-            return Deferred(make, key, device=device, payload=b"" if device is None else data)
+            payloads = () if device is None else tuple(datas)
+            return Deferred(make, key, rows=len(datas), device=device, payloads=payloads)
 
         return deferred
 
     def _decoded_on_instance(
         self, model: LoadedModel, deferred: Deferred, size: int
-    ) -> ImageGeometry:
-        """The answered image's geometry; its decode is recorded as the pool's are."""
-        self._record_decode(model, deferred.started, deferred.ended, size, on="instance")
-        assert isinstance(deferred.extra, ImageGeometry)
+    ) -> list[ImageGeometry]:
+        """The answered entry's images' geometries; their decode is recorded as the
+        pool's are (each image the entry's time over its images)."""
+        self._record_decode(
+            model, deferred.started, deferred.ended, size, images=deferred.rows, on="instance"
+        )
+        assert isinstance(deferred.extra, list)
         return deferred.extra
 
     def _record_decode(
-        self, model: LoadedModel, started: float, ended: float, size: int, **attributes: str
+        self,
+        model: LoadedModel,
+        started: float,
+        ended: float,
+        size: int,
+        images: int = 1,
+        **attributes: str,
     ) -> None:
-        """One image's decode time (``time.monotonic`` bounds) in the metrics and in the
-        request's breakdown, wherever it was decoded."""
-        self.metrics.child(self.metrics.decode_duration, model.key.name).observe(ended - started)
+        """The decode time (``time.monotonic`` bounds) of ``images`` images decoded in
+        sequence in the metrics (each their share) and in the request's breakdown,
+        wherever they were decoded."""
+        observe = self.metrics.child(self.metrics.decode_duration, model.key.name).observe
+        for _ in range(images):
+            observe((ended - started) / images)
         timing = current_timing()
         if timing is not None:
             timing.decoded(ended - started)
-            timing.stage("decode", started, ended, bytes=size, **attributes)
+            timing.stage("decode", started, ended, bytes=size, images=images, **attributes)
 
     async def _prepare(
         self, model: LoadedModel, preprocess: ImageTransform, data: bytes
@@ -1341,6 +1389,15 @@ def _with_parts(
 #: The output a V2 request to an image model may ask for beside the model's own: each
 #: image's task answer as JSON (BYTES), as the task's image route renders it.
 ANSWER = "answer"
+
+
+def _stacked(arrays: Sequence[Array], axis: int | None = None) -> Array:
+    """``arrays`` as one: a single array given a batch axis (``axis`` None: stacked on a
+    new first axis) or concatenated along its first (``axis`` 0), without a copy when
+    there is only one."""
+    if axis is None:
+        return arrays[0][np.newaxis] if len(arrays) == 1 else np.stack(arrays)
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays, axis=axis)
 
 
 def _has_output(model: LoadedModel, name: str) -> bool:

@@ -67,13 +67,16 @@ def lite0(lite0_dir: Path) -> tuple[OnnxRuntime, GpuImagePreprocessor, Decoders]
     return runtime, preprocessor, decoders
 
 
-def deferred(preprocessor: GpuImagePreprocessor, data: bytes) -> Deferred:
+def deferred(preprocessor: GpuImagePreprocessor, *datas: bytes) -> Deferred:
+    """One queue entry of ``datas`` (a row each), as the engine queues them."""
+
     def make() -> tuple[dict[str, np.ndarray], object]:
-        prepared = preprocessor.prepare(data)
-        return {"input": prepared.tensor[np.newaxis]}, prepared.geometry
+        prepared = [preprocessor.prepare(data) for data in datas]
+        return {"input": np.stack([p.tensor for p in prepared])}, [p.geometry for p in prepared]
 
     key = (("input", (3, 224, 224), np.dtype(np.float32).str),)
-    return Deferred(make, key, device=DeviceInputs(preprocessor, "input"), payload=data)
+    device = DeviceInputs(preprocessor, "input")
+    return Deferred(make, key, rows=len(datas), device=device, payloads=datas)
 
 
 def photos() -> list[bytes]:
@@ -104,9 +107,29 @@ def test_a_device_batch_answers_what_the_host_path_answers(
         part = parts[index]
         assert isinstance(part, dict)
         np.testing.assert_allclose(part["logits"], want["logits"], atol=1e-4)
-        assert isinstance(items[index].extra, ImageGeometry)
+        (geometry,) = items[index].extra  # type: ignore[misc]
+        assert isinstance(geometry, ImageGeometry)
         assert items[index].ended > items[index].started > 0
     assert int(np.argmax(parts[0]["logits"])) in range(281, 286)  # type: ignore[index]
+
+
+def test_an_entry_of_several_images_gets_their_rows_and_fails_with_its_bad_one(
+    lite0: tuple[OnnxRuntime, GpuImagePreprocessor, Decoders],
+) -> None:
+    runtime, preprocessor, decoders = lite0
+    cat, coffee, rocket = photos()
+    bad = b"\xff\xd8\xff\xe0" + b"\x00" * 20
+    items = [deferred(preprocessor, cat, coffee), deferred(preprocessor, rocket, bad, cat)]
+    decoders.batch_calls.clear()
+    (two, failed), _ = infer_on_device(runtime, items[0].device, items)  # type: ignore[arg-type]
+    assert decoders.batch_calls == [4]  # one call for the batch's JPEGs; the bad one refused
+    assert isinstance(failed, ImageError)
+    assert isinstance(two, dict)
+    assert two["logits"].shape == (2, 1000)
+    alone, _ = infer_on_device(runtime, items[0].device, [deferred(preprocessor, coffee)])  # type: ignore[arg-type]
+    np.testing.assert_allclose(two["logits"][1:], alone[0]["logits"], atol=1e-4)  # type: ignore[index]
+    assert len(items[0].extra) == 2  # type: ignore[arg-type]
+    assert items[1].ended - items[1].started > items[0].ended - items[0].started  # 3 rows' share
 
 
 def test_a_failed_image_is_not_made_again_when_the_batch_is_retried(

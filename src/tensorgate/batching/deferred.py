@@ -75,7 +75,8 @@ class DeviceInputs:
 
 @dataclass(eq=False, slots=True)
 class Deferred:
-    """One request's inputs, to be made by ``make`` on the instance thread.
+    """One queue entry's inputs (one or more rows of a request), to be made by ``make``
+    on the instance thread.
 
     Attributes:
         make: returns the tensors (with the batch axis, ``rows`` rows) and an extra
@@ -86,15 +87,15 @@ class Deferred:
         error: its failure, once it has failed.
         started, ended: ``time.monotonic()`` around the call, once it has run.
         device: how a whole batch of such requests is made on the model's device
-            instead, from their ``payload``s (batching/device.py); None: host path only.
-        payload: what ``device`` makes the inputs from (an image's bytes).
+            instead, from their ``payloads`` (batching/device.py); None: host path only.
+        payloads: what ``device`` makes the inputs from, a row each (images' bytes).
     """
 
     make: Callable[[], tuple[Tensors, object]]
     key: ShapeKey
     rows: int = 1
     device: DeviceInputs | None = None
-    payload: bytes = b""
+    payloads: tuple[bytes, ...] = ()
     extra: object = None
     error: TensorgateError | None = None
     started: float = 0.0

@@ -52,36 +52,51 @@ def infer_on_device(
     """Make the batch's inputs on the device, run the model on them there and cut the
     outputs back; each request's part, in order, and the seconds spent making inputs.
 
-    Each request's ``started``/``ended`` cover its share of the batch's making (the
-    batch's time over its requests), its ``extra`` what the maker gave beside the
-    tensor; a request that failed before (a batch retried alone) keeps its error.
+    Every payload of the batch is made in one call. Each request's ``started``/``ended``
+    cover its share of the batch's making (the batch's time over its rows), its
+    ``extra`` the list of what the maker gave beside each of its tensors; a request
+    with a payload that cannot be made fails with that payload's error (as it would
+    on the host path), and a request that failed before (a batch retried alone) keeps
+    its error.
     """
     import torch
 
     assert isinstance(runtime, DeviceRuntime)
     parts: list[Part | None] = [None] * len(items)
     todo = [i for i, item in enumerate(items) if item.error is None]
+    payloads = [payload for i in todo for payload in items[i].payloads]
     started = time.monotonic()
-    made = device.maker.prepare_many([items[i].payload for i in todo]) if todo else []
+    made = device.maker.prepare_many(payloads) if payloads else []
     making = time.monotonic() - started
-    share = making / max(1, len(todo))
+    share = making / max(1, len(payloads))
     tensors: list[torch.Tensor] = []
     where: list[int] = []
-    for slot, (index, result) in enumerate(zip(todo, made, strict=True)):
+    rows: list[int] = []
+    position = 0
+    for index in todo:
         item = items[index]
-        item.started = started + slot * share
-        item.ended = item.started + share
-        if isinstance(result, TensorgateError):
-            item.error = detached(result)
+        count = len(item.payloads)
+        results = made[position : position + count]
+        item.started = started + position * share
+        item.ended = item.started + count * share
+        position += count
+        failed = next((r for r in results if isinstance(r, TensorgateError)), None)
+        if failed is not None:
+            item.error = detached(failed)
             continue
-        tensor, item.extra = result
-        tensors.append(tensor)
+        extras = []
+        for result in results:
+            assert not isinstance(result, TensorgateError)
+            tensors.append(result[0])
+            extras.append(result[1])
+        item.extra = extras
         where.append(index)
+        rows.append(count)
     for index, item in enumerate(items):
         if item.error is not None:
             parts[index] = detached(item.error)
     if tensors:
         outputs = runtime.infer_device({device.input_name: torch.stack(tensors)})
-        for index, part in zip(where, split(outputs, [1] * len(where)), strict=True):
+        for index, part in zip(where, split(outputs, rows), strict=True):
             parts[index] = part
     return [p for p in parts if p is not None], making

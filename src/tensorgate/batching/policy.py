@@ -5,6 +5,10 @@ fit or has other shapes), when it reaches a preferred size, or when its first re
 waited ``max_queue_delay``. Rows, not requests, are counted: a request may carry several.
 A batch closed by the delay is shared among the instances that are idle at that moment;
 with ``spread`` (inputs still to be decoded on the instance), so is a full one.
+
+A request of many images is queued as a few entries of several rows (``entry_sizes``),
+not one per image: the event loop's work per queue entry (a future, a timer, the
+bookkeeping of its answer) is then paid once per instance's share of the request.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["BatchPolicy", "Dispatch", "Wait", "plan_batch"]
+__all__ = ["BatchPolicy", "Dispatch", "Wait", "entry_sizes", "plan_batch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +98,14 @@ def plan_batch(
     if now >= deadline:
         return Dispatch(-(-fit // max(1, idle_instances)))
     return Wait(deadline)
+
+
+def entry_sizes(rows: int, instances: int, max_batch_size: int) -> list[int]:
+    """How many rows each queue entry of a ``rows``-row request takes: as few entries as
+    give every instance a share (a lone request still runs on all of them), none over
+    ``max_batch_size``, sizes differing by one at most, larger first."""
+    if rows <= 0:
+        return []
+    count = max(min(rows, max(1, instances)), -(-rows // max(1, max_batch_size)))
+    size, extra = divmod(rows, count)
+    return [size + 1] * extra + [size] * (count - extra)

@@ -16,7 +16,7 @@ or a decoder adds an entry, not an ``if`` in five modules.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +43,10 @@ __all__ = ["DECODERS", "TASKS", "Decoder", "Task", "decoder_named", "task_named"
 
 #: Decodes one image's output row: (row, geometry, spec, top-k override) → the answer.
 DecodeFn = Callable[[Array, ImageGeometry, PostprocessSpec, int | None], TaskAnswer]
+#: Decodes many images' output rows at once: (rows, geometries, spec, top-k) → answers.
+DecodeRowsFn = Callable[
+    [Array, Sequence[ImageGeometry], PostprocessSpec, int | None], list[TaskAnswer]
+]
 #: What is wrong with a model output for this decoder (None: it fits).
 CheckFn = Callable[[TensorSpec, PostprocessSpec], str | None]
 
@@ -58,6 +62,8 @@ class Decoder:
         heavy: run in the decode pool rather than on the event loop (NMS, contours).
         check: what is wrong with the model's output spec for it (None: nothing).
         decode: one image's output row → its answer.
+        decode_rows: many images' rows (stacked) → their answers, in one vectorised
+            step (None: ``decode`` row by row).
     """
 
     name: str
@@ -65,6 +71,19 @@ class Decoder:
     heavy: bool
     check: CheckFn
     decode: DecodeFn
+    decode_rows: DecodeRowsFn | None = None
+
+    def decode_all(
+        self,
+        rows: Array,
+        geometries: Sequence[ImageGeometry],
+        spec: PostprocessSpec,
+        top: int | None,
+    ) -> list[TaskAnswer]:
+        """Each image's answer from its row of ``rows`` (stacked, in order)."""
+        if self.decode_rows is not None:
+            return self.decode_rows(rows, geometries, spec, top)
+        return [self.decode(r, g, spec, top) for r, g in zip(rows, geometries, strict=True)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +115,12 @@ def _check_topk(output: TensorSpec, spec: PostprocessSpec) -> str | None:
 def _decode_topk(row: Array, _: ImageGeometry, spec: PostprocessSpec, k: int | None) -> Classes:
     (best,) = top_k(row[np.newaxis], spec, k or spec.top_k)
     return Classes(tuple(best))
+
+
+def _decode_topk_rows(
+    rows: Array, _: Sequence[ImageGeometry], spec: PostprocessSpec, k: int | None
+) -> list[TaskAnswer]:
+    return [Classes(tuple(best)) for best in top_k(rows, spec, k or spec.top_k)]
 
 
 def _check_yolov8(output: TensorSpec, spec: PostprocessSpec) -> str | None:
@@ -174,7 +199,7 @@ def _decode_ctc(row: Array, _: ImageGeometry, spec: PostprocessSpec, __: int | N
 DECODERS: dict[str, Decoder] = {
     d.name: d
     for d in (
-        Decoder("topk", ("softmax", "top_k"), False, _check_topk, _decode_topk),
+        Decoder("topk", ("softmax", "top_k"), False, _check_topk, _decode_topk, _decode_topk_rows),
         Decoder(
             "yolov8",
             (
