@@ -15,6 +15,7 @@ from tensorgate import (
     DeadlineExceededError,
     Engine,
     EngineSettings,
+    ImageError,
     InvalidInputError,
     ModelNotFoundError,
     ModelNotReadyError,
@@ -136,6 +137,37 @@ async def test_default_model_classifies_real_photos(
     assert coffee[0].label == "espresso"
     assert 0.5 < coffee[0].score <= 1.0
     assert len(cat) == 3
+
+
+async def test_a_request_of_many_images_is_queued_as_an_entry_per_instance(
+    zoo_repository: Path, cat_jpeg: bytes, coffee_png: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = EngineSettings(
+        repository=zoo_repository, models=("efficientnet-lite0",), instances=2
+    )
+    async with Engine(settings) as engine:
+        batcher = engine._registry.model("efficientnet-lite0").batcher
+        entries: list[int] = []
+        submit = batcher.submit
+
+        def counted(inputs: Any, deadline: float) -> Any:
+            entries.append(inputs.rows)
+            return submit(inputs, deadline)
+
+        monkeypatch.setattr(batcher, "submit", counted)
+        answers = await engine.classify(
+            "efficientnet-lite0", [cat_jpeg, coffee_png] * 3 + [cat_jpeg]
+        )
+        assert entries == [4, 3]  # two entries for two instances, not seven
+        assert [a[0].index == ESPRESSO for a in answers] == [False, True] * 3 + [False]
+        assert all(a[0].index in CAT_CLASSES for a in answers[::2])
+        (stats,) = [statistics_v2(v) for v in engine.statistics("efficientnet-lite0")]
+        assert stats["inference_stats"]["success"]["count"] == 1  # one request
+        assert stats["inference_count"] == 7
+        with pytest.raises(ImageError):  # a bad image fails its request ...
+            await engine.classify("efficientnet-lite0", [cat_jpeg, b"\xff\xd8 broken", coffee_png])
+        (coffee,) = await engine.classify("efficientnet-lite0", [coffee_png])  # ... alone
+        assert coffee[0].index == ESPRESSO
 
 
 async def test_a_runtime_that_crashes_on_load_leaves_the_others_serving(small_repo: Path) -> None:

@@ -40,7 +40,7 @@ async def test_nvjpeg_batches_stay_on_the_gpu_and_answer_as_the_cpu_does(
     original = device.infer_on_device
 
     def counted(*args: Any) -> Any:
-        on_device.append(len(args[2]))
+        on_device.append(sum(item.rows for item in args[2]))  # images
         return original(*args)
 
     monkeypatch.setattr(batcher, "infer_on_device", counted)
@@ -98,7 +98,7 @@ async def test_the_engine_queues_a_gpu_preprocessors_images_for_device_batches(
     original = device.infer_on_device
 
     def counted(*args: Any) -> Any:
-        on_device.append(len(args[2]))
+        on_device.append(sum(item.rows for item in args[2]))  # images
         return original(*args)
 
     images = [photo_jpeg("chelsea", (640, 480)), photo_jpeg("coffee", (640, 480))] * 2

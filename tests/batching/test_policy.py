@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tensorgate.batching.policy import BatchPolicy, Dispatch, Wait, plan_batch
+from tensorgate.batching.policy import BatchPolicy, Dispatch, Wait, entry_sizes, plan_batch
 
 POLICY = BatchPolicy(max_batch_size=8, max_queue_delay_s=0.010, max_queue_rows=64)
 
@@ -60,3 +60,20 @@ def test_a_full_batch_is_spread_over_idle_instances_when_asked() -> None:
     # More queued than the idle instances can take: each still takes a full batch.
     assert plan_batch(policy, [1] * 20, 20, 0.0, 0.0, idle_instances=2, spread=True) == Dispatch(8)
     assert plan_batch(policy, eight, 8, 0.0, 0.0, idle_instances=1, spread=True) == Dispatch(8)
+
+
+def test_a_request_of_many_rows_takes_an_entry_per_instance_none_over_the_batch() -> None:
+    assert entry_sizes(1, 2, 64) == [1]
+    assert entry_sizes(8, 2, 64) == [4, 4]  # a lone request still runs on both instances
+    assert entry_sizes(3, 2, 64) == [2, 1]
+    assert entry_sizes(8, 1, 64) == [8]
+    assert entry_sizes(200, 2, 64) == [50, 50, 50, 50]  # none over max_batch_size
+    assert entry_sizes(5, 1, 2) == [2, 2, 1]
+    assert entry_sizes(0, 2, 64) == []
+    for rows in range(1, 300, 7):
+        for instances in (1, 2, 3, 8):
+            sizes = entry_sizes(rows, instances, 16)
+            assert sum(sizes) == rows
+            assert max(sizes) <= 16
+            assert max(sizes) - min(sizes) <= 1
+            assert len(sizes) == max(min(rows, instances), -(-rows // 16))
