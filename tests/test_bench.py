@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -138,3 +139,22 @@ def test_gpu_bench_and_its_models_run_on_the_cpu(zoo_repository: Path, tmp_path:
     )  # fmt: skip
     assert served.returncode == 0, served.stderr
     assert "| 1 |" in served.stdout
+
+
+@pytest.mark.slow
+def test_engine_python_bench_runs_both_paths(tmp_path: Path) -> None:
+    out = tmp_path / "python.json"
+    result = _python(
+        "-m", "bench.engine_python", "--seconds", "0.5", "--callers", "4",
+        "--per-call", "1,4", "--out", out,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())
+    assert {(r["path"], r["per_call"]) for r in rows} == {
+        ("instance", 1),
+        ("instance", 4),
+        ("device", 1),
+        ("device", 4),
+    }
+    assert all(r["img_s"] > 0 and r["loop_cpu_ms_per_image"] > 0 for r in rows)
+    assert {r["preprocessor"] for r in rows} == {"ImagePreprocessor", "GpuImagePreprocessor"}
