@@ -2,7 +2,7 @@
 # On a lent GPU machine (see docs/benchmarks.md, "GPU"): install what stage.sh carried,
 # run the gpu-marked tests, make the models, run bench/gpu.py. Results go to $OUT.
 # Usage (device tool, after a call that carried .device/cuda):
-#   [STEPS='tests models bench probe server'] [MODELS=a,b] [TAG=-x] bash scripts/device/run.sh [bench.gpu options]
+#   [STEPS='tests models bench probe server python'] [MODELS=a,b] [TAG=-x] bash scripts/device/run.sh [bench.gpu options]
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
@@ -45,6 +45,9 @@ for step in ${STEPS:-tests models bench}; do
       python3 -m bench.gpu_server --repository "$repo" \
         --model "${SERVER_MODEL:-efficientnet-lite0-uint8-nchw-fp16}" --out "$OUT/server${TAG:-}.json" "$@" \
         2>&1 | grep -v "No registered plugin" | tee "$OUT/server${TAG:-}.log" ;;
+    python)  # the engine's Python per image on this host's cores (no GPU involved)
+      python3 -m bench.engine_python --out "$OUT/python${TAG:-}.json" \
+        2>&1 | tee "$OUT/python${TAG:-}.log" ;;
     bench)
       python3 -m bench.gpu --repository "$repo" \
         --models "${MODELS:-efficientnet-lite0-uint8-nchw,efficientnet-lite0-uint8-nchw-fp16,resnet50-uint8-nchw-fp16}" \
