@@ -107,8 +107,10 @@ def test_a_device_batch_answers_what_the_host_path_answers(
         part = parts[index]
         assert isinstance(part, dict)
         np.testing.assert_allclose(part["logits"], want["logits"], atol=1e-4)
-        (geometry,) = items[index].extra  # type: ignore[misc]
-        assert isinstance(geometry, ImageGeometry)
+        extras = items[index].extra
+        assert isinstance(extras, list)
+        assert isinstance(extras[0], ImageGeometry)
+        assert len(extras) == 1
         assert items[index].ended > items[index].started > 0
     assert int(np.argmax(parts[0]["logits"])) in range(281, 286)  # type: ignore[index]
 
