@@ -17,7 +17,8 @@ scripts/device_bench.sh for the fp16 EfficientNet-Lite0 and ResNet-50 it prepare
   ``device``    the batch's JPEGs decoded in one nvJPEG call on the instance thread,
                 resized there, stacked and bound to the model on the device.
 
-Each engine row also says how long the engine took to load (sessions, and each padded
+Each engine row also says the event loop thread's CPU per image (the serial share that
+caps one process) and how long the engine took to load (sessions, and each padded
 batch size run once: ``--pad-batches``, default ``gpu``; ``never`` shows the stalls of
 new batch sizes instead) and which batch sizes the batcher formed.
 
@@ -117,12 +118,16 @@ async def _closed_loop(
             assert len(answers) == per_call
             done += per_call
 
+    loop_cpu = time.thread_time()  # this thread runs the event loop
     start = time.perf_counter()
     await asyncio.gather(*(caller(i) for i in range(callers)))
     elapsed = time.perf_counter() - start
+    loop_cpu = time.thread_time() - loop_cpu
     latencies.sort()
     return {
         "img_s": done / elapsed,
+        "loop_cpu_ms_per_image": 1e3 * loop_cpu / max(1, done),
+        "loop_busy": loop_cpu / elapsed,
         "p50_ms": 1e3 * statistics.median(latencies),
         "p99_ms": 1e3 * latencies[int(0.99 * (len(latencies) - 1))],
         "calls": len(latencies),
@@ -307,8 +312,8 @@ def table(results: dict[str, Any]) -> str:
     lines = [
         f"device {results['device']} ({results.get('gpu', 'CPU')}), {results['cores']} cores, "
         f"photos {results['size']}",
-        "| model | path | img/s | p50 ms | p99 ms | x cpu path | load s |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| model | path | img/s | p50 ms | p99 ms | x cpu path | load s | loop ms/img (busy) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for model, entry in results["models"].items():
         base = entry.get("cpu", {}).get("img_s")
@@ -317,18 +322,19 @@ def table(results: dict[str, Any]) -> str:
             if not isinstance(row, dict):
                 continue
             if "failed" in row:
-                lines.append(f"| {model} | {path} | failed: {row['failed'][:80]} | | | | |")
+                lines.append(f"| {model} | {path} | failed: {row['failed'][:80]} | | | | | |")
                 continue
             ratio = f"{row['img_s'] / base:.2f}" if base else ""
             lines.append(
                 f"| {model} | {path} | {row['img_s']:.0f} | {row['p50_ms']:.1f} | "
-                f"{row['p99_ms']:.1f} | {ratio} | {row.get('load_s', 0):.1f} |"
+                f"{row['p99_ms']:.1f} | {ratio} | {row.get('load_s', 0):.1f} | "
+                f"{row['loop_cpu_ms_per_image']:.3f} ({row['loop_busy']:.2f}) |"
             )
         if isinstance(entry.get("raw"), list):
             raw = ", ".join(f"b{r['batch']} {r['img_s']:.0f}" for r in entry["raw"])
-            lines.append(f"| {model} | raw (model alone) | {raw} | | | | |")
+            lines.append(f"| {model} | raw (model alone) | {raw} | | | | | |")
     for row in results.get("decode", []):
-        lines.append(f"| decode only | {row['decoder']} | {row['img_s']:.0f} | | | | |")
+        lines.append(f"| decode only | {row['decoder']} | {row['img_s']:.0f} | | | | | |")
     return "\n".join(lines)
 
 
