@@ -87,6 +87,24 @@ def test_images_as_v2_bytes_tensors_are_valid_infer_requests(cat_jpeg: bytes) ->
     assert tensor[0, 0] == cat_jpeg
 
 
+def test_several_images_per_request_as_a_form_or_a_v2_tensor(
+    server: ServerProcess, cat_jpeg: bytes
+) -> None:
+    config = BenchConfig("http://x", MODEL, payload="image", image=cat_jpeg, image_as="v2", rows=3)
+    _, body, headers = image_request(config)
+    request = parse_infer_request(body, int(headers["Inference-Header-Content-Length"]))
+    (tensor,) = request.inputs.values()
+    assert tensor.shape == (3, 1)
+    assert list(tensor[:, 0]) == [cat_jpeg] * 3
+    for image_as, field in (("form", "images"), ("v2", "image")):
+        (step,) = run_bench(
+            BenchConfig(server.url, MODEL, payload="image", image=cat_jpeg, seconds=0.3,
+                        warmup_s=0, concurrency=(1,), image_as=image_as, field=field, rows=3)
+        )  # fmt: skip
+        assert step.errors == 0, step.first_error
+        assert step.images_per_s == pytest.approx(3 * step.requests / step.seconds)
+
+
 def test_a_bad_image_is_counted_as_errors_not_fatal(server: ServerProcess) -> None:
     (step,) = run_bench(
         BenchConfig(server.url, MODEL, payload="image", image=b"not an image", seconds=0.3,
@@ -111,6 +129,7 @@ def test_a_bad_image_is_counted_as_errors_not_fatal(server: ServerProcess) -> No
         ({"payload": "image", "image": b"x", "image_as": "json"}, "image_as 'json' is unknown"),
         ({"image_as": "form"}, "needs an image payload"),
         ({"payload": "image", "image": b"x", "image_as": "v2", "field": ""}, "a field name"),
+        ({"payload": "image", "image": b"x", "rows": 2}, "a raw body carries one image"),
     ],
 )
 def test_bad_configs_are_refused(kwargs: dict[str, object], match: str) -> None:

@@ -47,7 +47,8 @@ class BenchConfig:
             ``/classify``; HTTP only).
         grpc_url: ``host:port`` of the gRPC door (protocol ``grpc``).
         image: the encoded image (payload ``image``).
-        rows: rows per tensor request.
+        rows: rows per tensor request, or images per image request (the same image
+            ``rows`` times: as many file parts of a form, or a ``[rows, 1]`` V2 tensor).
         seconds: measured time per step (after ``warmup_s``).
         concurrency: closed-loop levels; rates: open-loop levels (requests/s).
         endpoint: for image payloads, the path the image is POSTed to (default
@@ -56,7 +57,7 @@ class BenchConfig:
             ``/predictions/NAME``, to load it the same way).
         image_as: how an image payload travels: ``body`` (the raw bytes are the request
             body), ``form`` (one file part named ``field`` of a multipart/form-data body,
-            as an HTML upload) or ``v2`` (a ``[1, 1]`` BYTES tensor named ``field`` in a
+            as an HTML upload) or ``v2`` (a ``[rows, 1]`` BYTES tensor named ``field`` in a
             KServe V2 infer request, binary extension, as Triton takes encoded images).
         field: the form field or V2 input name for ``image_as`` ``form`` / ``v2``.
     """
@@ -101,6 +102,11 @@ class BenchConfig:
             raise ConfigError(f"image_as {self.image_as!r} is unknown; use body, form or v2")
         if self.image_as != "body" and (self.payload != "image" or not self.field):
             raise ConfigError(f"image_as {self.image_as!r} needs an image payload and a field name")
+        if self.payload == "image" and self.image_as == "body" and self.rows > 1:
+            raise ConfigError(
+                f"a raw body carries one image, not rows={self.rows}; send several images "
+                "per request with image_as 'form' or 'v2'"
+            )
         if self.rows < 1 or self.seconds <= 0 or self.warmup_s < 0:
             raise ConfigError("rows must be ≥ 1, seconds > 0 and warm-up ≥ 0")
 
@@ -193,8 +199,8 @@ def image_request(config: BenchConfig) -> tuple[str, bytes, dict[str, str]]:
     assert config.image is not None  # checked by BenchConfig
     if config.image_as == "v2":
         path = config.endpoint or f"/v2/models/{config.model}/infer"
-        tensor = np.empty((1, 1), dtype=object)  # a batch of one, one element
-        tensor[0, 0] = config.image
+        tensor = np.empty((config.rows, 1), dtype=object)  # an image per row
+        tensor[:, 0] = [config.image] * config.rows
         body, headers = encode_infer_request({config.field: tensor})
         return path, body, headers
     path = config.endpoint or f"/v2/models/{config.model}/classify?top_k=1"
@@ -205,7 +211,8 @@ def image_request(config: BenchConfig) -> tuple[str, bytes, dict[str, str]]:
             f'name="{config.field}"; filename="image.jpg"\r\n'
             "Content-Type: image/jpeg\r\n\r\n"
         ).encode()
-        body = head + config.image + f"\r\n--{boundary}--\r\n".encode()
+        body = b"\r\n".join([head + config.image] * config.rows)
+        body += f"\r\n--{boundary}--\r\n".encode()
         return path, body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
     return path, config.image, {"Content-Type": "application/octet-stream"}
 
@@ -321,7 +328,7 @@ async def _run(config: BenchConfig, on_step: Callable[[Step], None] | None) -> l
             send, close = await _grpc_sender(client, config)
         else:
             send = await _http_sender(client, config)
-        rows = config.rows if config.payload == "tensor" else 1
+        rows = config.rows  # rows or images per request
         levels: list[tuple[Literal["closed", "open"], float]] = [
             ("closed", c) for c in config.concurrency
         ]

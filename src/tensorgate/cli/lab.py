@@ -31,7 +31,9 @@ def bench(
     grpc_url: Annotated[
         str | None, typer.Option(help="HOST:PORT of the gRPC door of --url's server.")
     ] = None,
-    rows: Annotated[int, typer.Option(help="Rows per tensor request.")] = 1,
+    rows: Annotated[
+        int, typer.Option(help="Rows per tensor request, or images per image request (form, v2).")
+    ] = 1,
     endpoint: Annotated[
         str | None,
         typer.Option(help="Image payloads: the path to POST to (another server's route)."),
