@@ -1,8 +1,9 @@
 """One GPU behind the HTTP server: how many server processes feed it.
 
     python -m bench.gpu_server --repository DIR --model NAME [--device cuda:0]
-                               [--workers 1,2,4] [--clients 4] [--concurrency 64]
-                               [--seconds 8] [--size 640x480] [--out results.json]
+                               [--workers 1,2,4] [--images 1] [--clients 4]
+                               [--concurrency 64] [--seconds 8] [--size 640x480]
+                               [--out results.json]
 
 bench/gpu.py found one process's Python per image (~0.25 ms at 4,000 img/s) bounding
 the in-process engine at a third of what an H200 runs EfficientNet-Lite0 at. Here the
@@ -10,7 +11,9 @@ server answers ``POST /v2/models/NAME/classify`` (raw JPEG bodies, the infer lan
 ``--workers W`` processes sharing the port, each with its own instances on the same
 device; the load comes from ``--clients`` ``tensorgate bench`` processes (closed loop,
 ``--concurrency`` requests in flight in all), so one client's Python does not cap the
-figure. Prints img/s, p50 and p99 per W (p50: the clients' median; p99: their worst).
+figure. ``--images 1,8`` also sends eight JPEGs per request (a multipart form: one
+queue entry per instance, not one per image), with as many images in flight. Prints img/s, p50 and p99 per W and
+images per request (p50: the clients' median; p99: their worst).
 Runs on the CPU too (``--device cpu``), which is how tests/test_bench.py smoke-tests it.
 """
 
@@ -31,7 +34,7 @@ from tensorgate.server.process import spawn_server
 
 
 def load(url: str, model: str, image: Path, clients: int, concurrency: int, seconds: float,
-         scratch: Path) -> dict[str, Any]:  # fmt: skip
+         scratch: Path, images: int = 1) -> dict[str, Any]:  # fmt: skip
     """``clients`` closed-loop ``tensorgate bench`` processes at once; their sum."""
     each = max(1, concurrency // clients)
     started = []
@@ -42,6 +45,8 @@ def load(url: str, model: str, image: Path, clients: int, concurrency: int, seco
             "--payload", "image", "--image", str(image), "--concurrency", str(each),
             "--seconds", str(seconds), "--warmup", "2", "--output", str(out),
         ]  # fmt: skip
+        if images > 1:
+            command += ["--rows", str(images), "--image-as", "form", "--field", "images"]
         started.append((subprocess.Popen(command, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.PIPE, text=True), out))  # fmt: skip
     steps = []
@@ -67,6 +72,7 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--device", default="cuda:0")
     parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--images", default="1", help="JPEGs per request, comma-separated")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=8.0)
@@ -87,22 +93,28 @@ def main() -> None:
             began = time.perf_counter()
             with spawn_server(args.repository, *serve, start_timeout=600.0) as server:
                 ready_s = time.perf_counter() - began
-                row = load(
-                    server.url, args.model, image, args.clients, args.concurrency,
-                    args.seconds, scratch,
-                )  # fmt: skip
-            row["ready_s"] = ready_s
-            rows[str(workers)] = row
-            print(f"workers {workers}: {row}", file=sys.stderr, flush=True)
-            if args.out:
-                args.out.write_text(json.dumps(rows, indent=1))
+                for per_request in (int(n) for n in args.images.split(",")):
+                    # the same images in flight whatever the request carries
+                    in_flight = max(args.clients, args.concurrency // per_request)
+                    row = load(
+                        server.url, args.model, image, args.clients, in_flight,
+                        args.seconds, scratch, per_request,
+                    )  # fmt: skip
+                    row["ready_s"] = ready_s
+                    rows[f"{workers} x {per_request}"] = row
+                    print(f"workers {workers}, {per_request} a request: {row}",
+                          file=sys.stderr, flush=True)  # fmt: skip
+                    if args.out:
+                        args.out.write_text(json.dumps(rows, indent=1))
     print(f"{args.model} on {args.device}, {args.size} JPEGs, {args.clients} clients, "
           f"concurrency {args.concurrency}")  # fmt: skip
-    print("| workers | img/s | p50 ms | p99 ms | server batch | ready s | errors |")
+    print(
+        "| workers x JPEGs a request | img/s | p50 ms | p99 ms | server batch | ready s | errors |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    for workers, row in rows.items():
+    for key, row in rows.items():
         print(
-            f"| {workers} | {row['img_s']:.0f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | "
+            f"| {key} | {row['img_s']:.0f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | "
             f"{row['server_batch']:.1f} | {row['ready_s']:.1f} | {row['errors']} |"
         )
 

@@ -138,7 +138,7 @@ def test_gpu_bench_and_its_models_run_on_the_cpu(zoo_repository: Path, tmp_path:
         "--workers", "1", "--clients", "1", "--concurrency", "2", "--seconds", "1",
     )  # fmt: skip
     assert served.returncode == 0, served.stderr
-    assert "| 1 |" in served.stdout
+    assert "| 1 x 1 |" in served.stdout
 
 
 @pytest.mark.slow
