@@ -164,6 +164,10 @@ async def test_a_request_of_many_images_is_queued_as_an_entry_per_instance(
         (stats,) = [statistics_v2(v) for v in engine.statistics("efficientnet-lite0")]
         assert stats["inference_stats"]["success"]["count"] == 1  # one request
         assert stats["inference_count"] == 7
+        metrics = engine.render_metrics().body.decode()
+        model = 'model="efficientnet-lite0"'
+        assert f'tensorgate_requests_total{{{model},outcome="success"}} 1.0' in metrics
+        assert f"tensorgate_decode_duration_seconds_count{{{model}}} 7.0" in metrics
         with pytest.raises(ImageError):  # a bad image fails its request ...
             await engine.classify("efficientnet-lite0", [cat_jpeg, b"\xff\xd8 broken", coffee_png])
         (coffee,) = await engine.classify("efficientnet-lite0", [coffee_png])  # ... alone
