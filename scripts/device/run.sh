@@ -2,7 +2,8 @@
 # On a lent GPU machine (see docs/benchmarks.md, "GPU"): install what stage.sh carried,
 # run the gpu-marked tests, make the models, run bench/gpu.py. Results go to $OUT.
 # Usage (device tool, after a call that carried .device/cuda):
-#   [STEPS='tests models bench probe server python'] [MODELS=a,b] [TAG=-x] bash scripts/device/run.sh [bench.gpu options]
+#   [STEPS='tests models bench probe server python'] [MODELS=a,b] [TAG=-x]
+#   [SERVER_MODEL=m] [SERVER_ARGS='--workers 1,2,4 --images 1,8'] bash scripts/device/run.sh [bench.gpu options]
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
@@ -43,7 +44,8 @@ for step in ${STEPS:-tests models bench}; do
         2>&1 | grep -v "No registered plugin" | tee "$OUT/probe.log" ;;
     server)
       python3 -m bench.gpu_server --repository "$repo" \
-        --model "${SERVER_MODEL:-efficientnet-lite0-uint8-nchw-fp16}" --out "$OUT/server${TAG:-}.json" "$@" \
+        --model "${SERVER_MODEL:-efficientnet-lite0-uint8-nchw-fp16}" --out "$OUT/server${TAG:-}.json" \
+        ${SERVER_ARGS:---images 1,8} \
         2>&1 | grep -v "No registered plugin" | tee "$OUT/server${TAG:-}.log" ;;
     python)  # the engine's Python per image on this host's cores (no GPU involved)
       python3 -m bench.engine_python --out "$OUT/python${TAG:-}.json" \
