@@ -1,6 +1,7 @@
 """The engine's own Python per image: what bounds one process in front of a fast device.
 
     python -m bench.engine_python [--seconds 6] [--per-call 1,8] [--paths instance,device]
+    python -m bench.engine_python --write-repository DIR    # the model alone, for a server
 
 On a GPU the model and nvJPEG are fast enough that the event loop's Python per image
 (queueing, futures, timers, statistics, the answer's postprocess) becomes the limit of
@@ -166,7 +167,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-batch", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--write-repository", type=Path, metavar="DIR",
+        help="only write the null classifier into DIR (for a server: bench.gpu_server)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.write_repository:
+        null_classifier(args.write_repository, args.max_batch)
+        print(f"wrote {args.write_repository / MODEL}")
+        return
     images = [photo_jpeg(name, (64, 48)) for name in PHOTOS]
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="tg-engine-python-") as scratch:
