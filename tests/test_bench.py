@@ -158,3 +158,6 @@ def test_engine_python_bench_runs_both_paths(tmp_path: Path) -> None:
     }
     assert all(r["img_s"] > 0 and r["loop_cpu_ms_per_image"] > 0 for r in rows)
     assert {r["preprocessor"] for r in rows} == {"ImagePreprocessor", "GpuImagePreprocessor"}
+    written = _python("-m", "bench.engine_python", "--write-repository", tmp_path / "repo")
+    assert written.returncode == 0, written.stderr
+    assert (tmp_path / "repo" / "null-classifier" / "1" / "model.onnx").is_file()
