@@ -1027,7 +1027,7 @@ class Engine:
         stacked: dict[str, Array] = {}
         if raw:  # the V2 door answers the model's own outputs
             names = results[0].outputs if results else {}
-            stacked = {k: np.concatenate([r.outputs[k] for r in results]) for k in names}
+            stacked = {k: _joined([r.outputs[k] for r in results]) for k in names}
         if not decode:
             return TaskResult(key, model.config.task, [], stacked)
         answers = await self._answers(model, results, geometries, post, decoder, top)
@@ -1047,7 +1047,7 @@ class Engine:
         outputs = [r.outputs[output] for r in results]
         with stage("postprocess", images=len(geometries), decoder=decoder.name):
             if not decoder.heavy and len({o.shape[1:] for o in outputs}) == 1:
-                return decoder.decode_all(_stacked(outputs, axis=0), geometries, post, top)
+                return decoder.decode_all(_joined(outputs), geometries, post, top)
             rows = zip((row for o in outputs for row in o), geometries, strict=True)
             if not decoder.heavy:  # rows of different shapes (text lines of their widths)
                 return [decoder.decode(row, geometry, post, top) for row, geometry in rows]
@@ -1391,13 +1391,14 @@ def _with_parts(
 ANSWER = "answer"
 
 
-def _stacked(arrays: Sequence[Array], axis: int | None = None) -> Array:
-    """``arrays`` as one: a single array given a batch axis (``axis`` None: stacked on a
-    new first axis) or concatenated along its first (``axis`` 0), without a copy when
-    there is only one."""
-    if axis is None:
-        return arrays[0][np.newaxis] if len(arrays) == 1 else np.stack(arrays)
-    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays, axis=axis)
+def _stacked(arrays: Sequence[Array]) -> Array:
+    """Images' tensors as one batch (a view of a lone one, with its batch axis)."""
+    return arrays[0][np.newaxis] if len(arrays) == 1 else np.stack(arrays)
+
+
+def _joined(arrays: Sequence[Array]) -> Array:
+    """Batches' rows as one batch, in order (a lone one as it is)."""
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
 def _has_output(model: LoadedModel, name: str) -> bool:
