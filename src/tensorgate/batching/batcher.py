@@ -9,9 +9,10 @@ per request; requests cancelled by their client, or past their deadline, are dro
 before the batch runs; output rows are checked against input rows; when the runtime
 fails on a batch of several requests, each is run again alone, once, so one poison
 input fails only its own request (a failure of a lone request is set on its future);
-the queue is bounded; nothing polls. A request queued as a ``Deferred`` (an image to
-decode) is made on the instance's thread just before its batch runs; if making it
-fails, only that request fails (batching/deferred.py).
+the queue is bounded; nothing polls. A request queued as a ``Deferred`` (images to
+decode, a row each) is made on the instance's thread just before its batch runs; if
+making it fails, only that request fails (batching/deferred.py). "Request" here is a
+queue entry: the engine queues a request of many images as a few (policy.entry_sizes).
 """
 
 from __future__ import annotations
