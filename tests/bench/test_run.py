@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from typer.testing import CliRunner
@@ -96,7 +97,8 @@ def test_several_images_per_request_as_a_form_or_a_v2_tensor(
     (tensor,) = request.inputs.values()
     assert tensor.shape == (3, 1)
     assert list(tensor[:, 0]) == [cat_jpeg] * 3
-    for image_as, field in (("form", "images"), ("v2", "image")):
+    ways: tuple[tuple[Literal["form", "v2"], str], ...] = (("form", "images"), ("v2", "image"))
+    for image_as, field in ways:
         (step,) = run_bench(
             BenchConfig(server.url, MODEL, payload="image", image=cat_jpeg, seconds=0.3,
                         warmup_s=0, concurrency=(1,), image_as=image_as, field=field, rows=3)
