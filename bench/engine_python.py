@@ -28,9 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,6 +40,7 @@ import yaml
 from onnx import TensorProto, helper, numpy_helper
 from tests.imaging.test_accuracy import photo_jpeg
 
+from bench.gpu import closed_loop
 from tensorgate.config import EngineSettings
 from tensorgate.engine import Engine
 
@@ -111,48 +110,12 @@ def device_stand_in() -> Iterator[None]:
         engine_module.choose_preprocessor = original
 
 
-async def closed_loop(
-    engine: Engine, images: list[bytes], callers: int, per_call: int, seconds: float
-) -> dict[str, Any]:
-    """img/s and the loop thread's CPU per image over ``seconds`` of closed loop."""
-    latencies: list[float] = []
-    done = 0
-    stop = time.perf_counter() + seconds
-
-    async def caller(offset: int) -> None:
-        nonlocal done
-        index = offset
-        while time.perf_counter() < stop:
-            batch = [images[(index + i) % len(images)] for i in range(per_call)]
-            index += per_call
-            began = time.perf_counter()
-            answers = await engine.classify(MODEL, batch, top=5)
-            latencies.append(time.perf_counter() - began)
-            assert len(answers) == per_call
-            done += per_call
-
-    cpu, process = time.thread_time(), time.process_time()
-    start = time.perf_counter()
-    await asyncio.gather(*(caller(i) for i in range(callers)))
-    elapsed = time.perf_counter() - start
-    cpu, process = time.thread_time() - cpu, time.process_time() - process
-    latencies.sort()
-    return {
-        "img_s": done / elapsed,
-        "loop_cpu_ms_per_image": 1e3 * cpu / max(1, done),
-        "loop_busy": cpu / elapsed,
-        "process_cpu_ms_per_image": 1e3 * process / max(1, done),
-        "p50_ms": 1e3 * statistics.median(latencies),
-        "p99_ms": 1e3 * latencies[int(0.99 * (len(latencies) - 1))],
-    }
-
-
 async def engine_run(
     settings: EngineSettings, images: list[bytes], callers: int, per_call: int, seconds: float
 ) -> dict[str, Any]:
     async with Engine(settings) as engine:
-        await closed_loop(engine, images, callers, per_call, min(1.0, seconds))  # warm
-        result = await closed_loop(engine, images, callers, per_call, seconds)
+        await closed_loop(engine, MODEL, images, callers, per_call, min(1.0, seconds))  # warm
+        result = await closed_loop(engine, MODEL, images, callers, per_call, seconds)
         result["preprocessor"] = type(engine._registry.model(MODEL).preprocess).__name__
         return result
 
