@@ -18,6 +18,7 @@ from tensorgate import Engine, EngineSettings
 from tensorgate.config import ServerSettings
 from tensorgate.server.lane import Admitted, InferLane, LaneRequest
 from tensorgate.server.process import ServerProcess, spawn_server
+from tensorgate.server.sending import Sender
 from tests.helpers import build_test_repository
 
 TOKEN = "lane-secret"
@@ -242,8 +243,8 @@ async def test_a_body_that_does_not_arrive_in_time_is_a_408(tmp_path: Path) -> N
     closed: list[bool] = []
 
     class Transport:
-        def write(self, data: bytes) -> None:
-            written.append(data)
+        def writelines(self, parts: list[bytes]) -> None:
+            written.append(b"".join(parts))
 
         def is_closing(self) -> bool:
             return bool(closed)
@@ -251,12 +252,17 @@ async def test_a_body_that_does_not_arrive_in_time_is_a_408(tmp_path: Path) -> N
         def close(self) -> None:
             closed.append(True)
 
+        def get_extra_info(self, name: str, default: object = None) -> object:
+            return default  # no socket: the sender hands every write to the transport
+
     lane = InferLane(Engine(EngineSettings(repository=tmp_path)), ServerSettings(access_log=False))
     done: list[bool] = []
     headers = {b"content-length": "100"}
+    transport = Transport()
     request = LaneRequest(
         lane,
-        Transport(),  # type: ignore[arg-type]
+        transport,  # type: ignore[arg-type]
+        Sender(transport),  # type: ignore[arg-type]
         [],
         lambda: done.append(True),
         set(),

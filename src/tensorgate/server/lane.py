@@ -53,6 +53,7 @@ from tensorgate.server.http import (
 from tensorgate.server.images import task_document, top_k
 from tensorgate.server.infer import INFER_PATH, InferAnswer, infer_answer, infer_body_limit
 from tensorgate.server.observe import access_line
+from tensorgate.server.sending import Sender
 from tensorgate.server.shedding import engine_refusal
 from tensorgate.tasks import TASKS
 from tensorgate.timing import RequestTiming, timed
@@ -149,6 +150,7 @@ class LaneRequest:
         self,
         lane: InferLane,
         transport: asyncio.Transport,
+        sender: Sender,
         default_headers: list[tuple[bytes, bytes]],
         on_response: Callable[[], None],
         tasks: set[asyncio.Task[None]],
@@ -158,6 +160,7 @@ class LaneRequest:
     ) -> None:
         self.lane = lane
         self.transport = transport
+        self.sender = sender
         self.default_headers = default_headers
         self.on_response = on_response
         self.tasks = tasks
@@ -289,7 +292,7 @@ class LaneRequest:
         if not self.keep_alive:
             head.append(b"connection: close\r\n")
         head.append(b"\r\n")
-        self.transport.write(b"".join(head) + body)
+        self.sender.send((b"".join(head), body))  # one writev, the GIL let go (sending.py)
         self.response_complete = True
         self._logged(status, len(body))
         self.body = bytearray()  # an idle kept-alive connection holds no request body

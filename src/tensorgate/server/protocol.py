@@ -13,8 +13,9 @@
   reaching the application.
 - **One send per response**: uvicorn writes a response's head and its body with two
   ``transport.write`` calls, and uvloop sends each at once, a syscall apiece with the
-  GIL held. A response's writes in one loop step leave together in one ``writelines``
-  (one ``writev``): under load the event loop held the GIL ~0.2 ms a request for them.
+  GIL held. A response's writes in one loop step leave together in one ``writev``
+  (under load the event loop held the GIL ~0.2 ms a request for them), which lets go
+  of the GIL during the system call (server/sending.py).
 
 - **Disconnect callbacks**: each request's scope carries a list under
   ``scope["extensions"]["tensorgate.disconnect"]``; when the connection is lost before
@@ -45,6 +46,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 
 from tensorgate.server.http import DISCONNECT
 from tensorgate.server.lane import InferLane, LaneRequest
+from tensorgate.server.sending import Sender
 from tensorgate.server.shedding import Shedder
 
 __all__ = ["HEADER_TIMEOUT_S", "MAX_HEADER_BYTES", "GuardedHttp"]
@@ -64,11 +66,14 @@ class _CoalescedWrites:
     ``set_protocol``) sends what is pending first; the rest is the transport's own.
     """
 
-    __slots__ = ("_loop", "_pending", "_transport")
+    __slots__ = ("_loop", "_pending", "_sender", "_transport")
 
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop, sender: Sender
+    ) -> None:
         self._transport = transport
         self._loop = loop
+        self._sender = sender
         self._pending: list[bytes] = []
 
     def write(self, data: bytes) -> None:
@@ -79,7 +84,7 @@ class _CoalescedWrites:
     def flush(self) -> None:
         if self._pending:
             pending, self._pending = self._pending, []
-            self._transport.writelines(pending)
+            self._sender.send(pending)
 
     def close(self) -> None:
         self.flush()
@@ -115,6 +120,7 @@ class GuardedHttp(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._sender = Sender(transport)
         #: The started requests' cycles and their disconnect callbacks.
         self._started: list[tuple[RequestResponseCycle, list[Callable[[], None]]]] = []
         self._await_headers()
@@ -196,6 +202,7 @@ class GuardedHttp(HttpToolsProtocol):
         request = LaneRequest(
             lane,
             self.transport,
+            self._sender,
             self.server_state.default_headers,
             self.on_response_complete,
             self.tasks,
@@ -213,7 +220,8 @@ class GuardedHttp(HttpToolsProtocol):
             refusal = self.shedder(cast("Scope", cycle.scope))
             if refusal is not None:
                 app = cast("ASGI3Application", refusal)
-        cycle.transport = cast("asyncio.Transport", _CoalescedWrites(self.transport, self.loop))
+        writes = _CoalescedWrites(self.transport, self.loop, self._sender)
+        cycle.transport = cast("asyncio.Transport", writes)
         callbacks: list[Callable[[], None]] = []
         extensions: dict[str, Any] = cycle.scope.setdefault("extensions", {})
         extensions[DISCONNECT] = callbacks
