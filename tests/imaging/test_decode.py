@@ -148,3 +148,63 @@ def test_letterbox_keeps_the_aspect_ratio_and_pads() -> None:
     assert (tensor[:32] == 7).all()  # 400x200 -> 128x64, centred: 32 pad rows above
     assert (tensor[96:] == 7).all()
     assert tuple(tensor[64, 64]) == (10, 200, 30)
+
+
+def _with_segments(jpeg: bytes, *segments: bytes) -> bytes:
+    """``jpeg`` with ``segments`` (marker and body, the length filled in) after its SOI."""
+    made = b"".join(s[:2] + (len(s) - 2 + 2).to_bytes(2, "big") + s[2:] for s in segments)
+    return jpeg[:2] + made + jpeg[2:]
+
+
+def _exif(orientation: int, order: str, tags_before: int = 2, kind: int = 3) -> bytes:
+    """An APP1 EXIF segment (marker and body) whose IFD0 has ``tags_before`` other tags
+    and then the orientation, in byte order ``order`` (``<`` II, ``>`` MM)."""
+    import struct
+
+    entries = [struct.pack(order + "HHII", 0x010F + i, 2, 4, 0) for i in range(tags_before)]
+    value = (
+        struct.pack(order + "H", orientation) + b"\x00\x00"
+        if kind == 3
+        else struct.pack(order + "I", orientation)
+    )
+    entries.append(struct.pack(order + "HHI", 0x0112, kind, 1) + value)
+    ifd = struct.pack(order + "H", len(entries)) + b"".join(entries) + b"\x00\x00\x00\x00"
+    tiff = (b"II" if order == "<" else b"MM") + struct.pack(order + "HI", 42, 8) + ifd
+    return b"\xff\xe1" + b"Exif\x00\x00" + tiff
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_read_from_the_app1_segment_as_pillow_reads_it(
+    order: str, orientation: int
+) -> None:
+    from tensorgate.imaging.decode import jpeg_geometry
+
+    plain = encode(Image.new("RGB", (60, 20), (255, 0, 0)), "JPEG")
+    jfif_first = _with_segments(plain, _exif(orientation, order))  # after Pillow's APP0
+    for data in (jfif_first, _with_segments(plain, b"\xff\xfeExif\x00\x00 in a comment",
+                                            _exif(orientation, order, kind=4))):  # fmt: skip
+        with Image.open(io.BytesIO(data)) as opened:
+            assert opened.getexif().get(0x0112) == orientation  # what Pillow reads
+        assert jpeg_geometry(data, LIMITS)[2] == orientation
+    # The signature outside an APP1 segment (a comment, the scan data) is not EXIF.
+    commented = _with_segments(plain, b"\xff\xfeExif\x00\x00" + bytes(20))
+    assert jpeg_geometry(commented, LIMITS)[2] == 1
+
+
+def test_a_broken_exif_block_leaves_the_image_upright_and_decodable() -> None:
+    from tensorgate.imaging.decode import jpeg_geometry
+
+    plain = encode(Image.new("RGB", (60, 20), (255, 0, 0)), "JPEG")
+    good = _exif(6, "<")
+    rng = np.random.default_rng(0)
+    for _ in range(300):  # cut short, or bytes flipped: never an exception, always 1–8
+        cut = good[: int(rng.integers(2, len(good)))]
+        flipped = bytearray(good)
+        flipped[int(rng.integers(12, len(good)))] ^= int(rng.integers(1, 256))
+        for segment in (cut, bytes(flipped)):
+            assert 1 <= jpeg_geometry(_with_segments(plain, segment), LIMITS)[2] <= 8
+    first = _exif(6, "<", tags_before=0)  # marker, Exif\0\0, TIFF header, then the count
+    huge = first[:16] + b"\xff\xff" + first[18:]  # an IFD that claims 65,535 entries
+    assert jpeg_geometry(_with_segments(plain, huge), LIMITS)[2] == 6  # read as far as it goes
+    assert decode_image(_with_segments(plain, good[:20]), LIMITS).size == (60, 20)
