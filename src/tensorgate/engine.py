@@ -1002,10 +1002,11 @@ class Engine:
             refused = self._over_bound(model, len(images))
             if refused is not None:
                 raise refused
-            entries = [on_instance(images[a:b]) for a, b in itertools.pairwise(bounds)]
+            chunks = [images[a:b] for a, b in itertools.pairwise(bounds)]
+            entries = [on_instance(chunk) for chunk in chunks]
             results = await self._submit_all(model, version, entries, timeout_s)
-            for entry, (a, b) in zip(entries, itertools.pairwise(bounds), strict=True):
-                size = sum(len(data) for data in images[a:b])
+            for entry, chunk in zip(entries, chunks, strict=True):
+                size = sum(len(data) for data in chunk)
                 geometries.extend(self._decoded_on_instance(model, entry, size))
         else:
             self._admit(model, len(images))
