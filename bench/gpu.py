@@ -247,6 +247,10 @@ def main(argv: list[str] | None = None) -> None:
         "--pad-batches", default="gpu", choices=("gpu", "always", "never"),
         help="EngineSettings.pad_batches: 'never' shows what a GPU meets without buckets",
     )  # fmt: skip
+    parser.add_argument(
+        "--engine-only", action="store_true",
+        help="only the engine rows: no model-alone, TensorRT or decode-alone rows (for a profiler)",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.split("x"))
@@ -274,12 +278,13 @@ def main(argv: list[str] | None = None) -> None:
         onnx = args.repository / model / "1" / "model.onnx"
         config = load_config(args.repository / model)
         entry["input"] = f"{config.inputs[0].datatype} {list(config.inputs[0].shape)}"
-        try:
-            entry["raw"] = raw_ceiling(onnx, args.device, (1, 32, 128), args.seconds / 2)
-        except Exception as exc:
-            entry["raw"] = f"failed: {type(exc).__name__}: {exc}"
-        print(model, "raw", entry["raw"], flush=True)
-        save()
+        if not args.engine_only:
+            try:
+                entry["raw"] = raw_ceiling(onnx, args.device, (1, 32, 128), args.seconds / 2)
+            except Exception as exc:
+                entry["raw"] = f"failed: {type(exc).__name__}: {exc}"
+            print(model, "raw", entry["raw"], flush=True)
+            save()
         for path in paths:
             gpu_decode, decode_on = PATHS[path]
             settings = EngineSettings(
@@ -303,12 +308,13 @@ def main(argv: list[str] | None = None) -> None:
             entry[path] = row
             print(model, path, row, flush=True)
             save()
-        if on_gpu:
+        if on_gpu and not args.engine_only:
             entry["tensorrt"] = tensorrt_check(onnx, args.device)
             print(model, "tensorrt", entry["tensorrt"], flush=True)
-    results["decode"] = decode_only(images, args.device, args.seconds / 2)
-    print("decode", results["decode"], flush=True)
-    save()
+    if not args.engine_only:
+        results["decode"] = decode_only(images, args.device, args.seconds / 2)
+        print("decode", results["decode"], flush=True)
+        save()
     print(table(results))
 
 

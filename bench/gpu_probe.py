@@ -8,13 +8,15 @@ I/O binding), a fresh session runs batch sizes in the order dynamic batching mee
 (first call and second call of each size timed apart: the first pays any per-shape
 set-up), then onnxruntime's profiler says which nodes took the time and on which
 provider. Written after bench/gpu.py found an FP16 model 100x slower fed from the host
-than bound on the device.
+than bound on the device; it then runs sizes already seen, alternating, and one on
+another thread, to tell a per-shape set-up paid once from one paid at every change.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import concurrent.futures
 import json
 import time
 from pathlib import Path
@@ -25,6 +27,7 @@ import numpy as np
 from bench.gpu import input_dtype
 
 SIZES = (1, 8, 17, 33, 64)
+ALTERNATE = (64, 8, 64, 8, 1, 64, 64)
 
 
 def probe(path: Path, device: str, feed: str) -> dict[str, Any]:
@@ -60,6 +63,20 @@ def probe(path: Path, device: str, feed: str) -> dict[str, Any]:
         second = time.perf_counter()
         call(batch)
         timings.append((size, 1e3 * (second - first), 1e3 * (time.perf_counter() - second)))
+    # every size below has run twice: a slow call here is paid for changing shape, not
+    # for a new one; the last runs on a thread that has not called the session before
+    again: list[str] = []
+    for size in ALTERNATE:
+        batch = rng.integers(0, 256, (size, *meta.shape[1:])).astype(kind)
+        began = time.perf_counter()
+        call(batch)
+        again.append(f"b{size}: {1e3 * (time.perf_counter() - began):.1f}")
+    with concurrent.futures.ThreadPoolExecutor(1) as other:
+        began = time.perf_counter()
+        other.submit(call, batch).result()
+        again.append(
+            f"b{ALTERNATE[-1]} on another thread: {1e3 * (time.perf_counter() - began):.1f}"
+        )
     profile = session.end_profiling()
     nodes: collections.Counter[str] = collections.Counter()
     for event in json.loads(Path(profile).read_text()):
@@ -69,6 +86,7 @@ def probe(path: Path, device: str, feed: str) -> dict[str, Any]:
     return {
         "providers": session.get_providers(),
         "ms first/second by batch": [f"b{s}: {a:.1f}/{b:.1f}" for s, a, b in timings],
+        "ms again, sizes seen before": again,
         "top nodes (ms, all calls)": [f"{k} {v / 1e3:.1f}" for k, v in nodes.most_common(6)],
     }
 

@@ -89,6 +89,7 @@ def main() -> None:
             serve = (
                 "--model", args.model, "--device", args.device, "--workers", str(workers),
                 "--max-queue-delay-ms", "0", "--log-level", "warning", "--no-access-log",
+                "--grpc-port", "-1",
             )  # fmt: skip
             began = time.perf_counter()
             with spawn_server(args.repository, *serve, start_timeout=600.0) as server:

@@ -2,7 +2,7 @@
 # On a lent GPU machine (see docs/benchmarks.md, "GPU"): install what stage.sh carried,
 # run the gpu-marked tests, make the models, run bench/gpu.py. Results go to $OUT.
 # Usage (device tool, after a call that carried .device/cuda):
-#   [STEPS='tests models bench probe server python'] [MODELS=a,b] [TAG=-x]
+#   [STEPS='tests models bench probe server python gil'] [MODELS=a,b] [TAG=-x]
 #   [SERVER_MODEL=m] [SERVER_ARGS='--workers 1,2,4 --images 1,8'] bash scripts/device/run.sh [bench.gpu options]
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
@@ -50,6 +50,11 @@ for step in ${STEPS:-tests models bench}; do
     python)  # the engine's Python per image on this host's cores (no GPU involved)
       python3 -m bench.engine_python --out "$OUT/python${TAG:-}.json" \
         2>&1 | tee "$OUT/python${TAG:-}.log" ;;
+    gil)  # what holds the GIL on the device path: py-spy (carried) over bench.gpu's engine rows
+      .device/rest/bin/py-spy record --gil --rate 200 --format raw --nonblocking \
+        --output "$OUT/gil${TAG:-}.txt" -- python3 -m bench.gpu --repository "$repo" \
+        --models "${MODELS:-efficientnet-lite0-uint8-nchw}" --paths device --engine-only \
+        --seconds 8 "$@" 2>&1 | grep -v "No registered plugin" | tail -4 | tee "$OUT/gil${TAG:-}.log" ;;
     bench)
       python3 -m bench.gpu --repository "$repo" \
         --models "${MODELS:-efficientnet-lite0-uint8-nchw,efficientnet-lite0-uint8-nchw-fp16,resnet50-uint8-nchw-fp16}" \

@@ -5,7 +5,7 @@
 #                    (the first call carries it alone: ~50 MiB)
 #   .device/rest/    the rest of onnxruntime-gpu (tar.xz), wheels of tensorgate's
 #                    dependencies that the machine's image lacks, the zoo's FP32
-#                    efficientnet-lite0 export
+#                    efficientnet-lite0 export, py-spy
 # Usage: bash scripts/device/stage.sh   (ARCH=90 ORT=1.31.1 by default)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -33,5 +33,7 @@ xz -T0 -6 -c "$work/cuda.so" > .device/cuda/libonnxruntime_providers_cuda.so.xz
 rm "$provider" "$work/cuda.so"
 tar -C "$work" -cJf .device/rest/onnxruntime-gpu.tar.xz .
 .venv/bin/python -c "from tensorgate.config import default_repository as d; from tensorgate.zoo import pull; pull('efficientnet-lite0', d())"
+mkdir -p .device/rest/bin  # py-spy for run.sh's step gil, from bench.gil's venv
+.venv/bin/python -c "from bench.gil import py_spy; print(py_spy())" | xargs -I{} cp {} .device/rest/bin/
 cp -r "$(.venv/bin/python -c 'from tensorgate.config import default_repository as d; print(d())')/efficientnet-lite0" .device/rest/models/
 du -sh .device/cuda .device/rest
