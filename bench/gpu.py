@@ -160,10 +160,11 @@ async def _engine_run(
         result["top1"] = best.label
         result["load_s"] = load_s
         # Batch sizes formed (before padding): without buckets, each is a shape the
-        # runtime set up on first sight.
+        # runtime set up on first sight (and again at every change, one session alone).
         (stats,) = [statistics_v2(v) for v in engine.statistics(model)]
         result["batch_sizes"] = [b["batch_size"] for b in stats["batch_stats"]]
         result["padded_to"] = list(getattr(runtime, "sizes", ()))
+        result["sessions_per_instance"] = 1 + len(getattr(runtime, "per_size", {}))
         return result
 
 
@@ -248,6 +249,10 @@ def main(argv: list[str] | None = None) -> None:
         help="EngineSettings.pad_batches: 'never' shows what a GPU meets without buckets",
     )  # fmt: skip
     parser.add_argument(
+        "--sessions-per-size", default="auto", choices=("auto", "always", "never"),
+        help="EngineSettings.sessions_per_size: 'never' shows one session meeting every size",
+    )  # fmt: skip
+    parser.add_argument(
         "--engine-only", action="store_true",
         help="only the engine rows: no model-alone, TensorRT or decode-alone rows (for a profiler)",
     )  # fmt: skip
@@ -298,6 +303,7 @@ def main(argv: list[str] | None = None) -> None:
                 gpu_decode=gpu_decode,
                 request_timeout_s=120.0,
                 pad_batches=args.pad_batches,
+                sessions_per_size=args.sessions_per_size,
             )
             try:
                 row = asyncio.run(

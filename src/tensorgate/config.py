@@ -75,6 +75,10 @@ class EngineSettings:
             model's max_batch_size), and run each such size once at load: ``gpu`` (the
             default: models on ``cuda:N``, whose runtimes set up seconds per new batch
             size), ``always`` or ``never`` (batching/buckets.py).
+        sessions_per_size: give a padded model's instance one runtime per bucket size:
+            ``auto`` (the default: runtimes that set up again at every change of batch
+            size, i.e. onnxruntime on its CUDA or TensorRT provider), ``always`` or
+            ``never`` (one runtime an instance, which sees every size).
     """
 
     repository: Path = field(default_factory=default_repository)
@@ -95,6 +99,7 @@ class EngineSettings:
     gpu_decode: bool = True
     hang_timeout_s: float = 60.0
     pad_batches: str = "gpu"
+    sessions_per_size: str = "auto"
 
     def __post_init__(self) -> None:
         if self.decode_on not in ("instance", "pool"):
@@ -102,6 +107,10 @@ class EngineSettings:
         if self.pad_batches not in ("gpu", "always", "never"):
             raise ConfigError(
                 f"pad_batches is {self.pad_batches!r}; use 'gpu', 'always' or 'never'"
+            )
+        if self.sessions_per_size not in ("auto", "always", "never"):
+            raise ConfigError(
+                f"sessions_per_size is {self.sessions_per_size!r}; use 'auto', 'always' or 'never'"
             )
         if self.hang_timeout_s <= 0:
             raise ConfigError(f"hang_timeout_s is {self.hang_timeout_s}; it must be > 0")

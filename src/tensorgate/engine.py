@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import itertools
 import json
 import logging
@@ -29,7 +30,7 @@ from PIL import Image
 
 from tensorgate.allocator import release_free_memory
 from tensorgate.batching.batcher import Batcher, BatchRecord, Instance, RunSync, thread_runner
-from tensorgate.batching.buckets import PaddedRuntime, padded, pads
+from tensorgate.batching.buckets import PaddedRuntime, padded, pads, session_per_size
 from tensorgate.batching.clock import Clock, LoopClock, TimerHandle
 from tensorgate.batching.deferred import Deferred, DeviceInputs
 from tensorgate.batching.gate import DeviceGate
@@ -380,13 +381,23 @@ class Engine:
             config = _with_dictionary(config, getattr(first, "metadata", {}))
             _check_decoder(path, config)
             preprocess = self._preprocessor(path, config, device)
-            if pads(self.settings.pad_batches, device, config.max_batch_size):
-                runtimes = [padded(r, config.max_batch_size) for r in runtimes]
+            padding = pads(self.settings.pad_batches, device, config.max_batch_size)
+
+            def prepare(index: int) -> None:
+                """Pad an instance's batches (a runtime per bucket size where its
+                runtime sets up at every change of shape), then warm it up."""
+                runtime = runtimes[index]
+                if padding:
+                    per_size = session_per_size(self.settings.sessions_per_size, runtime)
+                    make = functools.partial(factory, path, options) if per_size else None
+                    runtimes[index] = runtime = padded(runtime, config.max_batch_size, make)
+                _warm_up(runtime)
+
             if len(runtimes) == 1:
-                _warm_up(runtimes[0])
+                prepare(0)
             else:  # each instance sets itself up: side by side, not one after another
                 with ThreadPoolExecutor(len(runtimes)) as pool:
-                    list(pool.map(_warm_up, runtimes))
+                    list(pool.map(prepare, range(len(runtimes))))
         except BaseException:
             for runtime in runtimes:
                 runtime.close()

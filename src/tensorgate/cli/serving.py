@@ -29,6 +29,14 @@ class PadBatches(enum.StrEnum):
     never = "never"
 
 
+class SessionsPerSize(enum.StrEnum):
+    """Which padded models get a runtime per bucket size (EngineSettings.sessions_per_size)."""
+
+    auto = "auto"
+    always = "always"
+    never = "never"
+
+
 def serve(
     repository: Annotated[
         Path | None,
@@ -101,6 +109,15 @@ def serve(
             "size), 'always' or 'never'.",
         ),
     ] = PadBatches.gpu,
+    sessions_per_size: Annotated[
+        SessionsPerSize,
+        typer.Option(
+            envvar="TENSORGATE_SESSIONS_PER_SIZE",
+            help="Give a padded model's instance one runtime per bucket size: 'auto' "
+            "(runtimes that set up again at every change of batch size: onnxruntime on "
+            "CUDA or TensorRT), 'always' or 'never'.",
+        ),
+    ] = SessionsPerSize.auto,
     request_timeout: Annotated[
         float,
         typer.Option(
@@ -282,6 +299,7 @@ def serve(
         decode_threads=decode_threads,
         decode_on=decode_on.value,
         pad_batches=pad_batches.value,
+        sessions_per_size=sessions_per_size.value,
     )
     server_settings = ServerSettings(
         host=host,

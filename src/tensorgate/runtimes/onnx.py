@@ -165,6 +165,13 @@ class OnnxRuntime(Signature):
         providers: list[str] = self._session.get_providers()
         return providers
 
+    @property
+    def replans_on_shape_change(self) -> bool:
+        """Whether the session sets up again at every change of input shape (it does on
+        the CUDA and TensorRT providers: cuDNN's convolutions are planned for the last
+        shape seen; batching/buckets.py), so a padded model wants a session per size."""
+        return any(p != "CPUExecutionProvider" for p in self.providers)
+
     def infer(self, inputs: Tensors) -> Tensors:
         feed: dict[str, Any] = dict(inputs)
         for name in self._string_inputs:
