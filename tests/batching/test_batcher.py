@@ -57,10 +57,11 @@ class Harness:
         runtimes: list[FakeRuntime] | None = None,
         gate_slots: int = 4,
         run_sync: Callable[[int, Callable[[Tensors], Tensors], Tensors], object] | None = None,
+        device: str = "cpu",
     ) -> None:
         self.clock = FakeClock()
         self.runtimes = runtimes or [FakeRuntime(IN, OUT)]
-        self.gate = DeviceGate("cpu", gate_slots)
+        self.gate = DeviceGate(device, gate_slots)
         self.records: list[BatchRecord] = []
         self.batcher = Batcher(
             KEY,
@@ -424,3 +425,112 @@ async def test_a_deferred_input_of_another_shape_than_declared_is_refused() -> N
     await settle()
     with pytest.raises(InferenceError, match="declared shape"):
         future.result()
+
+
+class Steps:
+    """A run_sync that holds each call until released, logging what ran where."""
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+        self.held: list[asyncio.Future[None]] = []
+
+    async def __call__(self, index: int, fn: Callable[[Any], Any], arg: Any) -> Any:
+        step = "make" if fn.func.__name__ == "_make_inputs" else "run"  # type: ignore[attr-defined]
+        self.log.append(f"{step} {index}")
+        release: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.held.append(release)
+        await release
+        return fn(arg)
+
+    async def release(self) -> None:
+        self.held.pop(0).set_result(None)
+        await settle()
+
+
+@pytest.mark.parametrize("device", ["cuda:0", "cpu"])
+async def test_on_a_gpu_a_batch_is_made_before_it_takes_the_gate(device: str) -> None:
+    """On a GPU, batch B is made while batch A holds the gate (the gate covers only the
+    device's work); on the CPU it is made under the gate, after A (no decode
+    time-slices a running batch)."""
+    steps = Steps()
+    runtimes = [FakeRuntime(IN, OUT), FakeRuntime(IN, OUT)]
+    h = Harness(BatchPolicy(1, max_queue_rows=64), runtimes, 1, steps, device)
+    made: list[float] = []
+    a = h.batcher.submit(deferred(1.0, made), FAR)
+    await settle()
+    if device == "cpu":
+        assert steps.log == ["run 0"]
+        b = h.batcher.submit(deferred(2.0, made), FAR)
+        await settle()
+        assert h.gate.statistics().waiting == 1  # B waits for the gate, unmade
+        await steps.release()  # A made and run
+        assert made == [1.0]
+        assert steps.log == ["run 0", "run 1"]
+        await steps.release()
+        assert made == [1.0, 2.0]
+    else:
+        assert steps.log == ["make 0"]
+        await steps.release()  # A made; it takes the gate and runs
+        assert made == [1.0]
+        assert steps.log == ["make 0", "run 0"]
+        b = h.batcher.submit(deferred(2.0, made), FAR)
+        await settle()
+        assert steps.log == ["make 0", "run 0", "make 1"]  # B is made while A runs
+        await steps.release()  # A's run
+        await steps.release()  # B made; A is done, so B takes the gate at once
+        assert made == [1.0, 2.0]
+        assert steps.log[-1] == "run 1"
+        await steps.release()
+    assert a.result()["y"][0, 0] == pytest.approx(3.0)
+    assert b.result()["y"][0, 0] == pytest.approx(6.0)
+    assert h.gate.statistics().admitted == 2
+
+
+async def test_a_batch_made_ahead_counts_its_making_as_queueing_not_compute() -> None:
+    h = Harness(BatchPolicy(1, max_queue_rows=64), gate_slots=1, device="cuda:0")
+
+    def make() -> tuple[Tensors, object]:
+        h.clock.advance(0.5)  # half a second of decoding
+        return rows(1, 1.0), None
+
+    future = h.batcher.submit(Deferred(make, (("x", (3,), "<f4"),)), FAR)
+    await settle()
+    assert future.result()["y"][0, 0] == pytest.approx(3.0)
+    (record,) = h.records
+    assert record.queue_s == pytest.approx((0.5,))
+    assert record.compute_s == 0.0
+
+
+async def test_a_request_that_times_out_before_the_gate_lets_go_of_what_was_made() -> None:
+    steps = Steps()
+    runtimes = [FakeRuntime(IN, OUT)]
+    h = Harness(BatchPolicy(2, max_queue_rows=64), runtimes, 1, steps, "cuda:0")
+    made: list[float] = []
+    late, kept = deferred(1.0, made), deferred(2.0, made)
+    other_model: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def hold_the_gate() -> None:  # another model's batch on the same GPU
+        async with h.gate.slot():
+            await other_model
+
+    holder = asyncio.create_task(hold_the_gate())
+    expiring = h.batcher.submit(late, h.clock.now() + 1.0)
+    waiting = h.batcher.submit(kept, FAR)
+    await settle()
+    assert steps.log == ["make 0"]
+    await steps.release()  # both made, before the gate
+    assert made == [1.0, 2.0]
+    assert h.gate.statistics().waiting == 1
+    h.clock.advance(1.0)  # one expires while its batch waits for the gate
+    await settle()
+    other_model.set_result(None)
+    await holder
+    await settle()
+    assert steps.log == ["make 0", "run 0"]
+    await steps.release()
+    assert isinstance(expiring.exception(), Exception)
+    assert waiting.result()["y"][0, 0] == pytest.approx(6.0)
+    assert runtimes[0].calls == [1]  # only the live request ran, made once
+    assert made == [1.0, 2.0]
+    assert late._tensors is None
+    assert kept._tensors is None

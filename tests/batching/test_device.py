@@ -16,7 +16,7 @@ import pytest
 
 from tensorgate.batching.batcher import _infer_batch
 from tensorgate.batching.deferred import Deferred, DeviceInputs
-from tensorgate.batching.device import device_inputs_of, infer_on_device
+from tensorgate.batching.device import device_inputs_of, infer_on_device, make_on_device
 from tensorgate.batching.tensors import shape_key, split, stack
 from tensorgate.errors import ImageError, InferenceError
 from tensorgate.imaging.geometry import ImageGeometry
@@ -215,3 +215,30 @@ def test_io_binding_takes_device_tensors_in_place(
     with pytest.raises(InferenceError, match="complex64"):
         runtime.infer_device({"input": torch.zeros((1, 3, 224, 224), dtype=torch.complex64)})
     assert shape_key({"input": pixels}) == (("input", (3, 224, 224), "<f4"),)
+
+
+def test_a_batch_made_ahead_runs_as_one_made_in_the_run(
+    lite0: tuple[OnnxRuntime, GpuImagePreprocessor, Decoders],
+) -> None:
+    """What a GPU instance does before its gate (make_on_device) and under it (the
+    model on what was made): the answers of making and running in one call."""
+    runtime, preprocessor, decoders = lite0
+    images = [*photos(), b"\xff\xd8\xff\xe0 not a jpeg"]
+    together = [deferred(preprocessor, data) for data in images]
+    ahead = [deferred(preprocessor, data) for data in images]
+    decoders.batch_calls.clear()
+    parts, making = infer_on_device(runtime, together[0].device, together)  # type: ignore[arg-type]
+    made = make_on_device(ahead[0].device, ahead)  # type: ignore[arg-type]
+    assert made.where == [0, 1, 2]
+    assert made.rows == [1, 1, 1]
+    assert made.making > 0
+    assert isinstance(ahead[3].error, ImageError)  # known before the gate, kept for later
+    ahead_parts, ahead_making = _infer_batch(runtime, [1] * len(images), ahead, made)
+    assert decoders.batch_calls == [3, 3]  # one call each way (the broken one refused first)
+    assert making > 0
+    assert ahead_making == 0.0  # made before the batch's run: not in its time
+    assert isinstance(ahead_parts[3], ImageError)
+    for want, got in zip(parts[:3], ahead_parts[:3], strict=True):
+        assert isinstance(want, dict)
+        assert isinstance(got, dict)
+        np.testing.assert_allclose(got["logits"], want["logits"], atol=1e-5)

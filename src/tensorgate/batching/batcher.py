@@ -30,7 +30,12 @@ from typing import Protocol, TypeVar
 
 from tensorgate.batching.clock import Clock, TimerHandle
 from tensorgate.batching.deferred import Deferred, Part, detached
-from tensorgate.batching.device import device_inputs_of, infer_on_device
+from tensorgate.batching.device import (
+    DeviceBatch,
+    device_inputs_of,
+    infer_on_device,
+    make_on_device,
+)
 from tensorgate.batching.gate import DeviceGate
 from tensorgate.batching.policy import BatchPolicy, Dispatch, plan_batch
 from tensorgate.batching.tensors import ShapeKey, shape_key, split, stack
@@ -116,18 +121,35 @@ class _Pending:
     entered: float = 0.0
 
 
+def _make_inputs(runtime: Runtime, inputs: Sequence[Tensors | Deferred]) -> DeviceBatch | None:
+    """Make a batch's deferred inputs ahead of its run (instance thread, before a GPU's
+    gate): on the device when the whole batch can be (returned), else each request's on
+    the host (kept in its ``Deferred``, a failure as its error)."""
+    device = device_inputs_of(runtime, inputs)
+    if device is not None:
+        return make_on_device(device, [i for i in inputs if isinstance(i, Deferred)])
+    for item in inputs:
+        if isinstance(item, Deferred):
+            with contextlib.suppress(TensorgateError):
+                item.materialize()
+    return None
+
+
 def _infer_batch(
     runtime: Runtime,
     rows: Sequence[int],
     inputs: Sequence[Tensors | Deferred],
+    made: DeviceBatch | None = None,
 ) -> tuple[list[Part], float]:
-    """Make the deferred inputs, stack the requests, run the batch and cut the outputs
-    back, all on the instance thread. Returns each request's part and the seconds spent
-    making inputs (not compute). A batch whose requests are all made on the device
-    stays there from making to inference (batching/device.py)."""
+    """Make the deferred inputs (unless ``_make_inputs`` made them: ``made``), stack
+    the requests, run the batch and cut the outputs back, all on the instance thread.
+    Returns each request's part and the seconds this call spent making inputs (not
+    compute; none for inputs made ahead). A batch whose requests are all made on the
+    device stays there from making to inference (batching/device.py)."""
     device = device_inputs_of(runtime, inputs)
     if device is not None:
-        return infer_on_device(runtime, device, [i for i in inputs if isinstance(i, Deferred)])
+        items = [i for i in inputs if isinstance(i, Deferred)]
+        return infer_on_device(runtime, device, items, made)
     infer = runtime.infer
     parts: list[Part | None] = [None] * len(inputs)
     ready: list[Tensors] = []
@@ -135,7 +157,7 @@ def _infer_batch(
     making = 0.0
     for index, item in enumerate(inputs):
         if isinstance(item, Deferred):
-            fresh = item.ended == 0.0  # not made before (a batch retried alone)
+            fresh = item.ended == 0.0  # not made before (ahead of the gate, or a retry)
             try:
                 tensors = item.materialize()
             except TensorgateError as exc:
@@ -160,11 +182,12 @@ def _infer_then(
     answer: Callable[[list[Part], float, None], None],
     runtime: Runtime,
     rows: Sequence[int],
+    made: DeviceBatch | None,
     inputs: Sequence[Tensors | Deferred],
 ) -> tuple[list[Part], float]:
     """``_infer_batch`` on the instance thread, then its answer posted to the loop at
     once: the requests' handlers wake in the loop's next step, not after the worker's."""
-    parts, making = _infer_batch(runtime, rows, inputs)
+    parts, making = _infer_batch(runtime, rows, inputs, made)
     with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
         loop.call_soon_threadsafe(answer, parts, making, None)
     return parts, making
@@ -352,14 +375,40 @@ class Batcher:
             if batch is None:
                 return
             try:
+                made = await self._make_first(index, instance, batch)
                 async with instance.gate.slot():
                     live = [p for p in batch if not p.future.done()]
-                    if live:
-                        await self._run(index, instance, live)
+                    if live:  # made for all of them, or made again for the live ones
+                        await self._run(index, instance, live, made if live == batch else None)
             except asyncio.CancelledError:
                 # Stopped past the drain timeout: no request of this batch may hang.
                 self._fail(batch, self._stopped_error())
                 raise
+            finally:  # what was made for requests that timed out before the gate
+                for pending in batch:
+                    if isinstance(pending.inputs, Deferred):
+                        pending.inputs.release()
+
+    async def _make_first(
+        self, index: int, instance: Instance, batch: list[_Pending]
+    ) -> DeviceBatch | None:
+        """On a GPU, make the batch's inputs on the instance thread before the batch
+        takes the device's gate, so that the gate holds only the device's work: one
+        instance decodes while another's batch runs, instead of the GPU waiting on
+        each batch's decode. (On the CPU the gate admits a batch per core and decoding
+        inside it keeps decode from time-slicing running batches: made there.) A
+        failure here is met again, and handled, when the batch runs."""
+        if instance.gate.device == "cpu" or not any(isinstance(p.inputs, Deferred) for p in batch):
+            return None
+        self._running_since[index] = self._clock.now()  # a hung decode is a hung instance
+        try:
+            make = partial(_make_inputs, instance.runtime)
+            return await self._run_sync(index, make, [p.inputs for p in batch])
+        except Exception:
+            log.debug("%s: making a batch before the gate failed", self.key, exc_info=True)
+            return None
+        finally:
+            self._running_since.pop(index, None)
 
     def _stopped_error(self) -> ShuttingDownError:
         return ShuttingDownError(
@@ -374,9 +423,11 @@ class Batcher:
             if not item.future.done():
                 item.future.set_exception(error)
 
-    async def _run(self, index: int, instance: Instance, batch: list[_Pending]) -> None:
+    async def _run(
+        self, index: int, instance: Instance, batch: list[_Pending], made: DeviceBatch | None
+    ) -> None:
         try:
-            error = await self._execute(index, instance, batch)
+            error = await self._execute(index, instance, batch, made)
             if error is None or len(batch) == 1 or not isinstance(error, InferenceError):
                 self._settle(batch, error)
                 return
@@ -391,10 +442,15 @@ class Batcher:
                     pending.inputs.release()
 
     async def _execute(
-        self, index: int, instance: Instance, batch: list[_Pending]
+        self,
+        index: int,
+        instance: Instance,
+        batch: list[_Pending],
+        made: DeviceBatch | None = None,
     ) -> TensorgateError | None:
-        """Run one batch; set the answers on success (the error is returned, and set by
-        the caller, which may retry the requests one by one)."""
+        """Run one batch (its inputs made on the device already: ``made``); set the
+        answers on success (the error is returned, and set by the caller, which may
+        retry the requests one by one)."""
         started = self._clock.now()
         rows = [p.rows for p in batch]
         self._running_since[index] = started
@@ -409,7 +465,8 @@ class Batcher:
             # Stacking, inference and splitting all run on the instance's thread: the
             # event loop never copies a batch (it only answers the requests). The thread
             # posts the answers itself, ahead of its return to this worker (_infer_then).
-            run = partial(_infer_then, asyncio.get_running_loop(), answer, instance.runtime, rows)
+            loop = asyncio.get_running_loop()
+            run = partial(_infer_then, loop, answer, instance.runtime, rows, made)
             parts, making = await self._run_sync(index, run, [p.inputs for p in batch])
         except TensorgateError as exc:
             error = exc

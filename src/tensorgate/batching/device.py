@@ -8,7 +8,9 @@ a batch names the same ``DeviceInputs`` and the instance's runtime takes device 
 stacks them on the device and runs the model on them where they lie: pixels never
 return to host memory between decode and inference. Otherwise (a batch mixing in other
 requests, a runtime without device inputs) each request is made alone on the host
-path, ``Deferred.make``, as before.
+path, ``Deferred.make``, as before. On a GPU the batch is made before it takes the
+device's gate and run once it holds it (``make_on_device``, then ``infer_on_device``;
+batching/batcher.py), so one instance's decode overlaps another's inference.
 
 As on the host path, an image that cannot be made fails only its own request, and the
 failure is kept so that a batch retried one request at a time does not make it twice.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tensorgate.batching.deferred import Deferred, DeviceInputs, Part, detached
@@ -29,7 +32,7 @@ from tensorgate.types import Tensors
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["device_inputs_of", "infer_on_device"]
+__all__ = ["DeviceBatch", "device_inputs_of", "infer_on_device", "make_on_device"]
 
 
 def device_inputs_of(runtime: Runtime, inputs: Sequence[Tensors | Deferred]) -> DeviceInputs | None:
@@ -46,33 +49,43 @@ def device_inputs_of(runtime: Runtime, inputs: Sequence[Tensors | Deferred]) -> 
     return None
 
 
-def infer_on_device(
-    runtime: Runtime, device: DeviceInputs, items: Sequence[Deferred]
-) -> tuple[list[Part], float]:
-    """Make the batch's inputs on the device, run the model on them there and cut the
-    outputs back; each request's part, in order, and the seconds spent making inputs.
+@dataclass(slots=True)
+class DeviceBatch:
+    """A batch's inputs made on the device, before the model runs (``make_on_device``).
 
-    Every payload of the batch is made in one call. Each request's ``started``/``ended``
-    cover its share of the batch's making (the batch's time over its rows), its
-    ``extra`` the list of what the maker gave beside each of its tensors; a request
-    with a payload that cannot be made fails with that payload's error (as it would
-    on the host path), and a request that failed before (a batch retried alone) keeps
-    its error.
+    Attributes:
+        inputs: the model's input on the device, the made rows stacked (None: none made).
+        where: the indices, among the batch's items, of the requests that made it.
+        rows: their rows, in that order.
+        making: seconds spent making the batch.
+    """
+
+    inputs: dict[str, torch.Tensor] | None
+    where: list[int]
+    rows: list[int]
+    making: float
+
+
+def make_on_device(device: DeviceInputs, items: Sequence[Deferred]) -> DeviceBatch:
+    """Make the batch's inputs on the device: every payload in one call.
+
+    Each request's ``started``/``ended`` cover its share of the batch's making (the
+    batch's time over its rows), its ``extra`` the list of what the maker gave beside
+    each of its tensors; a request with a payload that cannot be made gets that
+    payload's error in ``error`` (as it would on the host path), and a request that
+    failed before (a batch retried alone) keeps its error.
     """
     import torch
 
-    assert isinstance(runtime, DeviceRuntime)
-    parts: list[Part | None] = [None] * len(items)
     todo = [i for i, item in enumerate(items) if item.error is None]
     payloads = [payload for i in todo for payload in items[i].payloads]
     started = time.monotonic()
     made = device.maker.prepare_many(payloads) if payloads else []
-    making = time.monotonic() - started
-    share = making / max(1, len(payloads))
     tensors: list[torch.Tensor] = []
     where: list[int] = []
     rows: list[int] = []
     position = 0
+    share = (time.monotonic() - started) / max(1, len(payloads))
     for index in todo:
         item = items[index]
         count = len(item.payloads)
@@ -92,11 +105,31 @@ def infer_on_device(
         item.extra = extras
         where.append(index)
         rows.append(count)
+    stacked = {device.input_name: torch.stack(tensors)} if tensors else None
+    return DeviceBatch(stacked, where, rows, time.monotonic() - started)
+
+
+def infer_on_device(
+    runtime: Runtime,
+    device: DeviceInputs,
+    items: Sequence[Deferred],
+    made: DeviceBatch | None = None,
+) -> tuple[list[Part], float]:
+    """Run the model on the batch's inputs made on the device (``made``, or made now by
+    ``make_on_device``) and cut the outputs back; each request's part, in order (its
+    error, for a request whose input could not be made), and the seconds this call
+    spent making inputs (none when they were made ahead)."""
+    assert isinstance(runtime, DeviceRuntime)
+    making = 0.0
+    if made is None:
+        made = make_on_device(device, items)
+        making = made.making
+    parts: list[Part | None] = [None] * len(items)
     for index, item in enumerate(items):
         if item.error is not None:
             parts[index] = detached(item.error)
-    if tensors:
-        outputs = runtime.infer_device({device.input_name: torch.stack(tensors)})
-        for index, part in zip(where, split(outputs, rows), strict=True):
+    if made.inputs is not None:
+        outputs = runtime.infer_device(made.inputs)
+        for index, part in zip(made.where, split(outputs, made.rows), strict=True):
             parts[index] = part
     return [p for p in parts if p is not None], making
