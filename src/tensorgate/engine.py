@@ -1314,7 +1314,8 @@ class Engine:
         """How to queue images undecoded (one entry), to be decoded on its batch's instance
         thread (settings.decode_on == "instance"), or None when this model decodes in
         the pool: a preprocessing whose tensor shape depends on the image, or a GPU
-        model decoding on the CPU (its gate would be held while the CPU decodes).
+        model decoding on the CPU (one instance thread would decode a whole batch in
+        sequence, where the pool spreads it over every core).
 
         A GPU model with a GPU decoder queues its images for ``batching.device``: the
         instance decodes the whole batch with one nvJPEG call and binds the stacked
