@@ -130,9 +130,12 @@ def test_gpu_bench_and_its_models_run_on_the_cpu(zoo_repository: Path, tmp_path:
     assert result.returncode == 0, result.stderr
     assert f"| {fp16} | cpu |" in result.stdout
     assert "Egyptian cat" in out.read_text()  # the FP16 graph still classifies
+    assert '"sessions_per_instance": 1' in out.read_text()  # CPU: one session each
     probed = _python("-m", "bench.gpu_probe", repo / fp16 / "1" / "model.onnx", "--device", "cpu")
     assert probed.returncode == 0, probed.stderr
     assert "first/second by batch" in probed.stdout
+    assert "sizes seen before" in probed.stdout
+    assert "on another thread" in probed.stdout
     served = _python(
         "-m", "bench.gpu_server", "--repository", repo, "--model", fp16, "--device", "cpu",
         "--workers", "1", "--clients", "1", "--concurrency", "2", "--seconds", "1",

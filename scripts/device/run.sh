@@ -54,7 +54,7 @@ for step in ${STEPS:-tests models bench}; do
       .device/rest/bin/py-spy record --gil --rate 200 --format raw --nonblocking \
         --output "$OUT/gil${TAG:-}.txt" -- python3 -m bench.gpu --repository "$repo" \
         --models "${MODELS:-efficientnet-lite0-uint8-nchw}" --paths device --engine-only \
-        --seconds 8 "$@" 2>&1 | grep -v "No registered plugin" | tail -4 | tee "$OUT/gil${TAG:-}.log" ;;
+        --seconds 8 "$@" 2>&1 | grep -v "No registered plugin" | tail -12 | tee "$OUT/gil${TAG:-}.log" ;;
     bench)
       python3 -m bench.gpu --repository "$repo" \
         --models "${MODELS:-efficientnet-lite0-uint8-nchw,efficientnet-lite0-uint8-nchw-fp16,resnet50-uint8-nchw-fp16}" \
