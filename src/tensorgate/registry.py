@@ -460,6 +460,8 @@ class Registry:
             extra={
                 "model": str(model.key),
                 "instances": len(model.runtimes),
+                # a padded GPU model's instance holds a session per batch size (buckets.py)
+                "sessions_per_instance": 1 + len(getattr(model.runtimes[0], "per_size", {})),
                 "device": device,
                 "load_s": round(model.load_seconds, 3),
                 "memory_mib": round(model.memory / 1024**2, 1),

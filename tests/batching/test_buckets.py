@@ -5,6 +5,7 @@ sees one shape only."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -164,7 +165,9 @@ def test_a_real_model_with_a_session_per_size_changes_no_value(lite0_dir: Path) 
     runtime.close()
 
 
-async def test_the_engine_gives_each_instance_a_runtime_per_size(tmp_path: Path) -> None:
+async def test_the_engine_gives_each_instance_a_runtime_per_size(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     repo = build_test_repository(tmp_path)  # "fake": max_batch_size 4, 3 floats in
     made: list[FakeRuntime] = []
 
@@ -176,6 +179,7 @@ async def test_the_engine_gives_each_instance_a_runtime_per_size(tmp_path: Path)
         repository=repo, models=("fake",), instances=2, pad_batches="always",
         sessions_per_size="always",
     )  # fmt: skip
+    caplog.set_level(logging.INFO, logger="tensorgate")
     async with Engine(settings, factories={"fake": factory}) as engine:
         runtimes = engine._registry.model("fake").runtimes
         assert len(made) == 2 * 3  # two instances × sizes 1, 2 and 4
@@ -183,6 +187,8 @@ async def test_the_engine_gives_each_instance_a_runtime_per_size(tmp_path: Path)
             assert isinstance(runtime, PaddedRuntime)
             assert sorted(runtime.per_size) == [1, 2]
         assert sorted(r.calls for r in made) == [[1], [1], [2], [2], [4], [4]]  # warmed
+        (ready,) = [r for r in caplog.records if r.getMessage() == "model ready"]
+        assert ready.sessions_per_instance == 3  # type: ignore[attr-defined]
         xs = [np.full((1, 3), i, np.float32) for i in range(7)]
         outs = await asyncio.gather(*(engine.infer("fake", {"x": x}) for x in xs))
         for x, out in zip(xs, outs, strict=True):
