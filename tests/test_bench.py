@@ -164,3 +164,13 @@ def test_engine_python_bench_runs_both_paths(tmp_path: Path) -> None:
     written = _python("-m", "bench.engine_python", "--write-repository", tmp_path / "repo")
     assert written.returncode == 0, written.stderr
     assert (tmp_path / "repo" / "null-classifier" / "1" / "model.onnx").is_file()
+
+
+@pytest.mark.slow
+def test_gate_overlap_bench_runs() -> None:
+    result = _python(
+        "-m", "bench.gate_overlap", "--seconds", "0.3", "--instances", "2", "--batch", "8",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "| 2 |" in result.stdout
+    assert "schedule says" in result.stdout
