@@ -174,3 +174,13 @@ def test_gate_overlap_bench_runs() -> None:
     assert result.returncode == 0, result.stderr
     assert "| 2 |" in result.stdout
     assert "schedule says" in result.stdout
+
+
+@pytest.mark.slow
+def test_scoring_groups_bench_runs() -> None:
+    result = _python(
+        "-m", "bench.scoring_groups", "--inputs", "120", "--rounds", "1", "--bad", "0.05",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "| 1 | 8 |" in result.stdout
+    assert result.stdout.rstrip().endswith("| 6 |")  # 5 % of 120 files corrupt: 6 error rows

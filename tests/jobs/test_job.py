@@ -15,8 +15,10 @@ from typer.testing import CliRunner
 
 from tensorgate.cli import app
 from tensorgate.config import EngineSettings
-from tensorgate.errors import JobError, ModelNotFoundError
+from tensorgate.engine import Engine
+from tensorgate.errors import ConfigError, JobError, ModelNotFoundError
 from tensorgate.jobs import COLUMNS, Scorer, run, score_partition
+from tensorgate.protocol.models import statistics_v2
 from tests.conftest import CAT_CLASSES, ESPRESSO
 
 MODEL = "efficientnet-lite0"
@@ -208,3 +210,36 @@ def test_the_docs_python_example_runs(photos: Path, zoo_repository: Path) -> Non
     assert result.stdout.startswith("wrote ")
     assert "4 inputs; 4 scored this run" in result.stdout
     assert (photos.parent / "scores.parquet").is_file()
+
+
+def test_images_go_to_the_engine_a_group_at_a_time(photos: Path, zoo_repository: Path) -> None:
+    """Groups of four: one call for a group of good images; a group with a corrupt one
+    fails whole and is scored again an image at a time, so the rows are those of
+    scoring every image alone."""
+    good, bad, missing = (str(photos / n) for n in ("a.jpg", "e.jpg", "nowhere.jpg"))
+    items = [(i, good) for i in range(6)] + [(6, bad), (7, good), (8, missing), (9, good)]
+
+    def score(group: int) -> tuple[list[Any], int]:
+        settings = EngineSettings(repository=zoo_repository)
+        with Scorer(MODEL, settings, top_k=1, group=group) as scorer:
+            rows = score_partition(items, scorer)
+
+            async def successes(engine: Engine) -> int:
+                (stats,) = [statistics_v2(v) for v in engine.statistics(MODEL)]
+                return int(stats["inference_stats"]["success"]["count"])
+
+            return rows, scorer._predictor.run(successes).result()
+
+    grouped, grouped_calls = score(4)
+    alone, alone_calls = score(1)
+    assert [r["index"] for r in grouped] == list(range(10))
+    for mine, theirs in zip(grouped, alone, strict=True):
+        assert (mine["class_index"], mine["error"]) == (theirs["class_index"], theirs["error"])
+        if mine["score"] is not None:
+            assert mine["score"] == pytest.approx(theirs["score"], abs=1e-4)
+    assert str(grouped[6]["error"]).startswith("ImageError")
+    assert str(grouped[8]["error"]).startswith("SourceNotFoundError")
+    assert alone_calls == 8  # every readable good image alone
+    assert grouped_calls == 5  # [0-3] at once; [4-7] failed, then 4, 5, 7 alone; 9 alone
+    with pytest.raises(ConfigError, match="group is 0; send at least 1 image per call"):
+        Scorer(MODEL, EngineSettings(repository=zoo_repository), group=0)

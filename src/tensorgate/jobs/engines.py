@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from tensorgate.config import EngineSettings
 from tensorgate.errors import ConfigError
 from tensorgate.jobs.rows import Row, chunked
-from tensorgate.jobs.scoring import Item, Scorer, rows_from_frame, score_frame
+from tensorgate.jobs.scoring import GROUP, Item, Scorer, rows_from_frame, score_frame
 from tensorgate.sources import S3Policy
 
 if TYPE_CHECKING:
@@ -41,10 +41,16 @@ class ScorerSpec:
     top_k: int | None = None
     s3: S3Policy = field(default_factory=S3Policy)
     max_bytes: int = 20 * 1024 * 1024
+    group: int = GROUP
 
     def build(self) -> Scorer:
         return Scorer(
-            self.model, self.settings, top_k=self.top_k, s3=self.s3, max_bytes=self.max_bytes
+            self.model,
+            self.settings,
+            top_k=self.top_k,
+            s3=self.s3,
+            max_bytes=self.max_bytes,
+            group=self.group,
         )
 
 

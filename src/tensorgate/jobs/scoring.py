@@ -2,8 +2,11 @@
 
 ``Scorer`` loads one model into an in-process Engine (the server's batching, device gate
 and decode pool) and scores items concurrently, so a chunk's images share batches.
-Each item is read (local file or ``s3://``), decoded and classified on its own: a
-missing file or a corrupt image becomes that item's error row and nothing else fails.
+Items are read (local file or ``s3://``) and sent to the engine a group at a time
+(``group`` images a call: one request's Python for the group, not one per image); a
+missing file is that item's error row, and a group with an image the engine refuses
+is scored again one image at a time, so a corrupt image becomes its own error row and
+nothing else fails.
 
 The local runner keeps several chunks in flight on one Scorer; Ray runs one Scorer per
 actor and Spark one per Python worker, both through ``score_frame``. In your own Ray or
@@ -25,7 +28,13 @@ from typing import TYPE_CHECKING, Any
 from tensorgate.client.inprocess import Predictor
 from tensorgate.config import EngineSettings
 from tensorgate.engine import Engine
-from tensorgate.errors import SourceError, SourceNotFoundError, SourceTooLargeError, TensorgateError
+from tensorgate.errors import (
+    ConfigError,
+    SourceError,
+    SourceNotFoundError,
+    SourceTooLargeError,
+    TensorgateError,
+)
 from tensorgate.jobs.rows import ROW_KEYS, Row, error_row, result_row
 from tensorgate.sources import S3Fetcher, S3Policy, parse_s3_uri
 
@@ -38,6 +47,9 @@ __all__ = ["Item", "Scorer", "rows_from_frame", "score_frame", "score_partition"
 Item = tuple[int, str]
 
 MiB = 1024 * 1024
+#: Images per engine call by default: the engine's Python per image falls ~3× from one
+#: image a call to eight (docs/benchmarks.md, "The engine's Python per image").
+GROUP = 8
 
 
 def _read_file(path: str, max_bytes: int) -> bytes:
@@ -55,6 +67,17 @@ def _read_file(path: str, max_bytes: int) -> bytes:
     return data
 
 
+def _read_files(paths: Sequence[str], max_bytes: int) -> list[bytes | TensorgateError]:
+    """``_read_file`` of each path (one thread hop for a group), a failure in its place."""
+    read: list[bytes | TensorgateError] = []
+    for path in paths:
+        try:
+            read.append(_read_file(path, max_bytes))
+        except TensorgateError as exc:
+            read.append(exc)
+    return read
+
+
 class Scorer:
     """One model, loaded once, scoring items in this process.
 
@@ -65,6 +88,8 @@ class Scorer:
         top_k: classes kept per input (None: the model's default).
         s3: endpoint and region for ``s3://`` inputs; any bucket the job names is read.
         max_bytes: largest input file accepted.
+        group: images sent to the engine in one call (at most the model's
+            ``max_batch_size``); 1 sends each alone.
     """
 
     def __init__(
@@ -75,7 +100,10 @@ class Scorer:
         top_k: int | None = None,
         s3: S3Policy | None = None,
         max_bytes: int = 20 * MiB,
+        group: int = GROUP,
     ) -> None:
+        if group < 1:
+            raise ConfigError(f"group is {group}; send at least 1 image per call")
         self.model = model
         self.top_k = top_k
         #: The model's task (``classify``, ``detect``, ``embed``), known once it loads.
@@ -87,6 +115,7 @@ class Scorer:
         self._predictor = Predictor(settings, model)
         loaded = self._predictor.run(self._describe).result()
         self.max_batch_size, self.capacity = loaded
+        self.group = max(1, min(group, self.max_batch_size))
 
     async def _describe(self, engine: Engine) -> tuple[int, int]:
         if engine.is_pipeline(self.model):  # its first model takes the images
@@ -111,15 +140,59 @@ class Scorer:
         return await asyncio.to_thread(_read_file, source, self.max_bytes)
 
     async def _score(self, engine: Engine, items: Sequence[Item]) -> list[Row]:
-        async def one(index: int, source: str) -> Row:
+        rows: list[Row | None] = [None] * len(items)
+
+        async def alone(position: int, data: bytes) -> None:
+            index, source = items[position]
             try:
-                data = await self._read(source)
                 result = await engine.run_images(self.model, [data], top=self.top_k)
             except TensorgateError as exc:
-                return error_row(index, source, exc)
-            return result_row(index, source, result.answers[0])
+                rows[position] = error_row(index, source, exc)
+                return
+            rows[position] = result_row(index, source, result.answers[0])
 
-        return list(await asyncio.gather(*(one(i, s) for i, s in items)))
+        async def read(position: int) -> bytes | TensorgateError:
+            try:
+                return await self._read(items[position][1])
+            except TensorgateError as exc:
+                return exc
+
+        async def read_group(positions: range) -> Sequence[bytes | TensorgateError]:
+            sources = [items[p][1] for p in positions]
+            if any(source.startswith("s3://") for source in sources):  # each its request
+                return await asyncio.gather(*(read(p) for p in positions))
+            return await asyncio.to_thread(_read_files, sources, self.max_bytes)  # one hop
+
+        async def group(positions: range) -> None:
+            ready: list[tuple[int, bytes]] = []
+            for position, data in zip(positions, await read_group(positions), strict=True):
+                if isinstance(data, TensorgateError):
+                    rows[position] = error_row(*items[position], data)
+                else:
+                    ready.append((position, data))
+            if not ready:
+                return
+            if len(ready) == 1:
+                await alone(*ready[0])
+                return
+            try:
+                result = await engine.run_images(self.model, [d for _, d in ready], top=self.top_k)
+            except TensorgateError:
+                # The call failed whole (its first bad image, say): each image again on
+                # its own, so only the ones that fail alone get an error row.
+                await asyncio.gather(*(alone(p, d) for p, d in ready))
+                return
+            for (position, _), answer in zip(ready, result.answers, strict=True):
+                index, source = items[position]
+                rows[position] = result_row(index, source, answer)
+
+        size = self.group
+        await asyncio.gather(
+            *(group(range(a, min(a + size, len(items)))) for a in range(0, len(items), size))
+        )
+        done = [row for row in rows if row is not None]
+        assert len(done) == len(items), "every item gets a row"
+        return done
 
     def submit(self, items: Sequence[Item]) -> Future[list[Row]]:
         """Score ``items`` in the background; one row each, in order."""
