@@ -253,11 +253,22 @@ def main(argv: list[str] | None = None) -> None:
         help="EngineSettings.sessions_per_size: 'never' shows one session meeting every size",
     )  # fmt: skip
     parser.add_argument(
+        "--make-in-gate", action="store_true",
+        help="make each batch inside the GPU's gate, as before Batcher._make_first (the before)",
+    )  # fmt: skip
+    parser.add_argument(
         "--engine-only", action="store_true",
         help="only the engine rows: no model-alone, TensorRT or decode-alone rows (for a profiler)",
     )  # fmt: skip
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
+    if args.make_in_gate:  # the schedule before: the gate held through the batch's making
+        from tensorgate.batching.batcher import Batcher
+
+        async def in_gate(*_: object) -> None:
+            return None
+
+        Batcher._make_first = in_gate  # type: ignore[method-assign, assignment]
     width, height = (int(v) for v in args.size.split("x"))
     images = photos((width, height))
     on_gpu = args.device.startswith("cuda")
