@@ -163,9 +163,29 @@ async def _engine_run(
         # runtime set up on first sight (and again at every change, one session alone).
         (stats,) = [statistics_v2(v) for v in engine.statistics(model)]
         result["batch_sizes"] = [b["batch_size"] for b in stats["batch_stats"]]
+        # Where a batch's time goes (warm-up included): the model's run, gate held, and
+        # the making of its images, per image (the decode histogram).
+        runs = sum(b["compute_infer"]["count"] for b in stats["batch_stats"])
+        ran_ns = sum(b["compute_infer"]["ns"] for b in stats["batch_stats"])
+        result["run_ms_per_batch"] = ran_ns / 1e6 / max(1, runs)
+        result["rows_per_batch"] = stats["inference_count"] / max(1, runs)
+        result["decode_ms_per_image"] = _decode_ms(engine.render_metrics().body.decode(), model)
         result["padded_to"] = list(getattr(runtime, "sizes", ()))
         result["sessions_per_instance"] = 1 + len(getattr(runtime, "per_size", {}))
         return result
+
+
+def _decode_ms(metrics: str, model: str) -> float | None:
+    """The mean of ``tensorgate_decode_duration_seconds`` for ``model``, in ms."""
+    found: dict[str, float] = {}
+    for line in metrics.splitlines():
+        for part in ("sum", "count"):
+            prefix = f'tensorgate_decode_duration_seconds_{part}{{model="{model}"'
+            if line.startswith(prefix):
+                found[part] = float(line.rpartition(" ")[2])
+    if not found.get("count"):
+        return None
+    return 1e3 * found["sum"] / found["count"]
 
 
 def decode_only(images: list[bytes], device: str, seconds: float) -> list[dict]:
@@ -339,8 +359,9 @@ def table(results: dict[str, Any]) -> str:
     lines = [
         f"device {results['device']} ({results.get('gpu', 'CPU')}), {results['cores']} cores, "
         f"photos {results['size']}",
-        "| model | path | img/s | p50 ms | p99 ms | x cpu path | load s | loop ms/img (busy) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| model | path | img/s | p50 ms | p99 ms | x cpu path | load s | loop ms/img (busy) "
+        "| rows a batch · run ms · decode ms/img |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for model, entry in results["models"].items():
         base = entry.get("cpu", {}).get("img_s")
@@ -349,19 +370,24 @@ def table(results: dict[str, Any]) -> str:
             if not isinstance(row, dict):
                 continue
             if "failed" in row:
-                lines.append(f"| {model} | {path} | failed: {row['failed'][:80]} | | | | | |")
+                lines.append(f"| {model} | {path} | failed: {row['failed'][:80]} | | | | | | |")
                 continue
             ratio = f"{row['img_s'] / base:.2f}" if base else ""
+            decode = row.get("decode_ms_per_image")
+            split = (
+                f"{row.get('rows_per_batch', 0):.1f} · {row.get('run_ms_per_batch', 0):.2f} · "
+                + ("—" if decode is None else f"{decode:.3f}")
+            )
             lines.append(
                 f"| {model} | {path} | {row['img_s']:.0f} | {row['p50_ms']:.1f} | "
                 f"{row['p99_ms']:.1f} | {ratio} | {row.get('load_s', 0):.1f} | "
-                f"{row['loop_cpu_ms_per_image']:.3f} ({row['loop_busy']:.2f}) |"
+                f"{row['loop_cpu_ms_per_image']:.3f} ({row['loop_busy']:.2f}) | {split} |"
             )
         if isinstance(entry.get("raw"), list):
             raw = ", ".join(f"b{r['batch']} {r['img_s']:.0f}" for r in entry["raw"])
-            lines.append(f"| {model} | raw (model alone) | {raw} | | | | | |")
+            lines.append(f"| {model} | raw (model alone) | {raw} | | | | | | |")
     for row in results.get("decode", []):
-        lines.append(f"| decode only | {row['decoder']} | {row['img_s']:.0f} | | | | | |")
+        lines.append(f"| decode only | {row['decoder']} | {row['img_s']:.0f} | | | | | | |")
     return "\n".join(lines)
 
 
