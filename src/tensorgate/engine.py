@@ -30,7 +30,13 @@ from PIL import Image
 
 from tensorgate.allocator import release_free_memory
 from tensorgate.batching.batcher import Batcher, BatchRecord, Instance, RunSync, thread_runner
-from tensorgate.batching.buckets import PaddedRuntime, padded, pads, session_per_size
+from tensorgate.batching.buckets import (
+    PaddedRuntime,
+    buckets,
+    padded,
+    pads,
+    session_per_size,
+)
 from tensorgate.batching.clock import Clock, LoopClock, TimerHandle
 from tensorgate.batching.deferred import Deferred, DeviceInputs
 from tensorgate.batching.gate import DeviceGate
@@ -390,7 +396,16 @@ class Engine:
                 if padding:
                     per_size = session_per_size(self.settings.sessions_per_size, runtime)
                     make = functools.partial(factory, path, options) if per_size else None
-                    runtimes[index] = runtime = padded(runtime, config.max_batch_size, make)
+                    try:
+                        runtimes[index] = runtime = padded(runtime, config.max_batch_size, make)
+                    except TensorgateError as exc:
+                        sizes = len(buckets(config.max_batch_size))
+                        raise ConfigError(
+                            f"{exc.message} (while making a session for each of the "
+                            f"{sizes} batch sizes of each instance; each holds the "
+                            "weights: --sessions-per-size never keeps one an instance, "
+                            "or lower max_batch_size)"
+                        ) from exc
                 _warm_up(runtime)
 
             if len(runtimes) == 1:

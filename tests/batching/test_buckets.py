@@ -195,3 +195,28 @@ async def test_the_engine_gives_each_instance_a_runtime_per_size(
             np.testing.assert_array_equal(out["y"], fake_outputs({"x": x}, made[0].outputs)["y"])
         assert all(len(set(r.calls)) == 1 for r in made)  # each one shape, ever
     assert all(r.closed for r in made)
+
+
+async def test_a_session_per_size_that_cannot_be_made_fails_the_load_naming_the_fix(
+    tmp_path: Path,
+) -> None:
+    repo = build_test_repository(tmp_path)  # "fake": max_batch_size 4, sizes 1, 2 and 4
+    made: list[FakeRuntime] = []
+
+    def factory(path: Path, options: RuntimeOptions) -> FakeRuntime:
+        if len(made) == 2:
+            raise ConfigError(f"{path}: onnxruntime cannot load this model: out of memory")
+        made.append(load_fake(path, options))
+        return made[-1]
+
+    settings = EngineSettings(
+        repository=repo, models=("fake",), instances=1, pad_batches="always",
+        sessions_per_size="always",
+    )  # fmt: skip
+    async with Engine(settings, factories={"fake": factory}) as engine:
+        (status,) = engine.statuses()  # unavailable, the server up
+        assert "out of memory (while making a session for each of the 3 batch sizes" in (
+            status.reason
+        )
+        assert "--sessions-per-size never keeps one an instance" in status.reason
+    assert all(r.closed for r in made)  # the instance and the session made for size 1
