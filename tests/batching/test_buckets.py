@@ -165,22 +165,33 @@ def test_a_real_model_with_a_session_per_size_changes_no_value(lite0_dir: Path) 
     runtime.close()
 
 
-async def test_the_engine_gives_each_instance_a_runtime_per_size(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    repo = build_test_repository(tmp_path)  # "fake": max_batch_size 4, 3 floats in
+def _engine_with_a_session_per_size(
+    tmp_path: Path, instances: int, fail_after: int | None = None
+) -> tuple[Engine, list[FakeRuntime]]:
+    """The "fake" model (max_batch_size 4: sizes 1, 2 and 4) padded, with a runtime per
+    size, and the runtimes its factory made (it fails after ``fail_after`` of them)."""
+    repo = build_test_repository(tmp_path)
     made: list[FakeRuntime] = []
 
     def factory(path: Path, options: RuntimeOptions) -> FakeRuntime:
+        if len(made) == fail_after:
+            raise ConfigError(f"{path}: onnxruntime cannot load this model: out of memory")
         made.append(load_fake(path, options))
         return made[-1]
 
     settings = EngineSettings(
-        repository=repo, models=("fake",), instances=2, pad_batches="always",
+        repository=repo, models=("fake",), instances=instances, pad_batches="always",
         sessions_per_size="always",
     )  # fmt: skip
+    return Engine(settings, factories={"fake": factory}), made
+
+
+async def test_the_engine_gives_each_instance_a_runtime_per_size(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine, made = _engine_with_a_session_per_size(tmp_path, instances=2)
     caplog.set_level(logging.INFO, logger="tensorgate")
-    async with Engine(settings, factories={"fake": factory}) as engine:
+    async with engine:
         runtimes = engine._registry.model("fake").runtimes
         assert len(made) == 2 * 3  # two instances × sizes 1, 2 and 4
         for runtime in runtimes:
@@ -200,20 +211,8 @@ async def test_the_engine_gives_each_instance_a_runtime_per_size(
 async def test_a_session_per_size_that_cannot_be_made_fails_the_load_naming_the_fix(
     tmp_path: Path,
 ) -> None:
-    repo = build_test_repository(tmp_path)  # "fake": max_batch_size 4, sizes 1, 2 and 4
-    made: list[FakeRuntime] = []
-
-    def factory(path: Path, options: RuntimeOptions) -> FakeRuntime:
-        if len(made) == 2:
-            raise ConfigError(f"{path}: onnxruntime cannot load this model: out of memory")
-        made.append(load_fake(path, options))
-        return made[-1]
-
-    settings = EngineSettings(
-        repository=repo, models=("fake",), instances=1, pad_batches="always",
-        sessions_per_size="always",
-    )  # fmt: skip
-    async with Engine(settings, factories={"fake": factory}) as engine:
+    engine, made = _engine_with_a_session_per_size(tmp_path, instances=1, fail_after=2)
+    async with engine:
         (status,) = engine.statuses()  # unavailable, the server up
         assert "out of memory (while making a session for each of the 3 batch sizes" in (
             status.reason
