@@ -77,6 +77,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--size", default="640x480", help="photo size, WxH")
+    parser.add_argument(
+        "--serve-arg", action="append", default=[], metavar="--NAME=VALUE",
+        help="one more `tensorgate serve` option (repeatable): --serve-arg=--sessions-per-size=never",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
@@ -89,7 +93,7 @@ def main() -> None:
             serve = (
                 "--model", args.model, "--device", args.device, "--workers", str(workers),
                 "--max-queue-delay-ms", "0", "--log-level", "warning", "--no-access-log",
-                "--grpc-port", "-1",
+                "--grpc-port", "-1", *args.serve_arg,
             )  # fmt: skip
             began = time.perf_counter()
             with spawn_server(args.repository, *serve, start_timeout=600.0) as server:
