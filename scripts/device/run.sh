@@ -30,7 +30,8 @@ mkdir -p $TENSORGATE_HOME/repository
 cp -rn .device/rest/models/* $TENSORGATE_HOME/repository/
 repo=$TENSORGATE_HOME/repository
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
-python3 -c "import onnxruntime as o, torch, torchvision; print('onnxruntime', o.__version__, o.get_available_providers(), 'torch', torch.__version__, 'torchvision', torchvision.__version__)" | tee -a "$OUT/gpu.txt"
+python3 -c "import onnxruntime as o, torch, torchvision; print('onnxruntime', o.__version__, o.get_available_providers(), 'torch', torch.__version__, 'torchvision', torchvision.__version__, 'cudnn (torch)', torch.backends.cudnn.version())" | tee -a "$OUT/gpu.txt"
+python3 -m pip list 2>/dev/null | grep -i -E "^nvidia-(cudnn|cublas|cuda-runtime)" | tee -a "$OUT/gpu.txt"
 for step in ${STEPS:-tests models bench}; do
   case $step in
     tests)
