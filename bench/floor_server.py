@@ -1,12 +1,14 @@
 """The floor: the least a V2 binary server can do, to measure tensorgate's overhead against.
 
-    .venv/bin/python -m bench.floor_server MODEL.onnx DATATYPE
+    .venv/bin/python -m bench.floor_server MODEL.onnx DATATYPE [SESSIONS]
 
 One uvloop protocol on httptools, no framework: it parses the request's JSON header,
-views the binary input in place, runs it on one single-thread onnxruntime session in a
+views the binary input in place, runs it on a single-thread onnxruntime session in a
 thread of its own (one hand-off there, one ``call_soon_threadsafe`` back, as a server
 that keeps its event loop free must) and writes the first output back as a binary V2
-answer in one ``writelines``. No limits, checks, batching, metrics or errors: what is
+answer in one ``writelines``. ``SESSIONS`` (default 1) such threads take requests from
+one queue, each pinned to a core of its own (as tensorgate pins its instances), one
+request at a time: the floor of throughput with a session per core. No limits, checks, batching, metrics or errors: what is
 left between its latency and raw onnxruntime's is the machine's (loopback, wake-ups)
 and the client's, not a serving layer's. Prints ``{"url": …}`` once it listens.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import queue
 import sys
 import threading
@@ -80,18 +83,24 @@ class FloorProtocol(asyncio.Protocol):
 
 def main() -> None:
     path, datatype = Path(sys.argv[1]), sys.argv[2]
-    runner = session(path)
-    name = runner.get_inputs()[0].name
-    shape = tuple(runner.get_inputs()[0].shape)
+    sessions = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+    runners = [session(path) for _ in range(sessions)]
+    name = runners[0].get_inputs()[0].name
+    shape = tuple(runners[0].get_inputs()[0].shape)
     calls: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    cores = sorted(os.sched_getaffinity(0))
 
-    def infer() -> None:
+    def infer(index: int) -> None:
+        if sessions > 1:
+            os.sched_setaffinity(0, {cores[index % len(cores)]})
+        runner = runners[index]
         while True:
             loop, future, tensor = calls.get()
             output = runner.run(None, {name: tensor})[0]
             loop.call_soon_threadsafe(future.set_result, output)
 
-    threading.Thread(target=infer, daemon=True).start()
+    for index in range(sessions):
+        threading.Thread(target=infer, args=(index,), daemon=True).start()
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()

@@ -42,14 +42,15 @@ TARGETS = ("raw", "floor", "tensorgate", "tensorgate, tritonclient", "tensorgate
 
 
 @contextmanager
-def floor_server(path: Path, datatype: str) -> Iterator[str]:
-    command = [sys.executable, "-m", "bench.floor_server", str(path), datatype]
+def floor_server(path: Path, datatype: str, sessions: int = 1) -> Iterator[tuple[str, int]]:
+    """The floor server (bench/floor_server.py) on ``path``: its URL and process id."""
+    command = [sys.executable, "-m", "bench.floor_server", str(path), datatype, str(sessions)]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1]
     )
     try:
         assert process.stdout is not None
-        yield str(json.loads(process.stdout.readline())["url"])
+        yield str(json.loads(process.stdout.readline())["url"]), process.pid
     finally:
         process.kill()
         process.wait()
@@ -117,7 +118,7 @@ def measure(form: str, seconds: float) -> dict[str, dict[str, float]]:
     feed = {"input": sample_batch(1, datatype, model)}
     quiet = ("--log-level", "warning", "--no-access-log", "--grpc-port", "-1")
     with (
-        floor_server(path, datatype) as floor,
+        floor_server(path, datatype) as (floor, _),
         spawn_server(repository, "--model", model, *quiet) as server,
         spawn_server(repository, "--model", model, *quiet, "--no-infer-lane") as asgi,
     ):

@@ -14,7 +14,11 @@ the graph casts, transposes and normalises). For each, alternating in each round
    pre-encoded (gevent); img/s at the given concurrency with tritonclient, and with the
    pre-encoded request from `hey` (native: the load takes little of the two cores);
 3. a server with one instance, so that one core computes and the other serves (and
-   loads): img/s from `hey` at concurrency 4, against the one pinned session.
+   loads): img/s from `hey` at concurrency 4, against the one pinned session;
+4. the floor (bench/floor_server.py: bare uvloop + httptools, no framework, batching,
+   checks or metrics) with a pinned session per core: img/s from `hey` at the given
+   concurrency, and its event loop's CPU per request: what any Python server with a
+   thread hop keeps of raw onnxruntime on these cores.
 
 Prints each form's overhead (server p50 − raw p50) and efficiencies (server img/s ÷ the
 raw img/s on the same cores), medians over the rounds. Goals (issue #22): overhead
@@ -24,6 +28,7 @@ raw img/s on the same cores), medians over the rounds. Goals (issue #22): overhe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -33,6 +38,7 @@ import threading
 import time
 from pathlib import Path
 
+from bench.overhead import floor_server
 from bench.samples import binary_request, sample_batch
 from bench.serving import feed_p50_ms, loadgen, session
 from bench.workers import hey_run
@@ -117,6 +123,7 @@ def measure(
     repo: Path,
     model: str,
     servers: tuple[ServerProcess, ServerProcess],
+    floor: tuple[str, int],
     body: tuple[Path, int],
     c: int,
     seconds: float,
@@ -141,6 +148,13 @@ def measure(
     out["loop ms/request"] = out["loop cores"] / out["hey img/s"] * 1000
     hey_rate(single, model, body, 4, 1.0)
     out["hey 1 img/s"] = hey_rate(single, model, body, 4, seconds)
+    hey_rate(floor[0], model, body, c, 1.0)
+    before, started = thread_cpu(floor[1]), time.perf_counter()
+    out["floor img/s"] = hey_rate(floor[0], model, body, c, seconds)
+    after, elapsed = thread_cpu(floor[1]), time.perf_counter() - started
+    out["floor loop ms/request"] = (
+        (after["loop"] - before["loop"]) / elapsed / out["floor img/s"] * 1000
+    )
     return out
 
 
@@ -160,16 +174,23 @@ def main() -> None:
         bodies = {model: encoded_request(model, repo) for model in FORMS}
         served = [arg for model in FORMS for arg in ("--model", model)]
         quiet = ("--no-access-log", "--log-level", "warning")
-        with (
-            spawn_server(repo, *served, *quiet) as server,
-            spawn_server(repo, *served, *quiet, "--instances", "1") as one,
-        ):
+        cores = len(os.sched_getaffinity(0))
+        with contextlib.ExitStack() as stack:
+            server = stack.enter_context(spawn_server(repo, *served, *quiet))
+            one = stack.enter_context(spawn_server(repo, *served, *quiet, "--instances", "1"))
+            floors = {
+                model: stack.enter_context(
+                    floor_server(repo / model / "1" / "model.onnx", FORMS[model], cores)
+                )
+                for model in FORMS
+            }
             for round_ in range(args.rounds):
                 order = list(FORMS) if round_ % 2 == 0 else list(FORMS)[::-1]
                 for model in order:
                     result = measure(
-                        repo, model, (server, one), bodies[model], args.concurrency, args.seconds
-                    )
+                        repo, model, (server, one), floors[model], bodies[model],
+                        args.concurrency, args.seconds,
+                    )  # fmt: skip
                     runs[model].append(result)
                     cells = "  ".join(f"{k} {v:.2f}" for k, v in result.items())
                     print(
@@ -195,6 +216,8 @@ def main() -> None:
         ("… the other (inference) threads' CPU (cores)", "instances cores", "{:.3f}"),
         ("raw onnxruntime, one pinned session, batch 1", "raw 1 img/s", "{:.1f} img/s"),
         ("server, one instance, hey, concurrency 4", "hey 1 img/s", "{:.1f} img/s"),
+        (f"the floor, a session per core, hey, concurrency {c}", "floor img/s", "{:.1f} img/s"),
+        ("… the floor's event loop's CPU per request", "floor loop ms/request", "{:.2f} ms"),
     ]  # fmt: skip
     for label, key, form in rows:
         print(f"| {label} | {form.format(fp32[key])} | {form.format(uint8[key])} |")
@@ -208,6 +231,7 @@ def main() -> None:
         ("an instance per core, tritonclient", "tensor img/s", "raw img/s"),
         ("an instance per core, hey", "hey img/s", "raw img/s"),
         ("one instance, a core to serve, hey", "hey 1 img/s", "raw 1 img/s"),
+        ("the floor (no serving layer), a session per core, hey", "floor img/s", "raw img/s"),
     ]
     for label, server_key, raw_key in ratios:
         a, b = (m[server_key] / m[raw_key] for m in (fp32, uint8))

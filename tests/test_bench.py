@@ -93,7 +93,7 @@ def test_tensor_path_workers_and_gil_benches_run(zoo_repository: Path) -> None:
     cases = [
         (
             ["bench.tensor_path", "--rounds", "1", "--seconds", "1"],
-            ["**efficiency**, one instance"],
+            ["**efficiency**, one instance", "**efficiency**, the floor"],
         ),
         (["bench.workers", "--rounds", "1", "--seconds", "1"], ["2 workers / 1 process"]),
         (["bench.latency_breakdown", "--seconds", "0.5", "--format", "uint8"], ["server total"]),
