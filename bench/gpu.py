@@ -163,11 +163,13 @@ async def _engine_run(
         # runtime set up on first sight (and again at every change, one session alone).
         (stats,) = [statistics_v2(v) for v in engine.statistics(model)]
         result["batch_sizes"] = [b["batch_size"] for b in stats["batch_stats"]]
-        # Where a batch's time goes (warm-up included): the model's run, gate held, and
-        # the making of its images, per image (the decode histogram).
+        # Where a batch's time goes (warm-up included), gate held: stacking the requests,
+        # the model's run, cutting the outputs back (Triton's compute_input / _infer /
+        # _output); and the making of its images, per image (the decode histogram).
         runs = sum(b["compute_infer"]["count"] for b in stats["batch_stats"])
-        ran_ns = sum(b["compute_infer"]["ns"] for b in stats["batch_stats"])
-        result["run_ms_per_batch"] = ran_ns / 1e6 / max(1, runs)
+        for phase, key in (("input", "stack"), ("infer", "run"), ("output", "cut")):
+            ns = sum(b[f"compute_{phase}"]["ns"] for b in stats["batch_stats"])
+            result[f"{key}_ms_per_batch"] = ns / 1e6 / max(1, runs)
         result["rows_per_batch"] = stats["inference_count"] / max(1, runs)
         result["decode_ms_per_image"] = _decode_ms(engine.render_metrics().body.decode(), model)
         result["padded_to"] = list(getattr(runtime, "sizes", ()))
@@ -360,7 +362,7 @@ def table(results: dict[str, Any]) -> str:
         f"device {results['device']} ({results.get('gpu', 'CPU')}), {results['cores']} cores, "
         f"photos {results['size']}",
         "| model | path | img/s | p50 ms | p99 ms | x cpu path | load s | loop ms/img (busy) "
-        "| rows a batch · run ms · decode ms/img |",
+        "| rows a batch · stack / run / cut ms · decode ms/img |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for model, entry in results["models"].items():
@@ -375,7 +377,8 @@ def table(results: dict[str, Any]) -> str:
             ratio = f"{row['img_s'] / base:.2f}" if base else ""
             decode = row.get("decode_ms_per_image")
             split = (
-                f"{row.get('rows_per_batch', 0):.1f} · {row.get('run_ms_per_batch', 0):.2f} · "
+                f"{row.get('rows_per_batch', 0):.1f} · {row.get('stack_ms_per_batch', 0):.2f} / "
+                f"{row.get('run_ms_per_batch', 0):.2f} / {row.get('cut_ms_per_batch', 0):.2f} · "
                 + ("—" if decode is None else f"{decode:.3f}")
             )
             lines.append(

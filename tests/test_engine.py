@@ -76,6 +76,29 @@ async def test_infer_through_the_batcher(small_repo: Path) -> None:
         assert stats["inference_stats"]["success"]["count"] == 1
 
 
+async def test_statistics_split_each_batchs_compute_as_triton_does(small_repo: Path) -> None:
+    settings = EngineSettings(
+        repository=small_repo, models=("add_sub_fp32",), instances=1, max_queue_delay_ms=200.0
+    )
+    async with Engine(settings) as engine:
+        a = np.ones((3, 16), np.float32)
+        await asyncio.gather(  # queued in one loop step: one batch of two requests
+            *(engine.infer("add_sub_fp32", {"INPUT0": a, "INPUT1": a}) for _ in range(2))
+        )
+        (stats,) = [statistics_v2(v) for v in engine.statistics("add_sub_fp32")]
+    phases = ("compute_input", "compute_infer", "compute_output")
+    inference = stats["inference_stats"]
+    assert [inference[p]["count"] for p in phases] == [2, 2, 2]  # per request
+    assert all(inference[p]["ns"] > 0 for p in phases), inference
+    (batch,) = stats["batch_stats"]
+    assert batch["batch_size"] == 6
+    assert [batch[p]["count"] for p in phases] == [1, 1, 1]  # per batch
+    assert all(batch[p]["ns"] > 0 for p in phases), batch
+    assert inference["compute_input"]["ns"] == pytest.approx(
+        2 * batch["compute_input"]["ns"], abs=2
+    )
+
+
 async def test_a_request_past_its_deadline_gets_504(small_repo: Path) -> None:
     clock = FakeClock()
     running, release = asyncio.Event(), asyncio.Event()

@@ -69,7 +69,7 @@ from tensorgate.imaging.transforms import fixed_tensor_shape, tensor_dtype
 from tensorgate.logs import event
 from tensorgate.memory import MemoryProbe, ProcessMemory
 from tensorgate.metrics.prometheus import CONTENT_TYPE, Metrics
-from tensorgate.metrics.stats import Duration, ModelStatistics
+from tensorgate.metrics.stats import BatchDurations, ModelStatistics
 from tensorgate.pipelines.catalogues import Catalogues
 from tensorgate.pipelines.crops import chosen
 from tensorgate.pipelines.images import crops_of, open_full
@@ -522,8 +522,12 @@ class Engine:
         stats.inference_count += record.rows
         for waited in record.queue_s:
             stats.queue.add(waited)
-        stats.compute_infer.add(record.compute_s * record.requests, record.requests)
-        stats.batches.setdefault(record.rows, Duration()).add(record.compute_s)
+        requests = record.requests
+        stats.compute_input.add(record.input_s * requests, requests)
+        stats.compute_infer.add(record.infer_s * requests, requests)
+        stats.compute_output.add(record.output_s * requests, requests)
+        phases = stats.batches.setdefault(record.rows, BatchDurations())
+        phases.add(record.input_s, record.infer_s, record.output_s)
         stats.last_inference_ms = int(time.time() * 1000)
         metrics = self.metrics
         metrics.child(metrics.queue_depth, name).set(queued())

@@ -534,3 +534,25 @@ async def test_a_request_that_times_out_before_the_gate_lets_go_of_what_was_made
     assert made == [1.0, 2.0]
     assert late._tensors is None
     assert kept._tensors is None
+
+
+async def test_a_batchs_compute_is_split_into_stacking_running_and_cutting_back() -> None:
+    """Triton's compute_input / compute_infer / compute_output: the instance thread
+    times the stacking and the cutting back; the runtime's call is the rest."""
+    advance: list[Callable[[float], None]] = []
+
+    def run(inputs: Tensors) -> Tensors:
+        advance[0](0.25)  # the model's quarter of a second
+        return {"y": inputs["x"][:, :2] * 2}
+
+    h = Harness(BatchPolicy(8, max_queue_rows=64), [FakeRuntime(IN, OUT, run)])
+    advance.append(h.clock.advance)
+    first, second = h.batcher.submit(rows(2, 1.0), FAR), h.batcher.submit(rows(3, 2.0), FAR)
+    await settle()
+    assert first.result()["y"].shape == (2, 2)
+    assert second.result()["y"][0, 0] == 4.0
+    (record,) = h.records
+    assert (record.rows, record.requests, record.compute_s) == (5, 2, 0.25)
+    assert 0.0 < record.input_s < 0.01  # two requests stacked into one array
+    assert 0.0 < record.output_s < 0.01  # the outputs cut back in two
+    assert record.infer_s == pytest.approx(0.25 - record.input_s - record.output_s)

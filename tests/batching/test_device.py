@@ -95,7 +95,7 @@ def test_a_device_batch_answers_what_the_host_path_answers(
     items = [deferred(preprocessor, data) for data in images]
     decoders.batch_calls.clear()
 
-    parts, making = infer_on_device(runtime, items[0].device, items)  # type: ignore[arg-type]
+    parts, making, *_ = infer_on_device(runtime, items[0].device, items)  # type: ignore[arg-type]
 
     assert decoders.batch_calls == [3]  # the three JPEGs in one call; the PNG on the CPU
     assert making > 0
@@ -123,12 +123,12 @@ def test_an_entry_of_several_images_gets_their_rows_and_fails_with_its_bad_one(
     bad = b"\xff\xd8\xff\xe0" + b"\x00" * 20
     items = [deferred(preprocessor, cat, coffee), deferred(preprocessor, rocket, bad, cat)]
     decoders.batch_calls.clear()
-    (two, failed), _ = infer_on_device(runtime, items[0].device, items)  # type: ignore[arg-type]
+    (two, failed), *_ = infer_on_device(runtime, items[0].device, items)  # type: ignore[arg-type]
     assert decoders.batch_calls == [4]  # one call for the batch's JPEGs; the bad one refused
     assert isinstance(failed, ImageError)
     assert isinstance(two, dict)
     assert two["logits"].shape == (2, 1000)
-    alone, _ = infer_on_device(runtime, items[0].device, [deferred(preprocessor, coffee)])  # type: ignore[arg-type]
+    alone, *_ = infer_on_device(runtime, items[0].device, [deferred(preprocessor, coffee)])  # type: ignore[arg-type]
     np.testing.assert_allclose(two["logits"][1:], alone[0]["logits"], atol=1e-4)  # type: ignore[index]
     assert len(items[0].extra) == 2  # type: ignore[arg-type]
     assert items[1].ended - items[1].started > items[0].ended - items[0].started  # 3 rows' share
@@ -142,7 +142,7 @@ def test_a_failed_image_is_not_made_again_when_the_batch_is_retried(
     infer_on_device(runtime, bad.device, [bad])  # type: ignore[arg-type]
     assert isinstance(bad.error, ImageError)
     decoders.batch_calls.clear()
-    (part,), _ = infer_on_device(runtime, bad.device, [bad])  # type: ignore[arg-type]
+    (part,), *_ = infer_on_device(runtime, bad.device, [bad])  # type: ignore[arg-type]
     assert isinstance(part, ImageError)
     assert decoders.batch_calls == []
 
@@ -197,8 +197,8 @@ def test_only_a_whole_batch_of_one_maker_on_a_device_runtime_stays_on_the_device
 
     assert device_inputs_of(HostOnly(runtime), [a, b]) is None
     # The batcher's step takes either path and gives the same logits.
-    mixed, _ = _infer_batch(runtime, [1, 1], [deferred(preprocessor, cat), host])
-    whole, _ = _infer_batch(runtime, [1, 1], [deferred(preprocessor, cat), b])
+    mixed, *_ = _infer_batch(runtime, [1, 1], [deferred(preprocessor, cat), host])
+    whole, *_ = _infer_batch(runtime, [1, 1], [deferred(preprocessor, cat), b])
     np.testing.assert_allclose(mixed[0]["logits"], whole[0]["logits"], atol=1e-4)  # type: ignore[index]
 
 
@@ -227,13 +227,13 @@ def test_a_batch_made_ahead_runs_as_one_made_in_the_run(
     together = [deferred(preprocessor, data) for data in images]
     ahead = [deferred(preprocessor, data) for data in images]
     decoders.batch_calls.clear()
-    parts, making = infer_on_device(runtime, together[0].device, together)  # type: ignore[arg-type]
+    parts, making, *_ = infer_on_device(runtime, together[0].device, together)  # type: ignore[arg-type]
     made = make_on_device(ahead[0].device, ahead)  # type: ignore[arg-type]
     assert made.where == [0, 1, 2]
     assert made.rows == [1, 1, 1]
     assert made.making > 0
     assert isinstance(ahead[3].error, ImageError)  # known before the gate, kept for later
-    ahead_parts, ahead_making = _infer_batch(runtime, [1] * len(images), ahead, made)
+    ahead_parts, ahead_making, *_ = _infer_batch(runtime, [1] * len(images), ahead, made)
     assert decoders.batch_calls == [3, 3]  # one call each way (the broken one refused first)
     assert making > 0
     assert ahead_making == 0.0  # made before the batch's run: not in its time

@@ -37,6 +37,7 @@ from tensorgate.batching.device import (
     make_on_device,
 )
 from tensorgate.batching.gate import DeviceGate
+from tensorgate.batching.phases import Ran
 from tensorgate.batching.policy import BatchPolicy, Dispatch, plan_batch
 from tensorgate.batching.tensors import ShapeKey, shape_key, split, stack
 from tensorgate.batching.threads import thread_runner
@@ -86,8 +87,11 @@ class BatchRecord:
         rows: rows in the batch.
         requests: requests in the batch.
         queue_s: per request, seconds from arrival to the start of compute.
-        compute_s: seconds the runtime took (device time, gate held).
+        compute_s: seconds the batch's compute took (gate held): ``input_s``, the
+            runtime's call, ``output_s``.
         error: the failure set on every request, or None.
+        input_s: of ``compute_s``, seconds stacking the requests into the batch.
+        output_s: of ``compute_s``, seconds cutting the outputs back per request.
     """
 
     model: ModelKey
@@ -98,6 +102,13 @@ class BatchRecord:
     queue_s: tuple[float, ...]
     compute_s: float
     error: str | None
+    input_s: float = 0.0
+    output_s: float = 0.0
+
+    @property
+    def infer_s(self) -> float:
+        """Of ``compute_s``, the runtime's call (and the hand-offs around it)."""
+        return max(0.0, self.compute_s - self.input_s - self.output_s)
 
 
 class BatcherState(enum.Enum):
@@ -140,12 +151,13 @@ def _infer_batch(
     rows: Sequence[int],
     inputs: Sequence[Tensors | Deferred],
     made: DeviceBatch | None = None,
-) -> tuple[list[Part], float]:
+) -> Ran:
     """Make the deferred inputs (unless ``_make_inputs`` made them: ``made``), stack
     the requests, run the batch and cut the outputs back, all on the instance thread.
-    Returns each request's part and the seconds this call spent making inputs (not
-    compute; none for inputs made ahead). A batch whose requests are all made on the
-    device stays there from making to inference (batching/device.py)."""
+    Returns each request's part, the seconds this call spent making inputs (not
+    compute; none for inputs made ahead), stacking and cutting back (batching/phases.py).
+    A batch whose requests are all made on the device stays there from making to
+    inference (batching/device.py)."""
     device = device_inputs_of(runtime, inputs)
     if device is not None:
         items = [i for i in inputs if isinstance(i, Deferred)]
@@ -170,27 +182,33 @@ def _infer_batch(
             tensors = item
         ready.append(tensors)
         where.append(index)
+    input_s = output_s = 0.0
     if ready:
-        outputs = split(infer(stack(ready)), [rows[i] for i in where])
-        for index, part in zip(where, outputs, strict=True):
+        stacking = time.perf_counter()
+        batch = stack(ready)
+        running = time.perf_counter()
+        outputs = infer(batch)
+        cutting = time.perf_counter()
+        for index, part in zip(where, split(outputs, [rows[i] for i in where]), strict=True):
             parts[index] = part
-    return [p for p in parts if p is not None], making
+        input_s, output_s = running - stacking, time.perf_counter() - cutting
+    return Ran([p for p in parts if p is not None], making, input_s, output_s)
 
 
 def _infer_then(
     loop: asyncio.AbstractEventLoop,
-    answer: Callable[[list[Part], float, None], None],
+    answer: Callable[[Ran, None], None],
     runtime: Runtime,
     rows: Sequence[int],
     made: DeviceBatch | None,
     inputs: Sequence[Tensors | Deferred],
-) -> tuple[list[Part], float]:
+) -> Ran:
     """``_infer_batch`` on the instance thread, then its answer posted to the loop at
     once: the requests' handlers wake in the loop's next step, not after the worker's."""
-    parts, making = _infer_batch(runtime, rows, inputs, made)
+    ran = _infer_batch(runtime, rows, inputs, made)
     with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
-        loop.call_soon_threadsafe(answer, parts, making, None)
-    return parts, making
+        loop.call_soon_threadsafe(answer, ran, None)
+    return ran
 
 
 class Batcher:
@@ -459,15 +477,14 @@ class Batcher:
         answer = partial(self._answer, index, instance, batch, rows, started, began, answered)
         self._unanswered.add(id(answered))
         error: TensorgateError | None = None
-        parts: list[Part] = []
-        making = 0.0
+        ran = Ran([])
         try:
             # Stacking, inference and splitting all run on the instance's thread: the
             # event loop never copies a batch (it only answers the requests). The thread
             # posts the answers itself, ahead of its return to this worker (_infer_then).
             loop = asyncio.get_running_loop()
             run = partial(_infer_then, loop, answer, instance.runtime, rows, made)
-            parts, making = await self._run_sync(index, run, [p.inputs for p in batch])
+            ran = await self._run_sync(index, run, [p.inputs for p in batch])
         except TensorgateError as exc:
             error = exc
         except Exception as exc:
@@ -481,7 +498,7 @@ class Batcher:
         finally:
             self._running_since.pop(index, None)
         if not answered:  # it failed, or the answer it posted is still queued (inline)
-            answer(parts, making, error)
+            answer(ran, error)
         return answered[0]
 
     def _answer(
@@ -493,8 +510,7 @@ class Batcher:
         started: float,
         began: float,
         answered: list[TensorgateError | None],
-        parts: list[Part],
-        making: float,
+        ran: Ran,
         error: TensorgateError | None,
     ) -> None:
         """Settle a batch that ran (its parts) or failed (``error``, set by the caller),
@@ -503,6 +519,7 @@ class Batcher:
         if answered:
             return
         self._unanswered.discard(id(answered))
+        parts, making = ran.parts, ran.making
         # Decoding on the instance comes first: the batch's compute starts after it.
         started += making
         began += making
@@ -537,6 +554,8 @@ class Batcher:
             queue_s=tuple(started - p.arrival for p in batch),
             compute_s=compute,
             error=None if error is None else error.message,
+            input_s=min(ran.input_s, compute),
+            output_s=min(ran.output_s, max(0.0, compute - ran.input_s)),
         )
         try:  # before the answers: a client that reads the statistics next sees its batch
             self._on_batch(record)

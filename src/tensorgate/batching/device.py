@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tensorgate.batching.deferred import Deferred, DeviceInputs, Part, detached
+from tensorgate.batching.phases import Ran
 from tensorgate.batching.tensors import split
 from tensorgate.errors import TensorgateError
 from tensorgate.runtimes.base import DeviceRuntime, Runtime
@@ -114,11 +115,12 @@ def infer_on_device(
     device: DeviceInputs,
     items: Sequence[Deferred],
     made: DeviceBatch | None = None,
-) -> tuple[list[Part], float]:
+) -> Ran:
     """Run the model on the batch's inputs made on the device (``made``, or made now by
-    ``make_on_device``) and cut the outputs back; each request's part, in order (its
-    error, for a request whose input could not be made), and the seconds this call
-    spent making inputs (none when they were made ahead)."""
+    ``make_on_device``) and cut the outputs back: each request's part, in order (its
+    error, for a request whose input could not be made), the seconds this call spent
+    making inputs (none when they were made ahead) and cutting the outputs back (the
+    batch was stacked on the device while it was made)."""
     assert isinstance(runtime, DeviceRuntime)
     making = 0.0
     if made is None:
@@ -128,8 +130,11 @@ def infer_on_device(
     for index, item in enumerate(items):
         if item.error is not None:
             parts[index] = detached(item.error)
+    output_s = 0.0
     if made.inputs is not None:
         outputs = runtime.infer_device(made.inputs)
+        cutting = time.perf_counter()
         for index, part in zip(made.where, split(outputs, made.rows), strict=True):
             parts[index] = part
-    return [p for p in parts if p is not None], making
+        output_s = time.perf_counter() - cutting
+    return Ran([p for p in parts if p is not None], making, 0.0, output_s)

@@ -83,7 +83,8 @@ def _model_stats(document: Mapping[str, Any]) -> dict[str, int]:
         totals["queue"] += int(stats["queue"]["count"])
         totals["queue_ns"] += int(stats["queue"]["ns"])
         totals["infer"] += int(stats["compute_infer"]["count"])
-        totals["infer_ns"] += int(stats["compute_infer"]["ns"])
+        for phase in ("compute_input", "compute_infer", "compute_output"):  # Triton's split
+            totals["infer_ns"] += int(stats.get(phase, {}).get("ns", 0))
         totals["rows"] += int(model.get("inference_count", 0))
         totals["runs"] += int(model.get("execution_count", 0))
     return totals

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-__all__ = ["Duration", "ModelStatistics"]
+__all__ = ["BatchDurations", "Duration", "ModelStatistics"]
 
 
 @dataclass(slots=True)
@@ -21,15 +21,40 @@ class Duration:
 
 
 @dataclass(slots=True)
+class BatchDurations:
+    """One batch size's batches: their compute, phase by phase (Triton's
+    ``compute_input`` / ``compute_infer`` / ``compute_output``; each counts batches)."""
+
+    input: Duration = field(default_factory=Duration)
+    infer: Duration = field(default_factory=Duration)
+    output: Duration = field(default_factory=Duration)
+
+    @property
+    def count(self) -> int:
+        """Batches of this size."""
+        return self.infer.count
+
+    def add(self, input_s: float, infer_s: float, output_s: float) -> None:
+        self.input.add(input_s)
+        self.infer.add(infer_s)
+        self.output.add(output_s)
+
+    def copy(self) -> BatchDurations:
+        return BatchDurations(replace(self.input), replace(self.infer), replace(self.output))
+
+
+@dataclass(slots=True)
 class ModelStatistics:
     """Counters of one model version (updated on the event loop only).
 
     Attributes:
         success / fail: requests answered, by outcome, with end-to-end time.
         queue: per request, time from arrival to the start of compute.
-        compute_infer: per request, the runtime time of its batch.
+        compute_input / compute_infer / compute_output: per request, its batch's
+            compute, gate held, in three: stacking the requests into the batch, the
+            runtime's call, cutting the outputs back (batching/phases.py).
         inference_count: rows inferred; execution_count: batches run.
-        batches: per batch size, count and runtime time.
+        batches: per batch size, its batches' compute in the same three phases.
     """
 
     name: str
@@ -40,8 +65,10 @@ class ModelStatistics:
     success: Duration = field(default_factory=Duration)
     fail: Duration = field(default_factory=Duration)
     queue: Duration = field(default_factory=Duration)
+    compute_input: Duration = field(default_factory=Duration)
     compute_infer: Duration = field(default_factory=Duration)
-    batches: dict[int, Duration] = field(default_factory=dict)
+    compute_output: Duration = field(default_factory=Duration)
+    batches: dict[int, BatchDurations] = field(default_factory=dict)
 
     def copy(self) -> ModelStatistics:
         """A copy that later counting does not change."""
@@ -50,6 +77,8 @@ class ModelStatistics:
             success=replace(self.success),
             fail=replace(self.fail),
             queue=replace(self.queue),
+            compute_input=replace(self.compute_input),
             compute_infer=replace(self.compute_infer),
-            batches={size: replace(d) for size, d in self.batches.items()},
+            compute_output=replace(self.compute_output),
+            batches={size: d.copy() for size, d in self.batches.items()},
         )

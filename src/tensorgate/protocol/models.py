@@ -189,18 +189,18 @@ def _counters_v2(stats: ModelStatistics) -> dict[str, Any]:
             "success": _duration(stats.success),
             "fail": _duration(stats.fail),
             "queue": _duration(stats.queue),
-            "compute_input": zero,
+            "compute_input": _duration(stats.compute_input),
             "compute_infer": _duration(stats.compute_infer),
-            "compute_output": zero,
+            "compute_output": _duration(stats.compute_output),
             "cache_hit": zero,
             "cache_miss": zero,
         },
         "batch_stats": [
             {
                 "batch_size": size,
-                "compute_input": {"count": d.count, "ns": 0},
-                "compute_infer": _duration(d),
-                "compute_output": {"count": d.count, "ns": 0},
+                "compute_input": _duration(d.input),
+                "compute_infer": _duration(d.infer),
+                "compute_output": _duration(d.output),
             }
             for size, d in sorted(stats.batches.items())
         ],
