@@ -131,6 +131,9 @@ def test_gpu_bench_and_its_models_run_on_the_cpu(zoo_repository: Path, tmp_path:
     assert f"| {fp16} | cpu |" in result.stdout
     assert "Egyptian cat" in out.read_text()  # the FP16 graph still classifies
     assert '"sessions_per_instance": 1' in out.read_text()  # CPU: one session each
+    row = json.loads(out.read_text())["models"][fp16]["cpu"]
+    assert row["stack_ms_per_batch"] > 0  # Triton's compute_input, from the statistics
+    assert row["cut_ms_per_batch"] > 0
     probed = _python("-m", "bench.gpu_probe", repo / fp16 / "1" / "model.onnx", "--device", "cpu")
     assert probed.returncode == 0, probed.stderr
     assert "first/second by batch" in probed.stdout
