@@ -181,6 +181,10 @@ def test_engine_python_bench_runs_both_paths(tmp_path: Path) -> None:
             ("bench.scoring_groups", "--inputs", "120", "--rounds", "1", "--bad", "0.05"),
             ("| 1 | 8 |", "| 6 |\n"),
         ),
+        (  # a padded batch's host copies, before and after
+            ("bench.host_batch", "--seconds", "0.5", "--rounds", "1", "--size", "32"),
+            ("| before |", "| after |"),
+        ),
     ],
 )
 def test_small_benches_run(args: tuple[str, ...], expected: tuple[str, ...]) -> None:

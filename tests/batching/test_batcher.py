@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tensorgate.batching import buckets
 from tensorgate.batching.batcher import Batcher, BatcherState, BatchRecord, Instance, thread_runner
+from tensorgate.batching.buckets import PaddedRuntime
 from tensorgate.batching.clock import FakeClock
 from tensorgate.batching.deferred import Deferred
 from tensorgate.batching.gate import DeviceGate
@@ -556,3 +558,57 @@ async def test_a_batchs_compute_is_split_into_stacking_running_and_cutting_back(
     assert 0.0 < record.input_s < 0.01  # two requests stacked into one array
     assert 0.0 < record.output_s < 0.01  # the outputs cut back in two
     assert record.infer_s == pytest.approx(0.25 - record.input_s - record.output_s)
+
+
+async def test_a_padded_batch_is_stacked_at_its_bucket_size_in_one_copy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The batcher stacks a padded runtime's batch at its bucket size, the padding
+    included, instead of a stack the runtime then copies again to pad."""
+
+    def no_second_copy(array: Array, rows: int) -> Array:
+        raise AssertionError(f"padded again: {rows} rows")
+
+    monkeypatch.setattr(buckets, "_zeros_after", no_second_copy)
+    inner = FakeRuntime(IN, OUT)
+    h = Harness(BatchPolicy(8, max_queue_rows=64), [PaddedRuntime(inner, (1, 2, 4, 8))])  # type: ignore[list-item]
+    first, second = h.submit(2, 1.0), h.submit(1, 2.0)
+    await settle()
+    assert inner.calls == [4]  # 3 rows, run as 4
+    assert first.result()["y"].shape == (2, 2)
+    assert second.result()["y"][:, 0].tolist() == [6.0]
+    assert h.records[0].rows == 3
+
+
+async def test_on_a_gpu_tensor_requests_are_stacked_before_the_gate() -> None:
+    """A batch of tensor requests (V2 infer, or images decoded in the pool) is stacked on
+    its instance thread before it takes a GPU's gate; one request that needs no padding
+    goes straight to the gate."""
+    steps = Steps()
+    runtimes = [FakeRuntime(IN, OUT)]
+    h = Harness(BatchPolicy(8, max_queue_rows=64), runtimes, 1, steps, "cuda:0")
+    other_model: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def hold_the_gate() -> None:  # another model's batch on the same GPU
+        async with h.gate.slot():
+            await other_model
+
+    holder = asyncio.create_task(hold_the_gate())
+    first, second = h.submit(2, 1.0), h.submit(1, 2.0)
+    await settle()
+    assert steps.log == ["make 0"]  # stacked while the other model holds the GPU
+    await steps.release()
+    assert h.gate.statistics().waiting == 1
+    other_model.set_result(None)
+    await holder
+    await settle()
+    assert steps.log == ["make 0", "run 0"]
+    await steps.release()
+    assert first.result()["y"][:, 0].tolist() == [3.0, 3.0]
+    assert second.result()["y"][:, 0].tolist() == [6.0]
+    assert runtimes[0].calls == [3]
+    alone = h.submit(2, 1.0)
+    await settle()
+    assert steps.log[-1] == "run 0"  # nothing to stack: no hop before the gate
+    await steps.release()
+    assert alone.result()["y"].shape == (2, 2)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Protocol, TypeVar
 
+from tensorgate.batching.buckets import padded_rows
 from tensorgate.batching.clock import Clock, TimerHandle
 from tensorgate.batching.deferred import Deferred, Part, detached
 from tensorgate.batching.device import (
@@ -39,7 +40,7 @@ from tensorgate.batching.device import (
 from tensorgate.batching.gate import DeviceGate
 from tensorgate.batching.phases import Ran
 from tensorgate.batching.policy import BatchPolicy, Dispatch, plan_batch
-from tensorgate.batching.tensors import ShapeKey, shape_key, split, stack
+from tensorgate.batching.tensors import ShapeKey, Stacked, shape_key, split, stack
 from tensorgate.batching.threads import thread_runner
 from tensorgate.errors import (
     DeadlineExceededError,
@@ -132,37 +133,16 @@ class _Pending:
     entered: float = 0.0
 
 
-def _make_inputs(runtime: Runtime, inputs: Sequence[Tensors | Deferred]) -> DeviceBatch | None:
-    """Make a batch's deferred inputs ahead of its run (instance thread, before a GPU's
-    gate): on the device when the whole batch can be (returned), else each request's on
-    the host (kept in its ``Deferred``, a failure as its error)."""
-    device = device_inputs_of(runtime, inputs)
-    if device is not None:
-        return make_on_device(device, [i for i in inputs if isinstance(i, Deferred)])
-    for item in inputs:
-        if isinstance(item, Deferred):
-            with contextlib.suppress(TensorgateError):
-                item.materialize()
-    return None
+#: What was made of a batch before its run: on the device, or stacked on the host.
+Made = DeviceBatch | Stacked
 
 
-def _infer_batch(
-    runtime: Runtime,
-    rows: Sequence[int],
+def _gather(
     inputs: Sequence[Tensors | Deferred],
-    made: DeviceBatch | None = None,
-) -> Ran:
-    """Make the deferred inputs (unless ``_make_inputs`` made them: ``made``), stack
-    the requests, run the batch and cut the outputs back, all on the instance thread.
-    Returns each request's part, the seconds this call spent making inputs (not
-    compute; none for inputs made ahead), stacking and cutting back (batching/phases.py).
-    A batch whose requests are all made on the device stays there from making to
-    inference (batching/device.py)."""
-    device = device_inputs_of(runtime, inputs)
-    if device is not None:
-        items = [i for i in inputs if isinstance(i, Deferred)]
-        return infer_on_device(runtime, device, items, made)
-    infer = runtime.infer
+) -> tuple[list[Part | None], list[Tensors], list[int], float]:
+    """Each request's tensors, made where deferred: the parts so far (a request whose
+    input failed: its error), the ready tensors, their indices among ``inputs``, and
+    the seconds spent making them here (none for inputs made before)."""
     parts: list[Part | None] = [None] * len(inputs)
     ready: list[Tensors] = []
     where: list[int] = []
@@ -182,13 +162,58 @@ def _infer_batch(
             tensors = item
         ready.append(tensors)
         where.append(index)
+    return parts, ready, where, making
+
+
+def _make_inputs(
+    runtime: Runtime, rows: Sequence[int], inputs: Sequence[Tensors | Deferred]
+) -> Made | None:
+    """Make a batch's inputs ahead of its run (instance thread, before a GPU's gate):
+    on the device when the whole batch can be, else each request's on the host (kept
+    in its ``Deferred``, a failure as its error) and the batch stacked there, padded to
+    its bucket size (None: nothing to stack)."""
+    device = device_inputs_of(runtime, inputs)
+    if device is not None:
+        return make_on_device(device, [i for i in inputs if isinstance(i, Deferred)])
+    _, ready, where, _ = _gather(inputs)
+    if not ready:
+        return None
+    total = sum(rows[i] for i in where)
+    return Stacked(stack(ready, padded_rows(runtime, total)), total)
+
+
+def _infer_batch(
+    runtime: Runtime,
+    rows: Sequence[int],
+    inputs: Sequence[Tensors | Deferred],
+    made: Made | None = None,
+) -> Ran:
+    """Make the deferred inputs (unless ``_make_inputs`` made them: ``made``), stack
+    the requests (padded to the runtime's bucket size, in one copy), run the batch and
+    cut the outputs back, all on the instance thread. Returns each request's part, the
+    seconds this call spent making inputs (not compute; none for inputs made ahead),
+    stacking and cutting back (batching/phases.py). A batch whose requests are all made
+    on the device stays there from making to inference (batching/device.py)."""
+    device = device_inputs_of(runtime, inputs)
+    if device is not None:
+        items = [i for i in inputs if isinstance(i, Deferred)]
+        return infer_on_device(
+            runtime, device, items, made if isinstance(made, DeviceBatch) else None
+        )
+    parts, ready, where, making = _gather(inputs)
     input_s = output_s = 0.0
     if ready:
+        total = sum(rows[i] for i in where)
         stacking = time.perf_counter()
-        batch = stack(ready)
+        if isinstance(made, Stacked) and made.total == total:
+            batch = made.tensors  # stacked ahead of the gate
+        else:
+            batch = stack(ready, padded_rows(runtime, total))
         running = time.perf_counter()
-        outputs = infer(batch)
+        outputs = runtime.infer(batch)
         cutting = time.perf_counter()
+        if next(iter(batch.values())).shape[0] != total:  # padded here: cut the padding
+            outputs = {name: array[:total] for name, array in outputs.items()}
         for index, part in zip(where, split(outputs, [rows[i] for i in where]), strict=True):
             parts[index] = part
         input_s, output_s = running - stacking, time.perf_counter() - cutting
@@ -200,7 +225,7 @@ def _infer_then(
     answer: Callable[[Ran, None], None],
     runtime: Runtime,
     rows: Sequence[int],
-    made: DeviceBatch | None,
+    made: Made | None,
     inputs: Sequence[Tensors | Deferred],
 ) -> Ran:
     """``_infer_batch`` on the instance thread, then its answer posted to the loop at
@@ -409,18 +434,26 @@ class Batcher:
 
     async def _make_first(
         self, index: int, instance: Instance, batch: list[_Pending]
-    ) -> DeviceBatch | None:
+    ) -> Made | None:
         """On a GPU, make the batch's inputs on the instance thread before the batch
         takes the device's gate, so that the gate holds only the device's work: one
-        instance decodes while another's batch runs, instead of the GPU waiting on
-        each batch's decode. (On the CPU the gate admits a batch per core and decoding
-        inside it keeps decode from time-slicing running batches: made there.) A
-        failure here is met again, and handled, when the batch runs."""
-        if instance.gate.device == "cpu" or not any(isinstance(p.inputs, Deferred) for p in batch):
+        instance decodes (or stacks a host batch, padded to its bucket size) while
+        another's batch runs, instead of the GPU waiting on each batch's host work. (On
+        the CPU the gate admits a batch per core and decoding inside it keeps decode
+        from time-slicing running batches: made there.) A failure here is met again,
+        and handled, when the batch runs."""
+        if instance.gate.device == "cpu":
             return None
+        first = batch[0]
+        if (
+            len(batch) == 1
+            and not isinstance(first.inputs, Deferred)
+            and padded_rows(instance.runtime, first.rows) == first.rows
+        ):
+            return None  # nothing to make or stack: one request's tensors as they are
         self._running_since[index] = self._clock.now()  # a hung decode is a hung instance
         try:
-            make = partial(_make_inputs, instance.runtime)
+            make = partial(_make_inputs, instance.runtime, [p.rows for p in batch])
             return await self._run_sync(index, make, [p.inputs for p in batch])
         except Exception:
             log.debug("%s: making a batch before the gate failed", self.key, exc_info=True)
@@ -442,7 +475,7 @@ class Batcher:
                 item.future.set_exception(error)
 
     async def _run(
-        self, index: int, instance: Instance, batch: list[_Pending], made: DeviceBatch | None
+        self, index: int, instance: Instance, batch: list[_Pending], made: Made | None
     ) -> None:
         try:
             error = await self._execute(index, instance, batch, made)
@@ -464,7 +497,7 @@ class Batcher:
         index: int,
         instance: Instance,
         batch: list[_Pending],
-        made: DeviceBatch | None = None,
+        made: Made | None = None,
     ) -> TensorgateError | None:
         """Run one batch (its inputs made on the device already: ``made``); set the
         answers on success (the error is returned, and set by the caller, which may

@@ -8,7 +8,10 @@ the next of a few sizes (powers of two up to the largest batch) caps the shapes 
 runtime ever sees at those few; the engine runs each of them once at load (``sizes``),
 so that set-up is paid before the model is ready, not by requests. The padded rows cost
 compute, which on a GPU is cheap next to the set-up (a batch of 64 takes ~1.6× a batch
-of 32 for Lite0), and are cut from the outputs before the batch is split.
+of 32 for Lite0), and are cut from the outputs before the batch is split. The batcher
+stacks a host batch at its bucket size (``padded_rows``; ``tensors.stack(items, rows)``),
+so the padding costs no second copy of the batch; a batch that comes padded already
+runs as it is.
 
 One session does not remember a shape it has left: with onnxruntime 1.31 and cuDNN 9 a
 session pays the set-up again at **every change** of shape (b64 → b8 → b64: 0.3–1 s each
@@ -32,7 +35,15 @@ from tensorgate.types import Array, DeviceId, Tensors, TensorSpec
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["PaddedRuntime", "bucket_for", "buckets", "padded", "pads", "session_per_size"]
+__all__ = [
+    "PaddedRuntime",
+    "bucket_for",
+    "buckets",
+    "padded",
+    "padded_rows",
+    "pads",
+    "session_per_size",
+]
 
 
 class _Rows(Protocol):
@@ -59,6 +70,14 @@ def buckets(max_batch_size: int) -> tuple[int, ...]:
 def bucket_for(rows: int, sizes: tuple[int, ...]) -> int:
     """The smallest size that holds ``rows`` (``rows`` itself past the largest)."""
     return next((size for size in sizes if size >= rows), rows)
+
+
+def padded_rows(runtime: Runtime, rows: int) -> int:
+    """The rows a batch of ``rows`` runs as on ``runtime``: its bucket size where the
+    runtime pads (the batcher stacks the batch at that size, the padding in one copy)."""
+    if isinstance(runtime, PaddedRuntime):
+        return bucket_for(rows, runtime.sizes)
+    return rows
 
 
 class PaddedRuntime:

@@ -5,7 +5,9 @@ Triton's statistics split a batch's compute in three (``compute_input``,
 gate held: stacking the requests' tensors into the batch, the runtime's call, and
 cutting its outputs back into each request's part. The making of images (decode,
 preprocess) is not compute: it is counted as queueing, whether it ran ahead of the
-gate or inside it.
+gate or inside it. On a GPU a batch is also stacked ahead of the gate
+(``Batcher._make_first``): its stacking is then queueing too, and its
+``compute_input`` is only the check that what was stacked is what runs.
 """
 
 from __future__ import annotations
