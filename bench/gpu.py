@@ -279,6 +279,11 @@ def main(argv: list[str] | None = None) -> None:
         help="make each batch inside the GPU's gate, as before Batcher._make_first (the before)",
     )  # fmt: skip
     parser.add_argument(
+        "--stack-in-gate", action="store_true",
+        help="stack a host batch inside the GPU's gate, then pad it with a second copy, as "
+        "before tensors.Stacked and padded_rows (the before of the host-fed path's change)",
+    )  # fmt: skip
+    parser.add_argument(
         "--engine-only", action="store_true",
         help="only the engine rows: no model-alone, TensorRT or decode-alone rows (for a profiler)",
     )  # fmt: skip
@@ -291,6 +296,20 @@ def main(argv: list[str] | None = None) -> None:
             return None
 
         Batcher._make_first = in_gate  # type: ignore[method-assign, assignment]
+    if args.stack_in_gate:  # the host batch before: stacked in the gate, padded by a copy
+        from tensorgate.batching import batcher as batcher_module
+        from tensorgate.batching.batcher import Batcher
+        from tensorgate.batching.deferred import Deferred
+
+        make_first = Batcher._make_first
+
+        async def images_only(self: Any, index: int, instance: Any, batch: Any) -> Any:
+            if not any(isinstance(p.inputs, Deferred) for p in batch):
+                return None
+            return await make_first(self, index, instance, batch)
+
+        Batcher._make_first = images_only  # type: ignore[method-assign]
+        batcher_module.padded_rows = lambda runtime, rows: rows  # type: ignore[assignment]
     width, height = (int(v) for v in args.size.split("x"))
     images = photos((width, height))
     on_gpu = args.device.startswith("cuda")

@@ -134,6 +134,13 @@ def test_gpu_bench_and_its_models_run_on_the_cpu(zoo_repository: Path, tmp_path:
     row = json.loads(out.read_text())["models"][fp16]["cpu"]
     assert row["stack_ms_per_batch"] > 0  # Triton's compute_input, from the statistics
     assert row["cut_ms_per_batch"] > 0
+    before = _python(
+        "-m", "bench.gpu", "--repository", repo, "--models", fp16, "--device", "cpu",
+        "--seconds", "0.5", "--callers", "2", "--images", "2", "--stack-in-gate",
+        "--engine-only",
+    )  # fmt: skip
+    assert before.returncode == 0, before.stderr
+    assert f"| {fp16} | cpu |" in before.stdout
     probed = _python("-m", "bench.gpu_probe", repo / fp16 / "1" / "model.onnx", "--device", "cpu")
     assert probed.returncode == 0, probed.stderr
     assert "first/second by batch" in probed.stdout
