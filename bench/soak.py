@@ -11,8 +11,8 @@ server's RSS is sampled every 10 s.
 
 Verdict (printed, and the exit status): between the baseline (minute 5, or 40 % into a
 shorter run) and the end RSS grows by at most max(5 %, 50 MB); the p99 of the last
-tenth of answered requests is within 10 % of the first tenth's; no unexpected error
-(anything but 200, and 400 for the corrupt images).
+tenth of answered requests is within 10 % of the first tenth's (``--tail-factor``); no
+unexpected error (anything but 200, and 400 for the corrupt images).
 """
 
 from __future__ import annotations
@@ -88,7 +88,13 @@ async def capacity(url: str, image: bytes, seconds: float) -> float:
 
 
 async def soak(
-    base: str, pid: int, repo: Path, minutes: float, rate: float, reload_s: float
+    base: str,
+    pid: int,
+    repo: Path,
+    minutes: float,
+    rate: float,
+    reload_s: float,
+    tail_factor: float = 1.10,
 ) -> bool:
     cat, coffee, corrupt = photos()
     classify = f"{base}/v2/models/efficientnet-lite0/classify"
@@ -180,7 +186,7 @@ async def soak(
     p99_first = first[int(0.99 * (len(first) - 1))]
     p99_last = last[int(0.99 * (len(last) - 1))]
     memory_ok = end - baseline <= allowed
-    tail_ok = p99_last <= 1.10 * p99_first
+    tail_ok = p99_last <= tail_factor * p99_first
     print(f"{minutes:g} min at {rate:.1f} req/s: {dict(sorted(counts.items()))}")
     print(
         f"RSS: {baseline / MiB:.0f} MiB at {baseline_at / 60:.1f} min -> {end / MiB:.0f} MiB at "
@@ -189,7 +195,7 @@ async def soak(
     )
     print(
         f"p99 first tenth {p99_first * 1000:.1f} ms, last tenth {p99_last * 1000:.1f} ms "
-        f"({p99_last / p99_first:.2f}x; allowed 1.10x) {'ok' if tail_ok else 'FAIL'}; "
+        f"({p99_last / p99_first:.2f}x; allowed {tail_factor:.2f}x) {'ok' if tail_ok else 'FAIL'}; "
         f"median {statistics.median(latency for _, latency in answered) * 1000:.1f} ms"
     )
     print(
@@ -206,6 +212,11 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--load", type=float, default=0.7, help="share of capacity")
     parser.add_argument("--reload-every", type=float, default=60.0, help="seconds; 0: never")
+    parser.add_argument(
+        "--tail-factor", type=float, default=1.10,
+        help="the last tenth's p99 may be this many times the first tenth's (a short run's "
+        "tenths are a few hundred answers, whose p99 alone moves ±2x on a 2-vCPU VM)",
+    )  # fmt: skip
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tensorgate-soak-") as scratch:
         repo = lite0_repository(Path(scratch), tensors=True)
@@ -225,6 +236,7 @@ def main() -> None:
                     args.minutes,
                     args.load * measured,
                     args.reload_every,
+                    args.tail_factor,
                 )
             )
     raise SystemExit(0 if passed else 1)
