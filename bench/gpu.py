@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 from tests.imaging.test_accuracy import photo_jpeg
 
+from tensorgate.batching.buckets import sessions
 from tensorgate.config import EngineSettings
 from tensorgate.engine import Engine
 from tensorgate.protocol.models import statistics_v2
@@ -173,7 +174,7 @@ async def _engine_run(
         result["rows_per_batch"] = stats["inference_count"] / max(1, runs)
         result["decode_ms_per_image"] = _decode_ms(engine.render_metrics().body.decode(), model)
         result["padded_to"] = list(getattr(runtime, "sizes", ()))
-        result["sessions_per_instance"] = 1 + len(getattr(runtime, "per_size", {}))
+        result["sessions_per_instance"] = sessions(runtime)
         return result
 
 

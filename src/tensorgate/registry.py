@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tensorgate.batching.batcher import Batcher
+from tensorgate.batching.buckets import sessions
 from tensorgate.errors import (
     ConfigError,
     InvalidInputError,
@@ -460,8 +461,8 @@ class Registry:
             extra={
                 "model": str(model.key),
                 "instances": len(model.runtimes),
-                # a padded GPU model's instance holds a session per batch size (buckets.py)
-                "sessions_per_instance": 1 + len(getattr(model.runtimes[0], "per_size", {})),
+                # a padded GPU model's instance holds a session per batch size
+                "sessions_per_instance": sessions(model.runtimes[0]),
                 "device": device,
                 "load_s": round(model.load_seconds, 3),
                 "memory_mib": round(model.memory / 1024**2, 1),

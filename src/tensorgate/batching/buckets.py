@@ -27,8 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-import numpy as np
-
+from tensorgate.batching.tensors import stack
 from tensorgate.runtimes.base import DeviceRuntime, Runtime
 from tensorgate.types import Array, DeviceId, Tensors, TensorSpec
 
@@ -43,6 +42,7 @@ __all__ = [
     "padded_rows",
     "pads",
     "session_per_size",
+    "sessions",
 ]
 
 
@@ -78,6 +78,14 @@ def padded_rows(runtime: Runtime, rows: int) -> int:
     if isinstance(runtime, PaddedRuntime):
         return bucket_for(rows, runtime.sizes)
     return rows
+
+
+def sessions(runtime: Runtime) -> int:
+    """The runtimes (sessions) an instance holds: one per bucket size where it has a
+    runtime per size (``per_size`` names all but the largest, which ``inner`` runs)."""
+    if isinstance(runtime, PaddedRuntime):
+        return 1 + len(runtime.per_size)
+    return 1
 
 
 class PaddedRuntime:
@@ -153,7 +161,7 @@ class _PaddedDeviceRuntime(PaddedRuntime):
 
 
 def _zeros_after(array: Array, rows: int) -> Array:
-    return np.concatenate([array, np.zeros((rows, *array.shape[1:]), array.dtype)])
+    return stack([{"": array}], len(array) + rows)[""]  # one copy, the zeros after
 
 
 def _device_zeros_after(tensor: torch.Tensor, rows: int) -> torch.Tensor:
